@@ -1,0 +1,97 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "callsctl",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "callsctl", targets: ["callsctl"]),
+        .executable(name: "callsctl-bench", targets: ["CallsBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "callsctl",
+            dependencies: [
+                "CallsStore", "CallsWire", "CallsMedia", "Probes",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CallsStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CallsWire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CallsMedia",
+            dependencies: [
+                "CallsWire", "CCallsOpenSSL", "CCallsSRTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Probes",
+            dependencies: [
+                "CallsWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CCallsOpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "CCallsSRTP",
+            linkerSettings: [.linkedLibrary("srtp2")]
+        ),
+        .executableTarget(
+            name: "CallsBench",
+            dependencies: ["CallsStore", "CallsWire", "CallsMedia"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "callsctlTests",
+            dependencies: ["callsctl", "CallsStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CallsStoreTests", dependencies: ["CallsStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallsWireTests",
+            dependencies: ["CallsWire"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProbesTests", dependencies: ["Probes", "CallsWire"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

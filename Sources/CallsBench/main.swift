@@ -1,0 +1,51 @@
+import Foundation
+
+/// One measured operation.
+struct BenchResult {
+    let name: String
+    let operations: Int
+    let seconds: Double
+    var perSecond: Double { Double(operations) / seconds }
+    var nanosPerOp: Double { seconds * 1e9 / Double(operations) }
+}
+
+/// `swift run -c release callsctl-bench [store|wire|media|all]` prints a table (and JSON with --json).
+@main
+enum CallsBenchMain {
+    static func main() throws {
+        let args = CommandLine.arguments.dropFirst()
+        let json = args.contains("--json")
+        let groups = args.filter { !$0.hasPrefix("--") }
+        let selected = Set(groups.isEmpty ? ["all"] : groups)
+        var results: [BenchResult] = []
+        if selected.contains("all") || selected.contains("store") { results += try StoreBench.run() }
+        if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
+        report(results, json: json)
+    }
+
+    static func report(_ results: [BenchResult], json: Bool) {
+        if json {
+            let items = results.map {
+                "{\"name\":\"\($0.name)\",\"operations\":\($0.operations),\"seconds\":\($0.seconds),\"perSecond\":\(Int($0.perSecond)),\"nsPerOp\":\(Int($0.nanosPerOp))}"
+            }
+            print("[" + items.joined(separator: ",") + "]")
+            return
+        }
+        print(pad("benchmark", 52) + pad("ops/s", 14) + "ns/op")
+        for r in results {
+            print(pad(r.name, 52) + pad(String(Int(r.perSecond)), 14) + String(Int(r.nanosPerOp)))
+        }
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+}
+
+/// Times `body` over `operations` operations.
+func measure(_ name: String, operations: Int, _ body: () throws -> Void) rethrows -> BenchResult {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try body()
+    let elapsed = clock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return BenchResult(name: name, operations: operations, seconds: seconds)
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system packages callsctl needs to build, and (with --test) the real peers its tests use.
+# Idempotent and quiet: packages already present are skipped; apt runs only when something is missing.
+set -euo pipefail
+
+BUILD_PKGS=(libssl-dev libsrtp2-dev libsqlite3-dev pkg-config)
+TEST_PKGS=(coturn nftables iproute2 procps psmisc)
+
+want=("${BUILD_PKGS[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "install-deps: apt-get failed; see the output above" >&2
+    exit 1
+  fi
+  rm -f "$log"
+fi
+
+# coturn's Debian package starts a system-wide turnserver on 3478; tests run their own instances.
+if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
+exit 0
