@@ -1,0 +1,366 @@
+function __callsctl_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __callsctl_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __callsctl_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __callsctl_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __callsctl_parse_tokens -S
+    set -l unparsed_tokens (__callsctl_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'callsctl'
+        __callsctl_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'serve'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'version' 'h/help'
+        case 'doctor'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'site-url=' 'rtcd-url=' 'token-file=' 'channel=' 'only=' 'skip=' 'timeout=' 'strict' 'version' 'h/help'
+        case 'probe'
+            __callsctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'stun'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'transport=' 'count=' 'timeout=' 'rto=' 'retries=' 'version' 'h/help'
+            case 'turn'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'user=' 'password-file=' 'secret-file=' 'rest-user=' 'ttl=' 'count=' 'timeout=' 'version' 'h/help'
+            case 'nat'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'servers=' 'hairpin' 'timeout=' 'version' 'h/help'
+            end
+        case 'ports'
+            __callsctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'check'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'local' 'host=' 'udp=' 'tcp=' 'timeout=' 'version' 'h/help'
+            end
+        case 'config'
+            __callsctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'generate'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'domain=' 'public-ip=' 'out=' 'force' 'version' 'h/help'
+            case 'validate'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'strict' 'resolve' 'version' 'h/help'
+            case 'show'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'effective' 'version' 'h/help'
+            end
+        case 'channel'
+            __callsctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'enable'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+            case 'disable'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+            case 'reset'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+            case 'status'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
+            case 'list'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'enabled' 'disabled' 'version' 'h/help'
+            case 'history'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'limit=' 'version' 'h/help'
+            case 'testmode'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+            end
+        case 'token'
+            __callsctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'create'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'version' 'h/help'
+            end
+        case 'loadtest'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'calls=' 'participants=' 'unmuted=' 'screen-share' 'duration=' 'version' 'h/help'
+        case 'version'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
+        case 'help'
+            __callsctl_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __callsctl_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __callsctl_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __callsctl_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __callsctl_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__callsctl_tokens -p)
+    if test -z "$(__callsctl_tokens -t)"
+        set -l index (count (__callsctl_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'callsctl' -f
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'serve' -d 'Run the embedded media server (SFU) on embedded defaults or the given settings.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'doctor' -d 'Diagnose a whole calls deployment and rank the most likely cause of trouble.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'probe' -d 'Probe STUN and TURN servers and NAT behaviour, with verdicts and exit codes.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'ports' -d 'Check the deployment\'s ports locally or from outside.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'config' -d 'Write, check and show configs for a whole calls deployment.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'channel' -d 'Allow or forbid calls per channel, and switch test mode.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'token' -d 'Create join tokens signed with the server\'s secret.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'loadtest' -d 'Measure how many participants a media server holds, side by side with a peer SFU.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'version' -d 'Print callsctl\'s version and the system libraries it runs on.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" rtc-listen' -l 'rtc-listen' -d 'Media address, UDP and TCP.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" api-listen' -l 'api-listen' -d 'HTTP/WebSocket API address.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" ice-host-override' -l 'ice-host-override' -d 'IP or hostname advertised in ICE candidates (resolved at start).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'stun-server' -d 'STUN server used once at start to learn the public IP (repeatable).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" site-url' -l 'site-url' -d 'The Mattermost site URL.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtcd-url' -l 'rtcd-url' -d 'The media server API URL.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" token-file' -l 'token-file' -d 'File holding a join token.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" channel' -l 'channel' -d 'Channel to join for the join test.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" only' -l 'only' -d 'Only these checks (comma-separated ids).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" skip' -l 'skip' -d 'Skip these checks (comma-separated ids).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" timeout' -l 'timeout' -d 'Time budget for the whole run, in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" strict' -l 'strict' -d 'Treat warnings as failures (exit 1).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl probe" -eq 1' -fa 'stun' -d 'Send STUN Binding requests and report the mapped address and RTT.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl probe" -eq 1' -fa 'turn' -d 'Allocate on a TURN server and prove a relayed round trip.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl probe" -eq 1' -fa 'nat' -d 'Classify NAT mapping and filtering behaviour (RFC 5780, RFC 4787).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" transport' -l 'transport' -d 'udp, tcp or tls.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" count' -l 'count' -d 'Number of Binding requests.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" rto' -l 'rto' -d 'Initial retransmission timeout in milliseconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" retries' -l 'retries' -d 'Retransmissions per request.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" user' -l 'user' -d 'Long-term credential user name.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" password-file' -l 'password-file' -d 'File holding the password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" secret-file' -l 'secret-file' -d 'File holding the TURN REST shared secret.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" rest-user' -l 'rest-user' -d 'User part of the TURN REST user name.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" ttl' -l 'ttl' -d 'TURN REST credential lifetime in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" count' -l 'count' -d 'Relayed round-trip packets.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" servers' -l 'servers' -d 'Two servers to compare mappings (comma-separated).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" hairpin' -l 'hairpin' -d 'Also test hairpinning.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl ports" -eq 1' -fa 'check' -d 'Tell open, closed and filtered ports apart, and how it was decided.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" local' -l 'local' -d 'Check that this machine can bind the ports.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" host' -l 'host' -d 'Check the ports of this host from here.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" udp' -l 'udp' -d 'UDP ports (comma-separated).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" tcp' -l 'tcp' -d 'TCP ports (comma-separated).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" timeout' -l 'timeout' -d 'Time budget per port in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config" -eq 1' -fa 'generate' -d 'Write consistent configs for callsctl, rtcd, coturn, nginx, Kubernetes, systemd, ...'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config" -eq 1' -fa 'validate' -d 'Check config files and report every error with file, line and fix.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config" -eq 1' -fa 'show' -d 'Show the resolved config and where each value came from.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" domain' -l 'domain' -d 'Public DNS name of the media server.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" public-ip' -l 'public-ip' -d 'Public IP of the media server.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" out' -l 'out' -d 'Output folder (bundle).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" force' -l 'force' -d 'Overwrite existing files.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config validate" -ge 1' -F
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" strict' -l 'strict' -d 'Exit 1 on warnings.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" resolve' -l 'resolve' -d 'Also check that hostnames resolve.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config validate" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" effective' -l 'effective' -d 'Include defaults, not only values that were set.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config show" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'enable' -d 'Allow calls in channels, also under test mode.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'disable' -d 'Forbid calls in channels, for everyone including admins.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'reset' -d 'Return channels to unset, so test mode decides.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'status' -d 'Show a channel\'s setting and whether calls may start there.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'list' -d 'List channels with an explicit setting.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'history' -d 'Show the audit log of setting and test-mode changes, newest first.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel" -eq 1' -fa 'testmode' -d 'Turn test mode on or off, or show it.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" enabled' -l 'enabled' -d 'Only channels where calls are enabled.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" disabled' -l 'disabled' -d 'Only channels where calls are disabled.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" limit' -l 'limit' -d 'At most this many entries.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel testmode" -eq 1' -fka 'on off status'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl token" -eq 1' -fa 'create' -d 'Print an HS256 token that lets USER join calls in CHANNEL.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" channel' -l 'channel' -d 'Channel id.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" user' -l 'user' -d 'User name.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" role' -l 'role' -d 'Role: user or admin.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" ttl' -l 'ttl' -d 'Lifetime in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" url' -l 'url' -d 'Media server API URL.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" calls' -l 'calls' -d 'Number of calls.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" participants' -l 'participants' -d 'Participants per call.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" unmuted' -l 'unmuted' -d 'Unmuted participants per call.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" screen-share' -l 'screen-share' -d 'One participant per call shares a screen.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" duration' -l 'duration' -d 'Duration in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" json' -l 'json' -d 'Print machine-readable JSON on standard output.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" version' -l 'version' -d 'Show the version.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl help" version' -l 'version' -d 'Show the version.'

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (system packages and the real
+# peers they talk to), builds, fuzzes the wire decoders for a bounded time, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh --test
+
+echo "== build"
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || { echo "build failed" >&2; exit 1; }
+
+if [[ -x scripts/fuzz-wire.sh ]]; then
+  echo "== fuzz (STUN/TURN decoders, ${FUZZ_SECONDS:-60} s)"
+  scripts/fuzz-wire.sh
+fi
+
+echo "== tests"
+log=$(mktemp)
+set +e
+swift test --skip-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -oE 'Test run with [0-9]+ tests? .*passed' "$log" | grep -oE '[0-9]+' | head -1 || true)
+failed=$(grep -oE 'Test run with [0-9]+ tests? .*failed' "$log" | grep -oE '[0-9]+ (tests? )?failed|with [0-9]+ issues' | grep -oE '[0-9]+' | head -1 || true)
+rm -f "$log"
+if [[ $status -eq 0 ]]; then
+  echo "${passed:-0} passed, 0 failed"
+else
+  echo "test run failed (exit $status)${failed:+: $failed failed}" >&2
+fi
+exit $status
