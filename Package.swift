@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "Probes",
             dependencies: [
-                "CallsWire",
+                "CallsWire", "CCallsOpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -277,7 +277,7 @@ _callsctl_probe_stun() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --transport --count --timeout --rto --retries)
+    non_repeating_options=(--data-dir --transport --count --timeout --rto --retries --ca-file)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -287,6 +287,7 @@ _callsctl_probe_stun() {
         return
         ;;
     '--transport')
+        __callsctl_add_completions -W 'udp'$'\n''tcp'$'\n''tls'
         return
         ;;
     '--count')
@@ -301,6 +302,10 @@ _callsctl_probe_stun() {
     '--retries')
         return
         ;;
+    '--ca-file')
+        __callsctl_add_completions -f
+        return
+        ;;
     esac
 }
 
@@ -308,7 +313,7 @@ _callsctl_probe_turn() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --user --password-file --secret-file --rest-user --ttl --count --timeout)
+    non_repeating_options=(--data-dir --user --password-file --secret-file --rest-user --ttl --transport --count --peer --ca-file --timeout --rto --retries)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -334,10 +339,27 @@ _callsctl_probe_turn() {
     '--ttl')
         return
         ;;
+    '--transport')
+        __callsctl_add_completions -W 'udp'$'\n''tcp'$'\n''tls'
+        return
+        ;;
     '--count')
         return
         ;;
+    '--peer')
+        return
+        ;;
+    '--ca-file')
+        __callsctl_add_completions -f
+        return
+        ;;
     '--timeout')
+        return
+        ;;
+    '--rto')
+        return
+        ;;
+    '--retries')
         return
         ;;
     esac
@@ -392,7 +414,7 @@ _callsctl_ports_check() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --local --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --host --udp --tcp --timeout)
+    non_repeating_options=(--data-dir --host --udp --tcp --bind-address --timeout)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -408,6 +430,9 @@ _callsctl_ports_check() {
         return
         ;;
     '--tcp')
+        return
+        ;;
+    '--bind-address')
         return
         ;;
     '--timeout')

@@ -30,9 +30,9 @@ function __callsctl_parse_tokens -S
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'stun'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'transport=' 'count=' 'timeout=' 'rto=' 'retries=' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'transport=' 'count=' 'timeout=' 'rto=' 'retries=' 'ca-file=' 'version' 'h/help'
             case 'turn'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'user=' 'password-file=' 'secret-file=' 'rest-user=' 'ttl=' 'count=' 'timeout=' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'user=' 'password-file=' 'secret-file=' 'rest-user=' 'ttl=' 'transport=' 'count=' 'peer=' 'ca-file=' 'timeout=' 'rto=' 'retries=' 'version' 'h/help'
             case 'nat'
                 __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'servers=' 'hairpin' 'timeout=' 'version' 'h/help'
             end
@@ -40,7 +40,7 @@ function __callsctl_parse_tokens -S
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'check'
-                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'local' 'host=' 'udp=' 'tcp=' 'timeout=' 'version' 'h/help'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'local' 'host=' 'udp=' 'tcp=' 'bind-address=' 'timeout=' 'version' 'h/help'
             end
         case 'config'
             __callsctl_parse_subcommand 0 'version' 'h/help'
@@ -183,11 +183,12 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" transport' -l 'transport' -d 'udp, tcp or tls.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" transport' -l 'transport' -d 'udp, tcp or tls (default: udp; tls for stuns:).' -rfka 'udp tcp tls'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" count' -l 'count' -d 'Number of Binding requests.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" rto' -l 'rto' -d 'Initial retransmission timeout in milliseconds.' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" retries' -l 'retries' -d 'Retransmissions per request.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" rto' -l 'rto' -d 'Initial retransmission timeout in milliseconds (UDP; doubles each time).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" retries' -l 'retries' -d 'Retransmissions per request (UDP).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" ca-file' -l 'ca-file' -d 'Extra trusted CA certificates (PEM) for TLS.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe stun" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -195,13 +196,18 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" user' -l 'user' -d 'Long-term credential user name.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" user' -l 'user' -d 'Long-term credential user name (with --password-file).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" password-file' -l 'password-file' -d 'File holding the password.' -rF
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" secret-file' -l 'secret-file' -d 'File holding the TURN REST shared secret.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" secret-file' -l 'secret-file' -d 'File holding the TURN REST shared secret (coturn static-auth-secret).' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" rest-user' -l 'rest-user' -d 'User part of the TURN REST user name.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" ttl' -l 'ttl' -d 'TURN REST credential lifetime in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" transport' -l 'transport' -d 'udp, tcp or tls (default: from the URI).' -rfka 'udp tcp tls'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" count' -l 'count' -d 'Relayed round-trip packets.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" peer' -l 'peer' -d 'A UDP echo peer instead of a local socket (for example turnutils_peer).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" ca-file' -l 'ca-file' -d 'Extra trusted CA certificates (PEM) for turns:.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" rto' -l 'rto' -d 'Initial retransmission timeout in milliseconds (UDP; doubles each time).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" retries' -l 'retries' -d 'Retransmissions per request (UDP).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe turn" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -210,7 +216,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" servers' -l 'servers' -d 'Two servers to compare mappings (comma-separated).' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" hairpin' -l 'hairpin' -d 'Also test hairpinning.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" hairpin' -l 'hairpin' -d 'Also test hairpinning (a packet to our own mapped address comes back).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" timeout' -l 'timeout' -d 'Overall time budget in seconds.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe nat" h help' -s 'h' -l 'help' -d 'Show help information.'
@@ -226,6 +232,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" host' -l 'host' -d 'Check the ports of this host from here.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" udp' -l 'udp' -d 'UDP ports (comma-separated).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" tcp' -l 'tcp' -d 'TCP ports (comma-separated).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" bind-address' -l 'bind-address' -d 'Address to bind for --local.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" timeout' -l 'timeout' -d 'Time budget per port in seconds.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl ports check" h help' -s 'h' -l 'help' -d 'Show help information.'
