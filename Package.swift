@@ -75,7 +75,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "CallsBench",
-            dependencies: ["CallsStore", "CallsWire", "CallsMedia"],
+            dependencies: ["CallsStore", "CallsWire", "CallsMedia", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -25,4 +25,9 @@ long CCallsOpenSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
     return SSL_CTX_set1_groups_list(ctx, list);
 }
 unsigned long CCallsOpenSSL_SSL_OP_NO_QUERY_MTU(void) { return (unsigned long)SSL_OP_NO_QUERY_MTU; }
+unsigned long CCallsOpenSSL_SSL_OP_NO_RENEGOTIATION(void) { return (unsigned long)SSL_OP_NO_RENEGOTIATION; }
+unsigned long CCallsOpenSSL_SSL_OP_NO_TICKET(void) { return (unsigned long)SSL_OP_NO_TICKET; }
+long CCallsOpenSSL_SSL_CTX_disable_session_cache(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
 const char *CCallsOpenSSL_version_string(void) { return OpenSSL_version(OPENSSL_VERSION); }

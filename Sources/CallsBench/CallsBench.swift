@@ -19,6 +19,7 @@ enum CallsBenchMain {
         let selected = Set(groups.isEmpty ? ["all"] : groups)
         var results: [BenchResult] = []
         if selected.contains("all") || selected.contains("store") { results += try StoreBench.run() }
+        if selected.contains("all") || selected.contains("wire") { results += WireBench.run(iterations: 300_000) }
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
         report(results, json: json)
     }

@@ -5,18 +5,18 @@ let stunMagicCookie: UInt32 = 0x2112_A442
 
 extension STUNAttribute {
     /// Decodes one attribute value. The caller has already checked that `index..<index+length` lies
-    /// inside `buffer`; every read below still goes through ByteBuffer's bounds-checked getters, and
+    /// inside the message; every read below still goes through ``WireReader``'s bounds checks, and
     /// anything that does not fit its type's layout falls back to `.raw` instead of failing.
     static func decode(
-        type: UInt16, from buffer: ByteBuffer, at index: Int, length: Int, transactionID: STUNTransactionID
+        type: UInt16, from reader: WireReader, at index: Int, length: Int, transactionID: STUNTransactionID
     ) -> STUNAttribute {
-        if let typed = decodeTyped(type: type, buffer, index, length, transactionID) { return typed }
-        let bytes = buffer.getBytes(at: index, length: length) ?? []
+        if let typed = decodeTyped(type: type, reader, index, length, transactionID) { return typed }
+        let bytes = reader.array(index, length) ?? []
         return .raw(type: STUNAttributeType(rawValue: type), value: bytes)
     }
 
     private static func decodeTyped(
-        type: UInt16, _ b: ByteBuffer, _ i: Int, _ len: Int, _ tid: STUNTransactionID
+        type: UInt16, _ b: WireReader, _ i: Int, _ len: Int, _ tid: STUNTransactionID
     ) -> STUNAttribute? {
         switch type {
         case 0x0001: return b.stunAddress(at: i, length: len, xor: nil).map(STUNAttribute.mappedAddress)
@@ -29,28 +29,28 @@ extension STUNAttribute {
         case 0x0012: return b.stunAddress(at: i, length: len, xor: tid).map(STUNAttribute.xorPeerAddress)
         case 0x0016: return b.stunAddress(at: i, length: len, xor: tid).map(STUNAttribute.xorRelayedAddress)
         case 0x0003:
-            guard len == 4, let v = b.getInteger(at: i, as: UInt32.self) else { return nil }
+            guard len == 4, let v = b.u32(i) else { return nil }
             return .changeRequest(STUNChangeRequest(rawValue: v))
-        case 0x0006: return b.validUTF8(at: i, length: len).map(STUNAttribute.username)
-        case 0x0014: return b.validUTF8(at: i, length: len).map(STUNAttribute.realm)
-        case 0x0015: return b.validUTF8(at: i, length: len).map(STUNAttribute.nonce)
-        case 0x8022: return b.validUTF8(at: i, length: len).map(STUNAttribute.software)
-        case 0x8003: return b.validUTF8(at: i, length: len).map(STUNAttribute.alternateDomain)
+        case 0x0006: return b.text(i, len).map(STUNAttribute.username)
+        case 0x0014: return b.text(i, len).map(STUNAttribute.realm)
+        case 0x0015: return b.text(i, len).map(STUNAttribute.nonce)
+        case 0x8022: return b.text(i, len).map(STUNAttribute.software)
+        case 0x8003: return b.text(i, len).map(STUNAttribute.alternateDomain)
         case 0x001E:
             guard len == 32 else { return nil }
-            return b.getBytes(at: i, length: len).map(STUNAttribute.userhash)
+            return b.array(i, len).map(STUNAttribute.userhash)
         case 0x0008:
             // RFC 8489 §14.5: exactly 20 bytes of HMAC-SHA1.
             guard len == 20 else { return nil }
-            return b.getBytes(at: i, length: len).map(STUNAttribute.messageIntegrity)
+            return b.array(i, len).map(STUNAttribute.messageIntegrity)
         case 0x001C:
             // RFC 8489 §14.6: "at least 16 bytes and at most 32 bytes", a multiple of 4.
             guard len >= 16, len <= 32, len % 4 == 0 else { return nil }
-            return b.getBytes(at: i, length: len).map(STUNAttribute.messageIntegritySHA256)
+            return b.array(i, len).map(STUNAttribute.messageIntegritySHA256)
         case 0x8028: return b.exactInteger(at: i, length: len, as: UInt32.self).map(STUNAttribute.fingerprint)
         case 0x0009: return b.stunErrorCode(at: i, length: len).map(STUNAttribute.errorCode)
         case 0x8001:
-            guard len >= 4, let raw = b.getInteger(at: i, as: UInt8.self),
+            guard len >= 4, let raw = b.u8(i),
                 let family = STUNAddress.Family(rawValue: raw),
                 let error = b.stunErrorCode(at: i, length: len)
             else { return nil }
@@ -75,43 +75,43 @@ extension STUNAttribute {
             types.reserveCapacity(len / 2)
             var p = i
             while p < i + len {
-                guard let t = b.getInteger(at: p, as: UInt16.self) else { return nil }
+                guard let t = b.u16(p) else { return nil }
                 types.append(STUNAttributeType(rawValue: t))
                 p += 2
             }
             return .unknownAttributes(types)
         case 0x000C:
-            guard len == 4, let n = b.getInteger(at: i, as: UInt16.self) else { return nil }
+            guard len == 4, let n = b.u16(i) else { return nil }
             return .channelNumber(n)
         case 0x000D: return b.exactInteger(at: i, length: len, as: UInt32.self).map(STUNAttribute.lifetime)
-        case 0x0013: return b.getBytes(at: i, length: len).map(STUNAttribute.data)
+        case 0x0013: return b.array(i, len).map(STUNAttribute.data)
         case 0x0017, 0x8000:
-            guard len == 4, let raw = b.getInteger(at: i, as: UInt8.self),
+            guard len == 4, let raw = b.u8(i),
                 let family = STUNAddress.Family(rawValue: raw)
             else { return nil }
             return type == 0x0017 ? .requestedAddressFamily(family) : .additionalAddressFamily(family)
         case 0x0018:
-            guard len == 1, let v = b.getInteger(at: i, as: UInt8.self) else { return nil }
+            guard len == 1, let v = b.u8(i) else { return nil }
             return .evenPort(reserveNextPort: v & 0x80 != 0)
         case 0x0019:
-            guard len == 4, let proto = b.getInteger(at: i, as: UInt8.self) else { return nil }
+            guard len == 4, let proto = b.u8(i) else { return nil }
             return .requestedTransport(proto)
         case 0x001A: return len == 0 ? .dontFragment : nil
         case 0x0022:
             return b.exactInteger(at: i, length: len, as: UInt64.self).map(STUNAttribute.reservationToken)
         case 0x8004:
-            guard len == 8, let t = b.getInteger(at: i + 2, as: UInt8.self),
-                let c = b.getInteger(at: i + 3, as: UInt8.self),
-                let d = b.getInteger(at: i + 4, as: UInt32.self)
+            guard len == 8, let t = b.u8(i + 2),
+                let c = b.u8(i + 3),
+                let d = b.u32(i + 4)
             else { return nil }
             return .icmp(STUNICMP(type: t, code: c, errorData: d))
         case 0x0024: return b.exactInteger(at: i, length: len, as: UInt32.self).map(STUNAttribute.priority)
         case 0x0025: return len == 0 ? .useCandidate : nil
         case 0x8029: return b.exactInteger(at: i, length: len, as: UInt64.self).map(STUNAttribute.iceControlled)
         case 0x802A: return b.exactInteger(at: i, length: len, as: UInt64.self).map(STUNAttribute.iceControlling)
-        case 0x0026: return b.getBytes(at: i, length: len).map(STUNAttribute.padding)
+        case 0x0026: return b.array(i, len).map(STUNAttribute.padding)
         case 0x0027:
-            guard len == 4, let port = b.getInteger(at: i, as: UInt16.self) else { return nil }
+            guard len == 4, let port = b.u16(i) else { return nil }
             return .responsePort(port)
         case 0x8027: return b.exactInteger(at: i, length: len, as: UInt32.self).map(STUNAttribute.cacheTimeout)
         case 0x002A: return b.exactInteger(at: i, length: len, as: UInt32.self).map(STUNAttribute.connectionID)
@@ -172,20 +172,13 @@ extension STUNAttribute {
     }
 }
 
-extension ByteBuffer {
+extension WireReader {
     /// Reads a big-endian integer only if the field is exactly its size.
     fileprivate func exactInteger<T: FixedWidthInteger>(at index: Int, length: Int, as: T.Type) -> T? {
-        guard length == MemoryLayout<T>.size else { return nil }
-        return getInteger(at: index, as: T.self)
-    }
-
-    /// Decodes UTF-8 text, refusing invalid sequences (so bytes that would not round-trip stay `.raw`).
-    func validUTF8(at index: Int, length: Int) -> String? {
-        guard length >= 0, index >= readerIndex, index - readerIndex <= readableBytes - length else { return nil }
-        return withUnsafeReadableBytes { raw in
-            let start = index - readerIndex
-            return String(validating: UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), as: UTF8.self)
-        }
+        guard length == MemoryLayout<T>.size, contains(index, length) else { return nil }
+        var v: T = 0
+        for k in 0..<length { v = v << 8 | T(bytes[index + k]) }
+        return v
     }
 
     /// RFC 8489 §14.1/§14.2 address value: 1 reserved byte, family, port, 4 or 16 address bytes.
@@ -193,20 +186,18 @@ extension ByteBuffer {
     /// IPv4 ^ cookie, IPv6 ^ (cookie ‖ transaction ID).
     fileprivate func stunAddress(at i: Int, length: Int, xor tid: STUNTransactionID?) -> STUNAddress? {
         guard length == 8 || length == 20,
-            let familyByte = getInteger(at: i + 1, as: UInt8.self),
+            let familyByte = u8(i + 1),
             let family = STUNAddress.Family(rawValue: familyByte),
-            var port = getInteger(at: i + 2, as: UInt16.self)
+            var port = u16(i + 2)
         else { return nil }
         if tid != nil { port ^= UInt16(stunMagicCookie >> 16) }
         switch family {
         case .ipv4:
-            guard length == 8, var v = getInteger(at: i + 4, as: UInt32.self) else { return nil }
+            guard length == 8, var v = u32(i + 4) else { return nil }
             if tid != nil { v ^= stunMagicCookie }
             return STUNAddress(ipv4: v, port: port)
         case .ipv6:
-            guard length == 20, var h = getInteger(at: i + 4, as: UInt64.self),
-                var l = getInteger(at: i + 12, as: UInt64.self)
-            else { return nil }
+            guard length == 20, var h = u64(i + 4), var l = u64(i + 12) else { return nil }
             if let tid {
                 let mask = ipv6XORMask(tid)
                 h ^= mask.0
@@ -216,6 +207,32 @@ extension ByteBuffer {
         }
     }
 
+    /// ERROR-CODE layout (RFC 8489 §14.8): 21 reserved bits, 3-bit class, 8-bit number (0–99), reason.
+    /// ADDRESS-ERROR-CODE (RFC 8656 §18.12) is the same with the family in the first byte.
+    fileprivate func stunErrorCode(at i: Int, length: Int) -> STUNErrorCode? {
+        guard length >= 4, let classByte = u8(i + 2), let number = u8(i + 3), number <= 99 else { return nil }
+        // coturn 4.6.1 NUL-pads reason phrases ("...wrong transaction ID\0"); strip trailing NULs
+        // so the phrase compares and prints cleanly.
+        var reasonLength = length - 4
+        while reasonLength > 0, u8(i + 4 + reasonLength - 1) == 0 { reasonLength -= 1 }
+        guard let reason = text(i + 4, reasonLength) else { return nil }
+        return STUNErrorCode(code: UInt16(classByte & 0x07) * 100 + UInt16(number), reason: reason)
+    }
+
+    /// One PASSWORD-ALGORITHMS entry (RFC 8489 §14.11): algorithm, parameter length, parameters
+    /// padded to 4 bytes. Returns the entry and the index after its padding.
+    fileprivate func passwordAlgorithm(at i: Int, end: Int) -> (STUNPasswordAlgorithm, Int)? {
+        guard end - i >= 4, let number = u16(i), let paramLength = u16(i + 2),
+            Int(paramLength) <= end - i - 4,
+            let params = array(i + 4, Int(paramLength))
+        else { return nil }
+        let next = i + 4 + paddedLength(Int(paramLength))
+        guard next <= end else { return nil }
+        return (STUNPasswordAlgorithm(number: number, parameters: params), next)
+    }
+}
+
+extension ByteBuffer {
     @discardableResult
     fileprivate mutating func writeSTUNAddress(_ a: STUNAddress, xor tid: STUNTransactionID?) -> Int {
         var n = writeInteger(UInt8(0)) + writeInteger(a.family.rawValue)
@@ -232,39 +249,12 @@ extension ByteBuffer {
         return n
     }
 
-    /// ERROR-CODE layout (RFC 8489 §14.8): 21 reserved bits, 3-bit class, 8-bit number (0–99), reason.
-    /// ADDRESS-ERROR-CODE (RFC 8656 §18.12) is the same with the family in the first byte.
-    fileprivate func stunErrorCode(at i: Int, length: Int) -> STUNErrorCode? {
-        guard length >= 4, let classByte = getInteger(at: i + 2, as: UInt8.self),
-            let number = getInteger(at: i + 3, as: UInt8.self), number <= 99
-        else { return nil }
-        // coturn 4.6.1 NUL-pads reason phrases ("...wrong transaction ID\0"); strip trailing NULs
-        // so the phrase compares and prints cleanly.
-        var reasonLength = length - 4
-        while reasonLength > 0, getInteger(at: i + 4 + reasonLength - 1, as: UInt8.self) == 0 { reasonLength -= 1 }
-        guard let reason = validUTF8(at: i + 4, length: reasonLength) else { return nil }
-        return STUNErrorCode(code: UInt16(classByte & 0x07) * 100 + UInt16(number), reason: reason)
-    }
-
     fileprivate mutating func writeSTUNErrorCode(_ e: STUNErrorCode, firstByte: UInt8) throws(WireError) -> Int {
         guard e.code < 800 else {
             throw WireError(.invalidArgument, at: 0, "error code \(e.code) does not fit the 3-bit class field")
         }
         return writeInteger(firstByte) + writeInteger(UInt8(0)) + writeInteger(e.errorClass)
             + writeInteger(e.number) + writeString(e.reason)
-    }
-
-    /// One PASSWORD-ALGORITHMS entry (RFC 8489 §14.11): algorithm, parameter length, parameters
-    /// padded to 4 bytes. Returns the entry and the index after its padding.
-    fileprivate func passwordAlgorithm(at i: Int, end: Int) -> (STUNPasswordAlgorithm, Int)? {
-        guard end - i >= 4, let number = getInteger(at: i, as: UInt16.self),
-            let paramLength = getInteger(at: i + 2, as: UInt16.self),
-            Int(paramLength) <= end - i - 4,
-            let params = getBytes(at: i + 4, length: Int(paramLength))
-        else { return nil }
-        let next = i + 4 + paddedLength(Int(paramLength))
-        guard next <= end else { return nil }
-        return (STUNPasswordAlgorithm(number: number, parameters: params), next)
     }
 
     fileprivate mutating func writePasswordAlgorithm(_ p: STUNPasswordAlgorithm) throws(WireError) -> Int {

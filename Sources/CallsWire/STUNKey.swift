@@ -87,14 +87,54 @@ func constantTimeEqual(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
 /// HMAC over a STUN message prefix whose length field is replaced (RFC 8489 §14.5: "the length field
 /// of the STUN message header is adjusted to point to the end of the MESSAGE-INTEGRITY attribute").
 /// `prefix` is the message from its first byte up to (excluding) the integrity attribute.
-func stunHMAC<H: HashFunction>(
-    _: H.Type, key: STUNKey, prefix: UnsafeRawBufferPointer, patchedLength: UInt16
-) -> HashedAuthenticationCode<H> {
-    var mac = HMAC<H>(key: SymmetricKey(data: key.bytes))
-    let lengthBytes = [UInt8(patchedLength >> 8), UInt8(truncatingIfNeeded: patchedLength)]
-    // Header bytes 0–1 (type), the patched length, then everything after byte 4 as it is.
-    mac.update(data: UnsafeRawBufferPointer(rebasing: prefix[0..<2]))
-    mac.update(data: lengthBytes)
-    mac.update(data: UnsafeRawBufferPointer(rebasing: prefix[4...]))
-    return mac.finalize()
+/// Calls `body` with the MAC bytes.
+@inline(__always)
+func stunHMAC<H: HashFunction, R>(
+    _: H.Type, key: STUNKey, prefix: UnsafeRawBufferPointer, patchedLength: UInt16,
+    _ body: (UnsafeRawBufferPointer) -> R
+) -> R {
+    let lengthField = patchedLength.bigEndian
+    return withUnsafeBytes(of: lengthField) { lengthBytes in
+        hmac(H.self, key: key.bytes) { h in
+            // Header bytes 0–1 (type), the patched length, then everything from byte 4 on as it is.
+            h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: prefix[0..<2]))
+            h.update(bufferPointer: lengthBytes)
+            h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: prefix[4...]))
+        } result: { body($0) }
+    }
+}
+
+/// HMAC (RFC 2104) on top of swift-crypto's hash functions.
+///
+/// swift-crypto's `HMAC<H>` is not inlinable, so from another module it runs unspecialized (generic
+/// metadata lookups per call) and allocates a `SymmetricKey` and two pad arrays per message; an ICE
+/// server MACs every check twice (verify + respond). This version is specialised in this module and
+/// keeps the pads on the stack: K0 = key (or H(key) if longer than a block) padded with zeros,
+/// HMAC = H((K0 ^ opad) ‖ H((K0 ^ ipad) ‖ message)).
+@inline(__always)
+func hmac<H: HashFunction, R>(
+    _: H.Type, key: [UInt8], message: (inout H) -> Void, result: (UnsafeRawBufferPointer) -> R
+) -> R {
+    let block = H.blockByteCount
+    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: block) { pad in
+        pad.initialize(repeating: 0)
+        if key.count > block {
+            let digest = H.hash(data: key)
+            digest.withUnsafeBytes { d in
+                for i in 0..<min(d.count, block) { pad[i] = d[i] }
+            }
+        } else {
+            for i in 0..<key.count { pad[i] = key[i] }
+        }
+        for i in 0..<block { pad[i] ^= 0x36 }
+        var inner = H()
+        inner.update(bufferPointer: UnsafeRawBufferPointer(pad))
+        message(&inner)
+        let innerDigest = inner.finalize()
+        for i in 0..<block { pad[i] ^= 0x36 ^ 0x5C }
+        var outer = H()
+        outer.update(bufferPointer: UnsafeRawBufferPointer(pad))
+        innerDigest.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize().withUnsafeBytes { result($0) }
+    }
 }

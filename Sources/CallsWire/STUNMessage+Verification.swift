@@ -140,9 +140,9 @@ extension STUNMessage {
     ) -> Bool {
         let bodyLength = attributeEnd - stunHeaderSize
         guard prefix.count >= stunHeaderSize, bodyLength <= 0xFFFF else { return false }
-        let expected = stunHMAC(H.self, key: key, prefix: prefix, patchedLength: UInt16(bodyLength))
-        return expected.withUnsafeBytes { e in
+        return stunHMAC(H.self, key: key, prefix: prefix, patchedLength: UInt16(bodyLength)) { e in
             guard e.count >= mac.count else { return false }
+            // Constant time: no early exit on the first differing byte.
             var diff: UInt8 = 0
             for i in 0..<mac.count { diff |= e[i] ^ mac[i] }
             return diff == 0

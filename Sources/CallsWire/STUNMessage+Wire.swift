@@ -42,7 +42,7 @@ extension STUNMessage {
         return isProbablySTUN(ByteBuffer(bytes: bytes))
     }
 
-    /// ``isProbablySTUN(_:)-4n6xe`` for a `ByteBuffer` (the readable bytes).
+    /// The same demultiplexing test on the readable bytes of a `ByteBuffer`.
     public static func isProbablySTUN(_ buffer: ByteBuffer) -> Bool {
         buffer.withUnsafeReadableBytes { isProbablySTUN($0) }
     }
@@ -90,60 +90,52 @@ extension STUNMessage {
 
     /// Decodes the attributes of a message whose header passed ``checkHeader(_:)``.
     static func decodeBody(_ buffer: ByteBuffer, total: Int) throws(WireError) -> STUNMessage {
-        let base = buffer.readerIndex
-        guard let type = buffer.getInteger(at: base, as: UInt16.self),
-            let high = buffer.getInteger(at: base + 8, as: UInt64.self),
-            let low = buffer.getInteger(at: base + 16, as: UInt32.self),
-            let wire = buffer.getSlice(at: base, length: total)
-        else { throw WireError(.truncated, at: 0, "STUN header incomplete") }
+        guard let wire = buffer.getSlice(at: buffer.readerIndex, length: total) else {
+            throw WireError(.truncated, at: buffer.readableBytes, "STUN message incomplete")
+        }
+        // One borrow of the storage for the whole parse (see WireReader for why).
+        let result = wire.withUnsafeReadableBytes { raw in decodeBody(WireReader(raw)) }
+        var message = try result.get()
+        message.wire = wire
+        return message
+    }
+
+    private static func decodeBody(_ r: WireReader) -> Result<STUNMessage, WireError> {
+        guard let type = r.u16(0), let high = r.u64(8), let low = r.u32(16) else {
+            return .failure(WireError(.truncated, at: r.count, "STUN header incomplete"))
+        }
+        let total = r.count
         let (method, messageClass) = STUNMessageType.decode(type)
         let tid = STUNTransactionID(high: high, low: low)
 
-        // First pass: walk the TLVs to validate lengths and count attributes, so the array is
-        // allocated once.
+        // First pass: validate every TLV's length against the message and count them, so the second
+        // pass can allocate the array once and needs no error handling.
         var offset = stunHeaderSize
         var count = 0
         while offset < total {
-            let length = try attributeLength(wire, offset: offset, total: total)
-            offset += 4 + paddedLength(length)
+            guard let t = r.u16(offset), let length = r.u16(offset + 2) else {
+                return .failure(WireError(.truncated, at: offset, "attribute header needs 4 bytes, \(total - offset) left"))
+            }
+            // RFC 8489 §14: the value is padded to a multiple of 4 and the message length counts the padding.
+            let padded = paddedLength(Int(length))
+            guard padded <= total - offset - 4 else {
+                return .failure(WireError(
+                    .attributeOverrun, at: offset,
+                    "attribute \(STUNAttributeType(rawValue: t)) claims \(length) bytes (\(padded) padded) "
+                        + "but only \(total - offset - 4) remain in the message"))
+            }
+            offset += 4 + padded
             count += 1
         }
 
         var attributes = [STUNAttribute]()
         attributes.reserveCapacity(count)
         offset = stunHeaderSize
-        while offset < total {
-            guard let t = wire.getInteger(at: wire.readerIndex + offset, as: UInt16.self),
-                let l = wire.getInteger(at: wire.readerIndex + offset + 2, as: UInt16.self)
-            else { throw WireError(.truncated, at: offset, "attribute header truncated") }
-            attributes.append(
-                STUNAttribute.decode(
-                    type: t, from: wire, at: wire.readerIndex + offset + 4, length: Int(l), transactionID: tid))
+        while offset < total, let t = r.u16(offset), let l = r.u16(offset + 2) {
+            attributes.append(STUNAttribute.decode(type: t, from: r, at: offset + 4, length: Int(l), transactionID: tid))
             offset += 4 + paddedLength(Int(l))
         }
-
-        var message = STUNMessage(method: method, messageClass: messageClass, transactionID: tid, attributes: attributes)
-        message.wire = wire
-        return message
-    }
-
-    /// Length of the attribute at `offset` (message-relative), after checking that it and its padding fit.
-    private static func attributeLength(_ wire: ByteBuffer, offset: Int, total: Int) throws(WireError) -> Int {
-        guard total - offset >= 4,
-            let type = wire.getInteger(at: wire.readerIndex + offset, as: UInt16.self),
-            let length = wire.getInteger(at: wire.readerIndex + offset + 2, as: UInt16.self)
-        else {
-            throw WireError(.truncated, at: offset, "attribute header needs 4 bytes, \(total - offset) left")
-        }
-        // RFC 8489 §14: the value is padded to a multiple of 4, and the message length counts the padding.
-        let padded = paddedLength(Int(length))
-        guard padded <= total - offset - 4 else {
-            throw WireError(
-                .attributeOverrun, at: offset,
-                "attribute \(STUNAttributeType(rawValue: type)) claims \(length) bytes (\(padded) padded) "
-                    + "but only \(total - offset - 4) remain in the message")
-        }
-        return Int(length)
+        return .success(STUNMessage(method: method, messageClass: messageClass, transactionID: tid, attributes: attributes))
     }
 }
 
@@ -296,13 +288,19 @@ extension STUNMessage {
     ) throws(WireError) {
         let bodyLength = buffer.writerIndex - start - stunHeaderSize + 4 + macLength
         try setLength(&buffer, start: start, bodyLength: bodyLength)
-        let mac = buffer.withUnsafeReadableBytes { p in
+        // MAC into a stack copy first: the buffer cannot be written while its bytes are being read.
+        var mac = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        buffer.withUnsafeReadableBytes { p in
             stunHMAC(H.self, key: key, prefix: UnsafeRawBufferPointer(rebasing: p[(start - buffer.readerIndex)...]),
-                     patchedLength: UInt16(bodyLength))
+                     patchedLength: UInt16(bodyLength)) { digest in
+                withUnsafeMutableBytes(of: &mac) { m in
+                    m.copyMemory(from: UnsafeRawBufferPointer(rebasing: digest[0..<min(digest.count, m.count)]))
+                }
+            }
         }
         buffer.writeInteger(type.rawValue)
         buffer.writeInteger(UInt16(macLength))
-        _ = mac.withUnsafeBytes { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[0..<macLength])) }
+        _ = withUnsafeBytes(of: &mac) { buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[0..<macLength])) }
     }
 }
 

@@ -224,3 +224,23 @@ struct IntegrityGate {
         }
     }
 }
+
+// MARK: - Building replies
+
+extension STUNMessage {
+    /// A response to this request: same method and transaction ID (RFC 8489 §6.3).
+    /// - Parameters:
+    ///   - messageClass: `.successResponse` (default) or `.errorResponse`.
+    ///   - attributes: The response's attributes; integrity and fingerprint are added when encoding.
+    public func response(
+        _ messageClass: STUNMessageClass = .successResponse, attributes: [STUNAttribute] = []
+    ) -> STUNMessage {
+        STUNMessage(method: method, messageClass: messageClass, transactionID: transactionID, attributes: attributes)
+    }
+
+    /// An error response to this request carrying ERROR-CODE first, then `attributes`
+    /// (e.g. UNKNOWN-ATTRIBUTES for 420, REALM and NONCE for 401/438).
+    public func errorResponse(code: UInt16, reason: String? = nil, attributes: [STUNAttribute] = []) -> STUNMessage {
+        response(.errorResponse, attributes: [.errorCode(STUNErrorCode(code: code, reason: reason))] + attributes)
+    }
+}

@@ -157,7 +157,7 @@ private struct Runner {
             } catch { throw StepFailure("\(error)") }
         }) else { return finish(failedAt: "connect") }
 
-        guard step("allocate", { r throws(StepFailure) in try r.allocate() }) else {
+        guard step("allocate", { r throws(StepFailure) in try r.allocate() }) || report.credentialProblem == .clockSkew else {
             return finish(failedAt: "allocate")
         }
         // Learn where the relay should send: our own peer socket, or the given echo peer.
@@ -261,7 +261,9 @@ private struct Runner {
                 "the relayed address \(relayed.ipString) is private while the server is public: set coturn's external-ip (relay peers on the internet cannot reach it)")
             status = .warn
         }
-        if report.credentialProblem == .clockSkew { status = .fail }
+        if report.credentialProblem == .clockSkew {
+            return (.fail, "fresh credentials refused: the TURN server's clock is ahead of this machine's by more than \(ttlText) (long-lived credentials worked: relayed \(relayed))")
+        }
         return (status, "relayed \(relayed), mapped \(report.mappedAddress?.description ?? "?"), lifetime \(response.lifetime.map(String.init) ?? "?") s")
     }
 
@@ -275,6 +277,11 @@ private struct Runner {
             nonce = response.nonce ?? nonce
             progress("allocate: stale nonce (438), retrying once with the new nonce")
             response = try sendAuthenticated(.allocate, allocateAttributes())
+        }
+        // A 401 carries a fresh NONCE (and REALM); later attempts must use them.
+        if response.messageClass == .errorResponse, response.errorCode?.code == STUNErrorCode.unauthenticated {
+            nonce = response.nonce ?? nonce
+            realm = response.realm ?? realm
         }
         lastAllocate = response
         return response
@@ -299,7 +306,21 @@ private struct Runner {
             // Fresh credentials were refused. If far-future ones are accepted, the secret is right and the
             // server thinks ours have expired: its clock is ahead of ours by more than the TTL.
             let longLived = TURNCredentials.restCredentials(secret: secret, user: user, expiry: nowDate.addingTimeInterval(10 * 365 * 86400))
+            progress("allocate: 401 with fresh credentials; retrying with a far-future expiry to tell a wrong secret from a clock far off")
+            // coturn ties a 5-tuple to the first user name it saw (a second one gets 437), so ask
+            // again from a new connection.
+            guard let server = report.server else { throw StepFailure("no server address") }
+            do {
+                session = try STUNConnector.open(
+                    report.transport, to: server, serverName: probe.uri.host, caFile: probe.options.caFile,
+                    policy: probe.options.policy, until: deadline
+                ).session
+            } catch { throw StepFailure("cannot reconnect to \(server) for the credential check: \(error)") }
+            let challenge = try send(STUNMessage(method: .allocate, messageClass: .request, attributes: allocateAttributes()), integrity: nil)
+            nonce = challenge.nonce ?? nonce
+            realm = challenge.realm ?? realm
             let retry = try authenticatedAllocate(username: longLived.username, password: longLived.password)
+            progress("allocate: far-future credentials answered \(retry.messageClass == .successResponse ? "success" : (retry.errorCode?.description ?? "error"))")
             if retry.messageClass == .successResponse {
                 report.credentialProblem = .clockSkew
                 report.warnings.append(

@@ -24,6 +24,12 @@ long CCallsOpenSSL_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 long CCallsOpenSSL_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long CCallsOpenSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 unsigned long CCallsOpenSSL_SSL_OP_NO_QUERY_MTU(void);
+/// SSL_OP_NO_RENEGOTIATION (an SSL_OP_BIT expression): WebRTC peers never renegotiate.
+unsigned long CCallsOpenSSL_SSL_OP_NO_RENEGOTIATION(void);
+/// SSL_OP_NO_TICKET (an SSL_OP_BIT expression): no session tickets, since DTLS-SRTP never resumes sessions.
+unsigned long CCallsOpenSSL_SSL_OP_NO_TICKET(void);
+/// SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF): every DTLS association is a full handshake.
+long CCallsOpenSSL_SSL_CTX_disable_session_cache(SSL_CTX *ctx);
 /// The OpenSSL version string of the library actually linked at run time.
 const char *CCallsOpenSSL_version_string(void);
 

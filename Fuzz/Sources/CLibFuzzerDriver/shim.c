@@ -1,0 +1,2 @@
+// Intentionally empty: the target exists to export CLibFuzzerDriver.h to Swift.
+#include "CLibFuzzerDriver.h"

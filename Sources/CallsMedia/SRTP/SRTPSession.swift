@@ -1,0 +1,108 @@
+internal import CCallsSRTP
+
+/// SRTP for one DTLS-SRTP association over libsrtp2: an outbound context (protect, local key) and an inbound
+/// context (unprotect, remote key), each matching any SSRC, with libsrtp's default 128-packet replay window.
+///
+/// Confine a session to one event loop: it is not thread-safe.
+public final class SRTPSession: SRTPTransform {
+    /// Spare bytes an RTP protect call may append (libsrtp2's `SRTP_MAX_TRAILER_LEN`).
+    public static let maxTrailerLength = Int(CCallsSRTP_max_trailer_len())
+    /// Spare bytes an RTCP protect call may append: the trailer plus the 4-byte SRTCP index.
+    public static let maxRTCPTrailerLength = maxTrailerLength + 4
+
+    public let profile: SRTPProtectionProfile
+    private let outbound: LibSRTPContext
+    private let inbound: LibSRTPContext
+
+    /// - Parameters:
+    ///   - keyingMaterial: the keys from `DTLSEndpoint`'s `handshakeComplete` event.
+    ///   - allowRepeatTransmission: let protect accept an RTP index it already protected. Needed to resend a packet
+    ///     under its original sequence number (a NACK answer without RTX); only safe when the payload is identical.
+    public init(keyingMaterial: SRTPKeyingMaterial, allowRepeatTransmission: Bool = false) throws(SRTPError) {
+        guard LibSRTPLibrary.isReady else { throw .libraryUnavailable }
+        profile = keyingMaterial.profile
+        outbound = try LibSRTPContext(
+            profile: profile, direction: ssrc_any_outbound,
+            masterKey: keyingMaterial.localKey + keyingMaterial.localSalt,
+            allowRepeatTransmission: allowRepeatTransmission)
+        inbound = try LibSRTPContext(
+            profile: profile, direction: ssrc_any_inbound,
+            masterKey: keyingMaterial.remoteKey + keyingMaterial.remoteSalt,
+            allowRepeatTransmission: false)
+    }
+
+    public func protectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count else { throw .malformedPacket }
+        guard Self.rtpHeaderLength(buffer, length: length) != nil else { throw .malformedPacket }
+        guard buffer.count - length >= Self.maxTrailerLength else { throw .bufferTooSmall }
+        return try call(srtp_protect, outbound, buffer, length)
+    }
+
+    public func unprotectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count else { throw .malformedPacket }
+        guard Self.rtpHeaderLength(buffer, length: length) != nil else { throw .malformedPacket }
+        return try call(srtp_unprotect, inbound, buffer, length)
+    }
+
+    public func protectRTCP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count, Self.isRTCPHeader(buffer, length: length) else {
+            throw .malformedPacket
+        }
+        guard buffer.count - length >= Self.maxRTCPTrailerLength else { throw .bufferTooSmall }
+        return try call(srtp_protect_rtcp, outbound, buffer, length)
+    }
+
+    public func unprotectRTCP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
+        guard length >= 0, length <= buffer.count, Self.isRTCPHeader(buffer, length: length) else {
+            throw .malformedPacket
+        }
+        return try call(srtp_unprotect_rtcp, inbound, buffer, length)
+    }
+
+    /// Runs one libsrtp packet function and maps its status.
+    private func call(
+        _ function: (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int32>?) -> srtp_err_status_t,
+        _ context: LibSRTPContext,
+        _ buffer: UnsafeMutableRawBufferPointer,
+        _ length: Int
+    ) throws(SRTPError) -> Int {
+        guard length <= Int(Int32.max) - Self.maxRTCPTrailerLength else { throw .malformedPacket }
+        var newLength = Int32(length)
+        let status = function(context.pointer, buffer.baseAddress, &newLength)
+        guard status == srtp_err_status_ok else { throw Self.error(for: status) }
+        // libsrtp never grows a packet past its trailer allowance; check rather than trust before slicing.
+        guard newLength >= 0, Int(newLength) <= buffer.count else { throw .backend(code: -1) }
+        return Int(newLength)
+    }
+
+    private static func error(for status: srtp_err_status_t) -> SRTPError {
+        switch status {
+        case srtp_err_status_auth_fail: .authenticationFailed
+        case srtp_err_status_replay_fail: .replayed
+        case srtp_err_status_replay_old: .tooOld
+        case srtp_err_status_bad_param, srtp_err_status_parse_err: .malformedPacket
+        default: .backend(code: Int32(status.rawValue))
+        }
+    }
+
+    /// The length of the RTP header (fixed part, CSRCs, extension), or nil when `length` bytes are not a version-2
+    /// RTP packet whose header fits (RFC 3550 §5.1, §5.3.1). libsrtp checks too; this keeps garbage away from it.
+    static func rtpHeaderLength(_ buffer: UnsafeMutableRawBufferPointer, length: Int) -> Int? {
+        guard length >= 12, buffer[0] >> 6 == 2 else { return nil }
+        var header = 12 + 4 * Int(buffer[0] & 0x0F)
+        if buffer[0] & 0x10 != 0 {
+            guard length >= header + 4 else { return nil }
+            let words = Int(buffer[header + 2]) << 8 | Int(buffer[header + 3])
+            header += 4 + 4 * words
+        }
+        return header <= length ? header : nil
+    }
+
+    /// True when `length` bytes start like a version-2 RTCP packet (RFC 3550 §6.4: at least the 8-byte header).
+    static func isRTCPHeader(_ buffer: UnsafeMutableRawBufferPointer, length: Int) -> Bool {
+        length >= 8 && buffer[0] >> 6 == 2
+    }
+}
+
+@available(*, unavailable)
+extension SRTPSession: Sendable {}
