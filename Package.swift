@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "callsctl",
             dependencies: [
-                "CallsStore", "CallsWire", "CallsMedia", "Probes",
+                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -52,6 +52,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CallsServer",
+            dependencies: [
+                "CallsMedia", "CallsStore", "CallsWire", "Probes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -91,6 +105,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallsServerTests", dependencies: ["CallsServer", "CallsMedia", "CallsWire"], swiftSettings: swiftSettings),
         .testTarget(name: "ProbesTests", dependencies: ["Probes", "CallsWire"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

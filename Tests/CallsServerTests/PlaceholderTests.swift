@@ -1,0 +1,4 @@
+import CallsServer
+import Testing
+
+@Test func moduleLinks() { #expect(CallsServerModule.name == "CallsServer") }
