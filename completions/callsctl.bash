@@ -186,9 +186,9 @@ _callsctl() {
 
 _callsctl_serve() {
     repeating_flags=()
-    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -207,6 +207,10 @@ _callsctl_serve() {
         return
         ;;
     '--stun-server')
+        return
+        ;;
+    '--token-secret-file')
+        __callsctl_add_completions -f
         return
         ;;
     esac
@@ -715,7 +719,7 @@ _callsctl_token_create() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --channel --user --role --ttl)
+    non_repeating_options=(--data-dir --channel --user --role --ttl --token-secret-file)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -734,6 +738,10 @@ _callsctl_token_create() {
         return
         ;;
     '--ttl')
+        return
+        ;;
+    '--token-secret-file')
+        __callsctl_add_completions -f
         return
         ;;
     esac

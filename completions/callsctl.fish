@@ -23,7 +23,7 @@ function __callsctl_parse_tokens -S
         __callsctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'version' 'h/help'
         case 'doctor'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'site-url=' 'rtcd-url=' 'token-file=' 'channel=' 'only=' 'skip=' 'timeout=' 'strict' 'version' 'h/help'
         case 'probe'
@@ -74,7 +74,7 @@ function __callsctl_parse_tokens -S
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'create'
-                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'version' 'h/help'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'token-secret-file=' 'version' 'h/help'
             end
         case 'loadtest'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'calls=' 'participants=' 'unmuted=' 'screen-share' 'duration=' 'version' 'h/help'
@@ -152,10 +152,12 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" rtc-listen' -l 'rtc-listen' -d 'Media address, UDP and TCP.' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" api-listen' -l 'api-listen' -d 'HTTP/WebSocket API address.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" rtc-listen' -l 'rtc-listen' -d 'Media address, UDP and TCP. Default: 0.0.0.0:8443.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" api-listen' -l 'api-listen' -d 'HTTP/WebSocket API address. Default: 0.0.0.0:8045.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" ice-host-override' -l 'ice-host-override' -d 'IP or hostname advertised in ICE candidates (resolved at start).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'stun-server' -d 'STUN server used once at start to learn the public IP (repeatable).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" token-secret-file' -l 'token-secret-file' -d 'File with the secret that signs join tokens (base64). Default: token-secret in the data directory.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" no-udp-candidates' -l 'no-udp-candidates' -d 'Diagnostic: offer only the TCP candidate in answers (forces ICE-TCP, to test TCP 8443).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -348,6 +350,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" user' -l 'user' -d 'User name.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" role' -l 'role' -d 'Role: user or admin.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" ttl' -l 'ttl' -d 'Lifetime in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" token-secret-file' -l 'token-secret-file' -d 'File with the signing secret (base64). Default: token-secret in the data directory.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl token create" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'

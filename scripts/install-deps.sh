@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(libssl-dev libsrtp2-dev libsqlite3-dev pkg-config)
-TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd)
+TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
@@ -33,5 +33,16 @@ fi
 # coturn's Debian package starts a system-wide turnserver on 3478; tests run their own instances.
 if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
+# aiortc: the scripted WebRTC peer of the media tests (wheels from PyPI; numpy for the tone check).
+if [[ "${1:-}" == "--test" ]] && ! python3 -c "import aiortc, numpy" >/dev/null 2>&1; then
+  echo "install-deps: installing aiortc and numpy (pip)" >&2
+  log=$(mktemp)
+  if ! python3 -m pip install -q --disable-pip-version-check aiortc numpy >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "install-deps: pip install aiortc numpy failed; see the output above" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 exit 0

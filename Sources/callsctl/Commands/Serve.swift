@@ -1,6 +1,16 @@
 import ArgumentParser
+import CallsServer
 import CallsStore
 import Foundation
+import Logging
+import Probes
+
+import CallsMedia
+
+/// Builds the media transport; the one place to switch implementations.
+func makeMediaBackend(configuration: MediaBackendConfiguration, logger: Logger) throws -> any MediaBackend {
+    try MediaServer(configuration: MediaServerConfiguration(configuration), logger: logger)
+}
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,10 +18,16 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Listens for media on UDP and TCP 8443 (ICE-lite, DTLS-SRTP, RTP/RTCP) and serves the \
             WebSocket signaling, admin API and metrics on TCP 8045. With no flags it uses embedded \
-            defaults: settings in calls.db and generated secrets in the data directory.
+            defaults: settings in calls.db and generated secrets in the data directory. Open \
+            http://HOST:8045/?token=TOKEN in a browser to join an echo call (tokens come from \
+            `callsctl token create`). SIGTERM or SIGINT stop it cleanly (exit 0).
 
-            Every flag has an environment twin: CALLSCTL_RTC_LISTEN, CALLSCTL_API_LISTEN, \
-            CALLSCTL_ICE_HOST_OVERRIDE, CALLSCTL_STUN_SERVERS (comma-separated).
+            Every flag has an environment twin; flags win: CALLSCTL_RTC_LISTEN, CALLSCTL_API_LISTEN, \
+            CALLSCTL_ICE_HOST_OVERRIDE, CALLSCTL_STUN_SERVERS (comma-separated), \
+            CALLSCTL_TOKEN_SECRET_FILE, CALLSCTL_NO_UDP_CANDIDATES=1.
+
+            Advertised address: --ice-host-override, else the public IP learned once at start from \
+            the --stun-server list, else the addresses of the local interfaces (air-gapped networks).
 
             Examples:
               callsctl serve
@@ -20,11 +36,11 @@ struct Serve: AsyncParsableCommand {
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
 
-    @Option(help: ArgumentHelp("Media address, UDP and TCP.", valueName: "host:port"))
-    var rtcListen: String = "0.0.0.0:8443"
+    @Option(help: ArgumentHelp("Media address, UDP and TCP. Default: 0.0.0.0:8443.", valueName: "host:port"))
+    var rtcListen: String?
 
-    @Option(help: ArgumentHelp("HTTP/WebSocket API address.", valueName: "host:port"))
-    var apiListen: String = "0.0.0.0:8045"
+    @Option(help: ArgumentHelp("HTTP/WebSocket API address. Default: 0.0.0.0:8045.", valueName: "host:port"))
+    var apiListen: String?
 
     @Option(help: ArgumentHelp("IP or hostname advertised in ICE candidates (resolved at start).", valueName: "host"))
     var iceHostOverride: String?
@@ -34,11 +50,253 @@ struct Serve: AsyncParsableCommand {
         help: ArgumentHelp("STUN server used once at start to learn the public IP (repeatable).", valueName: "host[:port]"))
     var stunServers: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "File with the secret that signs join tokens (base64). Default: token-secret in the data directory.",
+            valueName: "file"),
+        completion: .file())
+    var tokenSecretFile: String?
+
+    @Flag(
+        name: .customLong("no-udp-candidates"),
+        help: "Diagnostic: offer only the TCP candidate in answers (forces ICE-TCP, to test TCP 8443).")
+    var noUDPCandidates = false
+
+    func validate() throws {
+        for (name, value) in [("--rtc-listen", rtcListen), ("--api-listen", apiListen)] {
+            if let value {
+                do { _ = try ListenAddress(parsing: value) } catch { throw ValidationError("\(name) \(error.description)") }
+            }
+        }
+        if let iceHostOverride, iceHostOverride.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--ice-host-override needs an IP address or host name, not an empty string.")
+        }
+    }
+
     func run() async throws {
+        let signals = SignalWait([SIGTERM, SIGINT])
+        let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
+        let out = global.output
+        let level: Logger.Level = global.verbose ? .debug : (global.quiet ? .warning : .info)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "callsctl.serve")
+
         // Prepare the data directory now, so the first run leaves a usable store behind.
         let store = try StoreAccess.open(global)
-        let out = global.output
-        out.note("data directory: \(global.resolvedDataDir) (settings in \(store.path))")
-        throw NotYet.fail("serve", issue: "the media transport (ICE-lite, DTLS-SRTP on 8443; API on 8045)")
+        let secret = try TokenSecretAccess.load(file: settings.tokenSecretFile, global: global)
+        for warning in secret.warnings { out.warning(warning) }
+        if secret.created { out.note("created the token secret \(secret.path) (mode 0600)") }
+
+        let advertised = try AdvertisedAddress.resolve(settings: settings, out: out)
+        var media = MediaBackendConfiguration()
+        media.udpListen = settings.rtcListen.description
+        media.tcpListen = settings.rtcListen.description
+        media.advertisedAddresses = advertised.addresses
+        media.offerUDPCandidates = !settings.noUDPCandidates
+
+        let backend: any MediaBackend
+        do {
+            backend = try makeMediaBackend(configuration: media, logger: logger)
+            try await backend.start()
+        } catch {
+            throw PortTrouble.explain(error, address: settings.rtcListen, protos: [.udp, .tcp], what: "media (--rtc-listen)")
+        }
+
+        var api = APIServerConfiguration()
+        api.listen = settings.apiListen
+        api.version = VersionInfo(version: BuildInfo.version)
+        let server = APIServer(
+            configuration: api, backend: backend, signer: secret.signer,
+            admission: { claims in
+                do {
+                    let decision = try store.mayStartCall(in: claims.channel, isAdmin: claims.role == .admin)
+                    if case .refused(let reason) = decision { return reason }
+                    return nil
+                } catch {
+                    return "cannot read the channel settings: \(error)"
+                }
+            },
+            logger: logger)
+        let bound: ListenAddress
+        do {
+            bound = try await server.start()
+        } catch {
+            await backend.shutdown()
+            throw PortTrouble.explain(error, address: settings.apiListen, protos: [.tcp], what: "API (--api-listen)")
+        }
+
+        let rtcPorts = [backend.udpPort.map { "\($0)/udp" }, backend.tcpPort.map { "\($0)/tcp" }].compactMap { $0 }
+        if global.json {
+            out.emit(
+                .object([
+                    ("api", .string(bound.description)), ("rtc", .string(settings.rtcListen.description)),
+                    ("rtcPorts", .array(rtcPorts.map { .string($0) })),
+                    ("advertisedAddresses", .array(advertised.addresses.map { .string($0) })),
+                    ("advertisedFrom", .string(advertised.source)), ("dataDir", .string(global.resolvedDataDir)),
+                    ("offerUDPCandidates", .bool(!settings.noUDPCandidates)),
+                ]))
+        } else {
+            out.line("api listening on \(bound)")
+            out.line("rtc listening on \(settings.rtcListen.host):\(rtcPorts.joined(separator: ", "))")
+            out.line("advertised addresses: \(advertised.addresses.joined(separator: ", ")) (\(advertised.source))")
+            if settings.noUDPCandidates { out.line("diagnostic: answers offer only the TCP candidate") }
+            out.line("data directory: \(global.resolvedDataDir)")
+            let host = bound.isWildcard ? "127.0.0.1" : bound.host
+            out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
+        }
+
+        let signal = await signals.next()
+        logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        server.drain()
+        await server.shutdown()
+        await backend.shutdown()
+        out.note("stopped")
+    }
+}
+
+/// The settings after merging flags and environment (flags win).
+struct ServeSettings {
+    var rtcListen: ListenAddress
+    var apiListen: ListenAddress
+    var iceHostOverride: String?
+    var stunServers: [String]
+    var tokenSecretFile: String?
+    var noUDPCandidates: Bool
+
+    init(_ serve: Serve, environment env: [String: String]) throws {
+        func pick(_ flag: String?, _ key: String) -> String? {
+            if let flag { return flag }
+            if let value = env[key], !value.isEmpty { return value }
+            return nil
+        }
+        func address(_ flag: String?, _ key: String, _ name: String, _ fallback: String) throws -> ListenAddress {
+            let text = pick(flag, key) ?? fallback
+            do { return try ListenAddress(parsing: text) } catch {
+                throw InvalidArgumentError(message: "\(flag != nil ? name : key) \(error.description)")
+            }
+        }
+        rtcListen = try address(serve.rtcListen, "CALLSCTL_RTC_LISTEN", "--rtc-listen", "0.0.0.0:8443")
+        apiListen = try address(serve.apiListen, "CALLSCTL_API_LISTEN", "--api-listen", "0.0.0.0:8045")
+        iceHostOverride = pick(serve.iceHostOverride, "CALLSCTL_ICE_HOST_OVERRIDE")
+        if !serve.stunServers.isEmpty {
+            stunServers = serve.stunServers
+        } else {
+            stunServers = (env["CALLSCTL_STUN_SERVERS"] ?? "").split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        tokenSecretFile = pick(serve.tokenSecretFile, "CALLSCTL_TOKEN_SECRET_FILE")
+        let envNoUDP = ["1", "true", "yes"].contains((env["CALLSCTL_NO_UDP_CANDIDATES"] ?? "").lowercased())
+        noUDPCandidates = serve.noUDPCandidates || envNoUDP
+    }
+}
+
+/// The address written into host candidates, and where it came from.
+enum AdvertisedAddress {
+    static func resolve(settings: ServeSettings, out: Output) throws -> (addresses: [String], source: String) {
+        if let host = settings.iceHostOverride {
+            do {
+                let addresses = try Resolver.resolve(host: host, port: 0).map(\.ipString)
+                let source = addresses == [host] ? "--ice-host-override" : "--ice-host-override \(host)"
+                return (addresses, source)
+            } catch {
+                throw CLIError(
+                    "--ice-host-override \(host) does not resolve: \(error.message)", exitCode: .undecided,
+                    hint: "Give an IP address, or a host name this machine can resolve (check /etc/resolv.conf or /etc/hosts).")
+            }
+        }
+        if !settings.stunServers.isEmpty {
+            for text in settings.stunServers {
+                let uri: ServerURI
+                do { uri = try ServerURI(parsing: text, defaultScheme: .stun) } catch {
+                    throw InvalidArgumentError(message: "--stun-server \(text): \(error.description)")
+                }
+                var options = STUNProbe.Options()
+                options.count = 1
+                options.timeout = .seconds(5)
+                let report = STUNProbe(uri: uri, options: options).run()
+                if report.verdict == .ok, let mapped = report.mappedAddressForReport {
+                    return ([mapped.ipString], "public address from STUN \(uri.host):\(uri.port)")
+                }
+                out.warning("STUN server \(text) did not tell the public address: \(report.message)")
+            }
+            out.warning("no STUN server answered; advertising the local interface addresses, which clients behind other NATs may not reach")
+        }
+        if !settings.rtcListen.isWildcard {
+            return ([settings.rtcListen.host], "the --rtc-listen address")
+        }
+        return (LocalAddresses.ipv4(), "local interfaces")
+    }
+}
+
+/// Turns a bind failure into a message naming the port and, when visible, who holds it.
+enum PortTrouble {
+    static func explain(_ error: any Error, address: ListenAddress, protos: [Probes.PortsCheck.Proto], what: String) -> CLIError {
+        var lines: [String] = []
+        if address.port != 0, let port = UInt16(exactly: address.port) {
+            let checks = Probes.PortsCheck.local(protos.map { Probes.PortsCheck.Port($0, port) }, bindAddress: address.host)
+            for check in checks where check.state == .inUse || check.state == .denied {
+                lines.append("\(address.host):\(check.port.label) \(check.detail)")
+            }
+        }
+        let message: String
+        if lines.isEmpty {
+            message = "cannot start the \(what) on \(address): \(error)"
+        } else {
+            message = "cannot start the \(what): " + lines.joined(separator: "; ")
+        }
+        return CLIError(
+            message, exitCode: .undecided,
+            hint: "Stop the other program, or choose another address with \(what.contains("API") ? "--api-listen" : "--rtc-listen") HOST:PORT.")
+    }
+}
+
+/// Reads the token secret for `serve` and `token create`, with errors as exit 3.
+enum TokenSecretAccess {
+    static func load(file: String?, global: GlobalOptions) throws -> TokenSecret {
+        do {
+            if let file {
+                return try TokenSecret.load(path: (file as NSString).expandingTildeInPath, create: false)
+            }
+            return try TokenSecret.loadDefault(dataDir: global.resolvedDataDir)
+        } catch {
+            throw CLIError(error.description, exitCode: .undecided)
+        }
+    }
+}
+
+/// Catches the given signals from the moment it is created (so a signal during start-up is not lost
+/// to the default action) and hands out the first one.
+final class SignalWait: Sendable {
+    private let stream: AsyncStream<Int32>
+    private let sources: SourceBox
+
+    init(_ signals: [Int32]) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        self.stream = stream
+        var list: [any DispatchSourceSignal] = []
+        for sig in signals {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            list.append(source)
+        }
+        sources = SourceBox(list)
+    }
+
+    /// The first signal caught (immediately if one already arrived).
+    func next() async -> Int32 {
+        for await sig in stream { return sig }
+        return SIGTERM
+    }
+
+    private final class SourceBox: @unchecked Sendable {
+        // @unchecked: set once in init and never mutated; only kept alive.
+        let sources: [any DispatchSourceSignal]
+        init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
     }
 }

@@ -1,0 +1,482 @@
+import CallsWire
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Settings of the project's own WebRTC client.
+public struct MediaClientConfiguration: Sendable {
+    public enum Transport: String, Sendable, Hashable {
+        /// ICE over UDP to the answer's UDP host candidate.
+        case udp
+        /// ICE-TCP (RFC 6544, active side) to the answer's passive TCP candidate, RFC 4571 framing.
+        case tcp
+    }
+
+    public var transport: Transport = .udp
+    /// ICE + DTLS must complete within this time.
+    public var connectTimeout: Duration = .seconds(10)
+    /// Interval of connectivity checks after connecting (consent freshness, RFC 7675); nil stops checking once
+    /// connected (the server will then expire the session).
+    public var consentInterval: Duration? = .seconds(2)
+    /// Interval between initial checks until one succeeds (RFC 8445 Ta is 50 ms).
+    public var checkInterval: Duration = .milliseconds(50)
+    public var dtls = DTLSConfiguration()
+    /// The Opus payload type put in the offer.
+    public var opusPayloadType: UInt8 = 111
+
+    public init() {}
+}
+
+/// An RTP packet the client received and decrypted.
+public struct ReceivedRTPPacket: Sendable, Hashable {
+    public var header: RTPHeader
+    public var payload: [UInt8]
+}
+
+/// What `MediaClient.connect` established.
+public struct MediaClientConnection: Sendable, Hashable {
+    /// `udp` or `tcp`.
+    public var transport: String
+    /// The server candidate connected to, `ip:port`.
+    public var remote: String
+    /// The SRTP profile, e.g. `AEAD_AES_128_GCM`.
+    public var srtpProfile: String
+}
+
+/// A minimal but real WebRTC client: one Opus audio section, full ICE as the controlling agent (one candidate pair,
+/// nominated with USE-CANDIDATE), DTLS client, SRTP. Used by `loadtest` and the doctor's join test, and by tests
+/// against `MediaServer`.
+///
+/// ```swift
+/// let client = try MediaClient(configuration: .init(), logger: logger)
+/// let (id, answer) = try await server.createSession(offer: client.offer, label: "probe")
+/// try await client.connect(answer: answer)
+/// client.sendAudio(payload: opusFrame, timestamp: ts)
+/// for await packet in client.receivedAudio { ... }
+/// ```
+public final class MediaClient: Sendable {
+    public let configuration: MediaClientConfiguration
+    /// The SDP offer to hand to the server.
+    public let offer: String
+    /// The SSRC the client sends audio with.
+    public let audioSSRC: UInt32
+    /// Every audio RTP packet received after SRTP unprotect (buffers the newest 1024).
+    public let receivedAudio: AsyncStream<ReceivedRTPPacket>
+
+    private let core: MediaClientCore
+
+    public init(configuration: MediaClientConfiguration = MediaClientConfiguration(), logger: Logger) throws {
+        try configuration.dtls.validateForClient()
+        guard MediaLibraries.initializeSRTP() else {
+            throw MediaError(.internalError, "libsrtp2 failed to initialise")
+        }
+        self.configuration = configuration
+        let identity = try DTLSIdentity(commonName: "callsctl-client")
+        let ufrag = MediaRandom.alphanumeric(8)
+        let password = MediaRandom.iceString(24)
+        let ssrc = MediaRandom.ssrc()
+        self.audioSSRC = ssrc
+        self.offer = WebRTCAudioOffer(
+            iceUfrag: ufrag, icePwd: password, fingerprint: identity.fingerprint.sdpValue, audioSSRC: ssrc,
+            cname: MediaRandom.alphanumeric(12), opusPayloadType: configuration.opusPayloadType
+        ).sdp
+        let (stream, continuation) = AsyncStream.makeStream(of: ReceivedRTPPacket.self, bufferingPolicy: .bufferingNewest(1024))
+        self.receivedAudio = stream
+        self.core = MediaClientCore(
+            configuration: configuration, logger: logger, identity: identity, localUfrag: ufrag, audioSSRC: ssrc,
+            loop: MultiThreadedEventLoopGroup.singleton.next(), received: continuation)
+    }
+
+    /// Takes the server's answer, runs ICE and DTLS, and returns once SRTP is keyed.
+    /// - Throws: `MediaError` `.badAnswer` (no usable candidate, credentials or fingerprint), `.connectFailed`,
+    ///   `.timedOut`.
+    @discardableResult
+    public func connect(answer: String) async throws -> MediaClientConnection {
+        let description: WebRTCDescription
+        do {
+            description = try WebRTCDescription(sdp: answer)
+        } catch {
+            throw MediaError(.badAnswer, error.message)
+        }
+        guard let section = description.sections.first(where: { $0.kind == .audio && !$0.isRejected }) else {
+            throw MediaError(.badAnswer, "the answer has no accepted audio section")
+        }
+        guard let ufrag = description.iceUfrag(for: section), let pwd = description.icePwd(for: section) else {
+            throw MediaError(.badAnswer, "the answer has no a=ice-ufrag/a=ice-pwd")
+        }
+        guard
+            let fingerprint = description.fingerprints(for: section).lazy.compactMap({
+                DTLSFingerprint(sdp: $0.sdpValue)
+            }).first
+        else { throw MediaError(.badAnswer, "the answer has no usable a=fingerprint") }
+        let wanted: SDPCandidate.Transport = configuration.transport == .udp ? .udp : .tcp
+        guard
+            let candidate = description.candidates.first(where: {
+                $0.transport == wanted && $0.component == 1 && (wanted == .udp || $0.tcpType == "passive")
+            }),
+            let address = try? SocketAddress(ipAddress: candidate.address, port: candidate.port)
+        else {
+            throw MediaError(.badAnswer, "the answer has no \(wanted.rawValue) candidate this client can reach")
+        }
+        let channel: any Channel
+        let core = self.core
+        do {
+            switch configuration.transport {
+            case .udp:
+                channel = try await DatagramBootstrap(group: core.loop)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(ClientUDPHandler(core: core))
+                        }
+                    }
+                    .bind(host: address.protocol == .inet6 ? "::" : "0.0.0.0", port: 0).get()
+            case .tcp:
+                channel = try await ClientBootstrap(group: core.loop)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connectTimeout(configuration.connectTimeout.timeAmount)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(ClientTCPHandler(core: core))
+                        }
+                    }
+                    .connect(to: address).get()
+            }
+        } catch {
+            throw MediaError(.connectFailed, "cannot open a \(wanted.rawValue) socket to \(address.endpointDescription): \(error)")
+        }
+        let remote = MediaClientCore.Remote(
+            ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address,
+            transport: configuration.transport)
+        let future = try await core.loop.submit { [core] in
+            core.start(channel: channel, remote: remote)
+        }.get()
+        do {
+            return try await future.get()
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
+    /// Sends one audio frame as SRTP (fire and forget; dropped before `connect` finished).
+    /// - Parameters:
+    ///   - payload: the RTP payload (an Opus frame, or test bytes).
+    ///   - timestamp: the RTP timestamp (48 kHz for Opus).
+    ///   - marker: the RTP marker bit.
+    public func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool = false) {
+        core.loop.execute { [core] in core.sendAudio(payload: payload, timestamp: timestamp, marker: marker) }
+    }
+
+    /// Stops checks, sends DTLS close_notify, and closes the socket. Idempotent.
+    public func close() async {
+        try? await core.loop.submit { [core] in core.close() }.get()
+    }
+}
+
+extension DTLSConfiguration {
+    func validateForClient() throws {
+        try validate()
+    }
+}
+
+/// The client's loop-confined state machine.
+// Sendable because every mutable property is touched only on `loop` (public entry points hop there; the channel
+// handlers run there).
+final class MediaClientCore: @unchecked Sendable {
+    struct Remote: Sendable {
+        var ufrag: String
+        var password: String
+        var fingerprint: DTLSFingerprint
+        var address: SocketAddress
+        var transport: MediaClientConfiguration.Transport
+    }
+
+    enum Phase {
+        case idle
+        case checking
+        case handshaking
+        case connected
+        case closed
+    }
+
+    let loop: any EventLoop
+    private let configuration: MediaClientConfiguration
+    private let logger: Logger
+    private let identity: DTLSIdentity
+    private let localUfrag: String
+    private let audioSSRC: UInt32
+    private let received: AsyncStream<ReceivedRTPPacket>.Continuation
+    private let tieBreaker = UInt64.random(in: 0...UInt64.max)
+
+    private var phase = Phase.idle
+    private var channel: (any Channel)?
+    private var remote: Remote?
+    private var dtls: DTLSEndpoint?
+    private var srtp: SRTPSession?
+    private var promise: EventLoopPromise<MediaClientConnection>?
+    private var checkTask: RepeatedTask?
+    private var deadlineTask: Scheduled<Void>?
+    private var dtlsTimer: Scheduled<Void>?
+    private var pendingTransactions: Set<STUNTransactionID> = []
+    private var framer = RFC4571Framer()
+    private var sequence = UInt16.random(in: 0...UInt16.max)
+    private let allocator = ByteBufferAllocator()
+
+    init(
+        configuration: MediaClientConfiguration, logger: Logger, identity: DTLSIdentity, localUfrag: String,
+        audioSSRC: UInt32, loop: any EventLoop, received: AsyncStream<ReceivedRTPPacket>.Continuation
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.identity = identity
+        self.localUfrag = localUfrag
+        self.audioSSRC = audioSSRC
+        self.loop = loop
+        self.received = received
+    }
+
+    func start(channel: any Channel, remote: Remote) -> EventLoopFuture<MediaClientConnection> {
+        let promise = loop.makePromise(of: MediaClientConnection.self)
+        guard case .idle = phase else {
+            channel.close(promise: nil)
+            promise.fail(MediaError(.connectFailed, "connect was already called"))
+            return promise.futureResult
+        }
+        self.channel = channel
+        self.remote = remote
+        self.promise = promise
+        phase = .checking
+        deadlineTask = loop.scheduleTask(in: configuration.connectTimeout.timeAmount) { [self] in
+            let stage = self.phase == .checking ? "ICE connectivity checks" : "the DTLS handshake"
+            self.fail(MediaError(.timedOut, "\(stage) did not complete within \(self.configuration.connectTimeout)"))
+        }
+        let interval = configuration.checkInterval.timeAmount
+        checkTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
+            self.sendCheck()
+        }
+        return promise.futureResult
+    }
+
+    // MARK: ICE (controlling, RFC 8445 §7.2)
+
+    private func sendCheck() {
+        guard let remote, phase != .closed, phase != .idle else { return }
+        let request = STUNMessage(
+            method: .binding, messageClass: .request,
+            attributes: [
+                .username("\(remote.ufrag):\(localUfrag)"),
+                .priority(SDPCandidate.priority(typePreference: 110, localPreference: 65535)),
+                .iceControlling(tieBreaker),
+                .useCandidate,
+            ])
+        guard
+            let bytes = try? request.encodedBuffer(
+                integrity: .sha1(.shortTerm(password: remote.password)), fingerprint: true, allocator: allocator)
+        else { return }
+        if pendingTransactions.count > 64 { pendingTransactions.removeAll() }
+        pendingTransactions.insert(request.transactionID)
+        send(bytes)
+    }
+
+    private func handleSTUN(_ buffer: ByteBuffer) {
+        guard let remote, let message = try? STUNMessage(decoding: buffer), message.method == .binding,
+            pendingTransactions.remove(message.transactionID) != nil
+        else { return }
+        guard message.messageClass == .successResponse,
+            message.verifyIntegrity(key: .shortTerm(password: remote.password))
+        else {
+            if message.messageClass == .errorResponse {
+                fail(MediaError(.connectFailed, "the server rejected the connectivity check: \(message.errorCode.map { "\($0)" } ?? "error")"))
+            }
+            return
+        }
+        guard phase == .checking else { return }
+        // Connected: slow checks down to consent refreshes (or stop), then start DTLS as the client.
+        checkTask?.cancel()
+        checkTask = nil
+        if let interval = configuration.consentInterval {
+            checkTask = loop.scheduleRepeatedTask(initialDelay: interval.timeAmount, delay: interval.timeAmount) {
+                [self] _ in self.sendCheck()
+            }
+        }
+        phase = .handshaking
+        do {
+            let endpoint = try DTLSEndpoint(
+                role: .client, identity: identity, remoteFingerprint: remote.fingerprint,
+                configuration: configuration.dtls)
+            dtls = endpoint
+            process(endpoint.start())
+        } catch {
+            fail(MediaError(.connectFailed, "cannot create the DTLS client: \(error)"))
+        }
+    }
+
+    // MARK: DTLS
+
+    private func process(_ output: DTLSOutput) {
+        for d in output.datagrams { send(ByteBuffer(bytes: d)) }
+        for event in output.events {
+            switch event {
+            case .handshakeComplete(let keys):
+                do {
+                    srtp = try SRTPSession(keyingMaterial: keys)
+                } catch {
+                    fail(MediaError(.connectFailed, "SRTP setup failed: \(error)"))
+                    return
+                }
+                phase = .connected
+                deadlineTask?.cancel()
+                if let remote {
+                    promise?.succeed(
+                        MediaClientConnection(
+                            transport: remote.transport.rawValue, remote: remote.address.endpointDescription,
+                            srtpProfile: keys.profile.description))
+                }
+                promise = nil
+            case .failed(let error):
+                fail(MediaError(.connectFailed, "DTLS failed: \(error)"))
+                return
+            case .closed:
+                fail(MediaError(.closed, "the server closed the DTLS association"))
+                return
+            case .applicationData:
+                break
+            }
+        }
+        dtlsTimer?.cancel()
+        dtlsTimer = nil
+        if let timeout = dtls?.nextTimeout, phase != .closed {
+            dtlsTimer = loop.scheduleTask(in: timeout.timeAmount) { [self] in
+                guard let dtls = self.dtls, self.phase != .closed else { return }
+                self.process(dtls.handleTimeout())
+            }
+        }
+    }
+
+    // MARK: Media
+
+    func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool) {
+        guard phase == .connected, let srtp else { return }
+        sequence &+= 1
+        let header = RTPHeader(
+            marker: marker, payloadType: configuration.opusPayloadType, sequenceNumber: sequence, timestamp: timestamp,
+            ssrc: audioSSRC)
+        var buffer = allocator.buffer(capacity: RTPHeader.fixedLength + payload.count + SRTPSession.maxRTCPTrailerLength)
+        header.write(into: &buffer)
+        buffer.writeBytes(payload)
+        let length = buffer.readableBytes
+        let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTP($0, length: length) }
+        guard let newLength = protected else { return }
+        buffer.moveWriterIndex(to: newLength)
+        send(buffer)
+    }
+
+    private func handleSRTP(_ input: ByteBuffer) {
+        guard let srtp, input.readableBytes >= 12 else { return }
+        var bytes = Array(input.readableBytesView)
+        if PacketClass.isRTCP(secondByte: bytes[1]) { return }
+        guard (try? srtp.unprotectRTP(&bytes)) != nil, let header = RTPHeader(parsing: bytes) else { return }
+        received.yield(ReceivedRTPPacket(header: header, payload: Array(bytes[header.headerLength...])))
+    }
+
+    // MARK: Transport
+
+    func receive(_ buffer: ByteBuffer) {
+        switch PacketClass.classify(buffer) {
+        case .stun: handleSTUN(buffer)
+        case .dtls:
+            guard let dtls else { return }
+            process(buffer.withUnsafeReadableBytes { dtls.feed(datagram: $0) })
+        case .rtpOrRTCP: handleSRTP(buffer)
+        default: break
+        }
+    }
+
+    func receiveDatagram(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        guard envelope.remoteAddress == remote?.address else { return }
+        receive(envelope.data)
+    }
+
+    func receiveStream(_ buffer: ByteBuffer) {
+        framer.append(buffer)
+        while let frame = try? framer.nextFrame() { receive(frame) }
+    }
+
+    private func send(_ payload: ByteBuffer) {
+        guard let channel, let remote else { return }
+        switch remote.transport {
+        case .udp:
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote.address, data: payload), promise: nil)
+        case .tcp:
+            var framed = allocator.buffer(capacity: payload.readableBytes + 2)
+            framed.writeInteger(UInt16(truncatingIfNeeded: payload.readableBytes))
+            framed.writeImmutableBuffer(payload)
+            channel.writeAndFlush(framed, promise: nil)
+        }
+    }
+
+    func channelClosed() {
+        if phase != .closed { fail(MediaError(.closed, "the connection to the server closed")) }
+    }
+
+    private func fail(_ error: MediaError) {
+        logger.debug("media client failed: \(error)")
+        promise?.fail(error)
+        promise = nil
+        shutDown()
+    }
+
+    func close() {
+        if let dtls, phase == .connected || phase == .handshaking { process(dtls.close()) }
+        promise?.fail(MediaError(.closed, "the client was closed"))
+        promise = nil
+        shutDown()
+    }
+
+    private func shutDown() {
+        guard phase != .closed else { return }
+        phase = .closed
+        checkTask?.cancel()
+        deadlineTask?.cancel()
+        dtlsTimer?.cancel()
+        channel?.close(promise: nil)
+        received.finish()
+    }
+}
+
+final class ClientUDPHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let core: MediaClientCore
+
+    init(core: MediaClientCore) {
+        self.core = core
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        core.receiveDatagram(Self.unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
+}
+
+final class ClientTCPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let core: MediaClientCore
+
+    init(core: MediaClientCore) {
+        self.core = core
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        core.receiveStream(Self.unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        core.channelClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,492 @@
+import CallsWire
+import Logging
+import NIOCore
+
+/// The media server's data plane: demultiplexing (RFC 7983), ICE-lite, DTLS, SRTP and routing for every session.
+///
+/// All mutable state lives on one event loop (`loop`); the UDP channel, the TCP listener and its connections are
+/// bound to that loop, so packets, timers and sessions never need locks. Only `metricsSnapshot` and `hubs` are read
+/// from other threads, behind their own locks.
+// Sendable because every mutable stored property is touched only on `loop` (entry points hop there or are
+// channel-handler callbacks of channels bound to `loop`); the cross-thread pieces are `Locked`.
+final class MediaCore: @unchecked Sendable {
+    let loop: any EventLoop
+    let configuration: MediaServerConfiguration
+    let logger: Logger
+    let dtlsContext: DTLSContext
+    let metricsSnapshot = Locked(MediaMetrics())
+    let hubs = Locked([String: SessionEventHub]())
+
+    // Loop-confined state.
+    private var sessionsByID: [String: MediaSession] = [:]
+    private var sessionsByUfrag: [String: MediaSession] = [:]
+    private var udpRoutes: [SocketAddress: MediaSession] = [:]
+    private var tcpConnections: [Int: TCPConnection] = [:]
+    private var nextConnectionID = 0
+    var udpChannel: (any Channel)?
+    var candidates: [SDPCandidate] = []
+    private var counters = MediaMetrics()
+    private var rateLimiter: SourceRateLimiter
+    private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var flushScheduled = false
+    private var sweepTask: RepeatedTask?
+    private let router: any MediaRouter
+    private let allocator = ByteBufferAllocator()
+    private var isShutDown = false
+
+    init(configuration: MediaServerConfiguration, logger: Logger, dtlsContext: DTLSContext, loop: any EventLoop) {
+        self.configuration = configuration
+        self.logger = logger
+        self.dtlsContext = dtlsContext
+        self.loop = loop
+        self.rateLimiter = SourceRateLimiter(ratePerSecond: configuration.unauthenticatedBindingRate)
+        switch configuration.mode {
+        case .echo: router = EchoRouter()
+        }
+    }
+
+    // MARK: - Control plane (called on `loop`)
+
+    func startSweeping() {
+        loop.preconditionInEventLoop()
+        let interval = min(Duration.seconds(1), configuration.consentTimeout / 4)
+        sweepTask = loop.scheduleRepeatedTask(initialDelay: interval.timeAmount, delay: interval.timeAmount) {
+            [self] _ in
+            self.sweep()
+        }
+    }
+
+    struct NewSession: Sendable {
+        var id: String
+        var label: String
+        var localPassword: String
+        var remoteUfrag: String
+        var remoteFingerprint: DTLSFingerprint
+        var offer: WebRTCOffer
+        var audioSSRC: UInt32
+        var cname: String
+    }
+
+    /// Registers a session and returns its answer. Runs on `loop`.
+    func addSession(_ n: NewSession) throws(MediaError) -> String {
+        loop.preconditionInEventLoop()
+        guard !isShutDown else { throw MediaError(.notRunning, "the media server is shut down") }
+        guard sessionsByID.count < configuration.maximumSessions else {
+            throw MediaError(.tooManySessions, "the media server already has \(sessionsByID.count) sessions (maximumSessions)")
+        }
+        var ufrag = MediaRandom.alphanumeric(8)
+        while sessionsByUfrag[ufrag] != nil { ufrag = MediaRandom.alphanumeric(8) }
+        let parameters = WebRTCAnswerParameters(
+            iceUfrag: ufrag, icePwd: n.localPassword, fingerprint: dtlsContext.identity.fingerprint.sdpValue,
+            candidates: candidates, audioSSRC: n.audioSSRC, cname: n.cname, streamID: "callsctl-\(n.cname)",
+            audioTrackID: "audio-\(n.cname)", videoDirection: .inactive,
+            sessionID: UInt64(n.audioSSRC) << 16 | UInt64(sessionsByID.count & 0xFFFF))
+        let answer = WebRTCAnswer(offer: n.offer, parameters: parameters)
+        let dtls: DTLSEndpoint
+        do {
+            dtls = try DTLSEndpoint(
+                role: .server, context: dtlsContext, remoteFingerprint: n.remoteFingerprint,
+                configuration: configuration.dtls)
+        } catch {
+            throw MediaError(.internalError, "cannot create the DTLS endpoint: \(error)")
+        }
+        _ = dtls.start()
+        let hub = SessionEventHub()
+        let session = MediaSession(
+            id: n.id, label: n.label, localUfrag: ufrag, localPassword: n.localPassword, remoteUfrag: n.remoteUfrag,
+            audioPayloadType: answer.audioPayloadType, sendsAudio: answer.audioDirection.sends,
+            audioSSRC: n.audioSSRC, dtls: dtls, hub: hub, now: .now())
+        sessionsByID[n.id] = session
+        sessionsByUfrag[ufrag] = session
+        hubs.withLock { $0[n.id] = hub }
+        publishMetrics()
+        touched()
+        logger.info(
+            "media session created",
+            metadata: ["session.id": "\(n.id)", "session.label": "\(n.label)", "ice.ufrag": "\(ufrag)"])
+        return answer.sdp
+    }
+
+    func closeSession(id: String, reason: String) {
+        loop.preconditionInEventLoop()
+        guard let s = sessionsByID[id] else { return }
+        close(s, reason: reason, sendAlert: true)
+    }
+
+    func shutdown() {
+        loop.preconditionInEventLoop()
+        isShutDown = true
+        sweepTask?.cancel()
+        sweepTask = nil
+        for s in Array(sessionsByID.values) { close(s, reason: "the media server is shutting down", sendAlert: true) }
+        for c in Array(tcpConnections.values) { c.channel.close(promise: nil) }
+        flush()
+    }
+
+    // MARK: - Data plane entry points (channel handlers, on `loop`)
+
+    func receive(_ buffer: ByteBuffer, path: MediaPath) {
+        counters.packetsIn += 1
+        counters.bytesIn += UInt64(buffer.readableBytes)
+        touched()
+        switch PacketClass.classify(buffer) {
+        case .stun:
+            handleSTUN(buffer, path: path)
+        case .dtls:
+            guard let s = session(for: path) else { return countDropped() }
+            handleDTLS(buffer, session: s, path: path)
+        case .rtpOrRTCP:
+            guard let s = session(for: path) else { return countDropped() }
+            handleSRTP(buffer, session: s)
+        default:
+            countDropped()
+        }
+    }
+
+    func tcpAccepted(_ channel: any Channel) -> TCPConnection {
+        nextConnectionID += 1
+        let c = TCPConnection(id: nextConnectionID, channel: channel)
+        tcpConnections[c.id] = c
+        // A connection that never proves it belongs to a session is closed: it holds a socket and a framer.
+        let bound = NIOLoopBound(c, eventLoop: loop)
+        c.idleTimer = loop.scheduleTask(in: configuration.tcpHandshakeTimeout.timeAmount) { [self] in
+            let c = bound.value
+            if c.session == nil {
+                self.logger.debug("closing ICE-TCP connection without a valid check", metadata: ["peer.address": "\(c.remote?.endpointDescription ?? "?")"])
+                c.channel.close(promise: nil)
+            }
+        }
+        return c
+    }
+
+    func tcpClosed(_ c: TCPConnection) {
+        tcpConnections.removeValue(forKey: c.id)
+        c.idleTimer?.cancel()
+        guard let s = c.session else { return }
+        c.session = nil
+        s.paths.removeAll { $0 == .tcp(c) }
+        if s.selected == .tcp(c) {
+            s.selected = s.paths.first
+            s.nominated = false
+        }
+    }
+
+    func tcpFramingFailed(_ c: TCPConnection, _ error: WireError) {
+        countDropped()
+        logger.debug("closing ICE-TCP connection: \(error)", metadata: ["peer.address": "\(c.remote?.endpointDescription ?? "?")"])
+        c.channel.close(promise: nil)
+    }
+
+    func countDropped() {
+        counters.droppedPackets += 1
+    }
+
+    // MARK: - ICE-lite (RFC 8445 §2.5, §7.3)
+
+    private func session(for path: MediaPath) -> MediaSession? {
+        switch path {
+        case .udp(let a): udpRoutes[a]
+        case .tcp(let c): c.session
+        }
+    }
+
+    private func handleSTUN(_ buffer: ByteBuffer, path: MediaPath) {
+        guard let message = try? STUNMessage(decoding: buffer), message.method == .binding else {
+            return countDropped()
+        }
+        switch message.messageClass {
+        case .request:
+            handleBindingRequest(message, path: path)
+        case .indication:
+            break  // RFC 8445 §11: keepalives need no answer
+        default:
+            countDropped()  // a lite agent sends no checks, so it expects no responses
+        }
+    }
+
+    private func handleBindingRequest(_ request: STUNMessage, path: MediaPath) {
+        guard let source = path.remoteAddress, let mapped = source.stunAddress else { return countDropped() }
+        guard let username = request.username else {
+            // A probe (RFC 8489 plain Binding): answer, but only at a bounded rate per source IP.
+            guard rateLimiter.allow(source) else {
+                counters.rateLimited += 1
+                return countDropped()
+            }
+            let response = STUNMessage(
+                method: .binding, messageClass: .successResponse, transactionID: request.transactionID,
+                attributes: [.xorMappedAddress(mapped)])
+            if let bytes = try? response.encodedBuffer(fingerprint: true, allocator: allocator) {
+                send(bytes, on: path)
+            }
+            return
+        }
+        let parts = username.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let verified: MediaSession? = {
+            guard parts.count == 2, let s = sessionsByUfrag[String(parts[0])], !s.isClosed,
+                s.remoteUfrag == parts[1]
+            else { return nil }
+            let v = request.verify(key: s.localKey)
+            // RFC 8445 §7.3: MESSAGE-INTEGRITY with the local password; FINGERPRINT, if present, must be right.
+            guard v.messageIntegrity == .passed, v.fingerprint != .failed else { return nil }
+            return s
+        }()
+        guard let s = verified else {
+            counters.iceFailures += 1
+            guard rateLimiter.allow(source) else {
+                counters.rateLimited += 1
+                return countDropped()
+            }
+            let response = STUNMessage(
+                method: .binding, messageClass: .errorResponse, transactionID: request.transactionID,
+                attributes: [.errorCode(STUNErrorCode(code: STUNErrorCode.unauthenticated))])
+            if let bytes = try? response.encodedBuffer(fingerprint: true, allocator: allocator) {
+                send(bytes, on: path)
+            }
+            return
+        }
+        if case .tcp(let c) = path, let owner = c.session, owner !== s { return countDropped() }
+
+        let response = STUNMessage(
+            method: .binding, messageClass: .successResponse, transactionID: request.transactionID,
+            attributes: [.xorMappedAddress(mapped)])
+        guard
+            let bytes = try? response.encodedBuffer(
+                integrity: .sha1(s.localKey), fingerprint: true, allocator: allocator)
+        else { return }
+        send(bytes, on: path)
+
+        // The check proves the client owns this 5-tuple: learn it (a peer-reflexive candidate, §7.3.1.3).
+        s.lastConsent = .now()
+        if !s.paths.contains(path) {
+            guard s.paths.count < MediaSession.maximumPaths else { return }
+            s.paths.append(path)
+            switch path {
+            case .udp(let a):
+                if let previous = udpRoutes[a], previous !== s { forget(path, of: previous) }
+                udpRoutes[a] = s
+            case .tcp(let c):
+                c.session = s
+                c.idleTimer?.cancel()
+            }
+        }
+        let useCandidate = request.first { if case .useCandidate = $0 { true } else { nil } } ?? false
+        // Select the first valid path at once (media can flow before nomination); USE-CANDIDATE decides for good.
+        if s.selected == nil || (useCandidate && (s.selected != path || !s.nominated)) {
+            let changed = s.selected != path
+            s.selected = path
+            if useCandidate { s.nominated = true }
+            if changed {
+                logger.info(
+                    "ICE path selected",
+                    metadata: [
+                        "session.id": "\(s.id)", "ice.transport": "\(path.transportName)",
+                        "peer.address": "\(path.remoteDescription)", "ice.nominated": "\(useCandidate)",
+                    ])
+                s.hub.emit(.iceConnected(transport: path.transportName, remote: path.remoteDescription))
+            }
+        }
+    }
+
+    private func forget(_ path: MediaPath, of s: MediaSession) {
+        s.paths.removeAll { $0 == path }
+        if s.selected == path {
+            s.selected = s.paths.first
+            s.nominated = false
+        }
+    }
+
+    // MARK: - DTLS
+
+    private func handleDTLS(_ buffer: ByteBuffer, session s: MediaSession, path: MediaPath) {
+        if s.dtlsStarted == nil { s.dtlsStarted = .now() }
+        let output = buffer.withUnsafeReadableBytes { s.dtls.feed(datagram: $0) }
+        process(output, session: s, replyTo: path)
+    }
+
+    private func process(_ output: DTLSOutput, session s: MediaSession, replyTo path: MediaPath?) {
+        if let target = path ?? s.selected {
+            for d in output.datagrams { send(ByteBuffer(bytes: d), on: target) }
+        }
+        for event in output.events {
+            switch event {
+            case .handshakeComplete(let keys):
+                do {
+                    s.srtp = try SRTPSession(keyingMaterial: keys)
+                } catch {
+                    counters.dtlsFailures += 1
+                    close(s, reason: "SRTP setup failed: \(error)", sendAlert: true)
+                    return
+                }
+                if let started = s.dtlsStarted {
+                    let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+                    counters.handshakeSeconds.append(seconds)
+                    if counters.handshakeSeconds.count > 256 { counters.handshakeSeconds.removeFirst() }
+                }
+                logger.info(
+                    "DTLS connected", metadata: ["session.id": "\(s.id)", "srtp.profile": "\(keys.profile)"])
+                s.hub.emit(.dtlsConnected(profile: keys.profile.description))
+            case .failed(let error):
+                counters.dtlsFailures += 1
+                close(s, reason: "DTLS failed: \(error)", sendAlert: false)
+                return
+            case .closed:
+                close(s, reason: "the client closed the DTLS association", sendAlert: false)
+                return
+            case .applicationData:
+                break  // data channels are rejected in the answer; nothing to deliver
+            }
+        }
+        scheduleDTLSTimer(s)
+    }
+
+    private func scheduleDTLSTimer(_ s: MediaSession) {
+        s.dtlsTimer?.cancel()
+        s.dtlsTimer = nil
+        guard !s.isClosed, let timeout = s.dtls.nextTimeout else { return }
+        let bound = NIOLoopBound(s, eventLoop: loop)
+        s.dtlsTimer = loop.scheduleTask(in: timeout.timeAmount) { [self] in
+            let s = bound.value
+            guard !s.isClosed else { return }
+            self.process(s.dtls.handleTimeout(), session: s, replyTo: nil)
+            self.touched()
+        }
+    }
+
+    // MARK: - SRTP
+
+    private func handleSRTP(_ input: ByteBuffer, session s: MediaSession) {
+        guard let srtp = s.srtp, input.readableBytes >= 8 else { return countDropped() }
+        let length = input.readableBytes
+        var buffer = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
+        buffer.writeImmutableBuffer(input)
+        let secondByte = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) ?? 0
+        let isRTCP = PacketClass.isRTCP(secondByte: secondByte)
+        let result: Int? = buffer.withUnsafeMutableReadableBytes { p in
+            if isRTCP {
+                return try? srtp.unprotectRTCP(p, length: length)
+            } else {
+                return try? srtp.unprotectRTP(p, length: length)
+            }
+        }
+        guard let plainLength = result else { return countDropped() }
+        buffer.moveWriterIndex(to: buffer.readerIndex + plainLength)
+        if isRTCP {
+            return  // receiver/sender reports are consumed; echo mode sends none back
+        }
+        guard let header = RTPHeader(parsing: buffer) else { return countDropped() }
+        router.route(rtp: &buffer, header: header, from: s, core: self)
+    }
+
+    /// Rewrites the SSRC of the plain RTP packet in `packet`, protects it with `session`'s SRTP and sends it on the
+    /// selected path. Drops it if the session is not keyed or has no path.
+    func sendRTP(_ packet: inout ByteBuffer, ssrc: UInt32, to s: MediaSession) {
+        guard let srtp = s.srtp, let path = s.selected else { return countDropped() }
+        let length = packet.readableBytes
+        if packet.readerIndex != 0 || packet.capacity - length < SRTPSession.maxTrailerLength {
+            var copy = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
+            copy.writeBuffer(&packet)
+            packet = copy
+        }
+        let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
+            guard RTPRewriter.setSSRC(ssrc, in: UnsafeMutableRawBufferPointer(rebasing: storage[0..<length])) else {
+                return nil
+            }
+            return try? srtp.protectRTP(storage, length: length)
+        }
+        guard let newLength = protected, newLength <= packet.capacity else { return countDropped() }
+        packet.moveWriterIndex(to: newLength)
+        counters.mediaPacketsForwarded += 1
+        send(packet, on: path)
+    }
+
+    // MARK: - Output
+
+    private func send(_ payload: ByteBuffer, on path: MediaPath) {
+        switch path {
+        case .udp(let address):
+            guard let channel = udpChannel else { return }
+            channel.write(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
+            channelsToFlush[ObjectIdentifier(channel)] = channel
+        case .tcp(let c):
+            guard payload.readableBytes <= 0xFFFF else { return countDropped() }
+            var framed = allocator.buffer(capacity: payload.readableBytes + 2)
+            framed.writeInteger(UInt16(payload.readableBytes))
+            framed.writeImmutableBuffer(payload)
+            c.channel.write(framed, promise: nil)
+            channelsToFlush[ObjectIdentifier(c.channel)] = c.channel
+        }
+        counters.packetsOut += 1
+        counters.bytesOut += UInt64(payload.readableBytes)
+        touched()
+    }
+
+    /// Flushes written channels and publishes counters once per event-loop tick, after all reads of the tick.
+    func touched() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.execute { [self] in self.flush() }
+    }
+
+    private func flush() {
+        flushScheduled = false
+        let channels = channelsToFlush
+        channelsToFlush.removeAll(keepingCapacity: true)
+        for channel in channels.values { channel.flush() }
+        publishMetrics()
+    }
+
+    private func publishMetrics() {
+        counters.sessions = sessionsByID.count
+        let snapshot = counters
+        metricsSnapshot.withLock { $0 = snapshot }
+    }
+
+    // MARK: - Lifetime
+
+    /// RFC 7675: close sessions whose checks stopped; also sessions that never connected.
+    private func sweep() {
+        let now = NIODeadline.now()
+        let timeout = configuration.consentTimeout.timeAmount
+        for s in Array(sessionsByID.values) where now - s.lastConsent > timeout {
+            if s.selected == nil && s.paths.isEmpty {
+                counters.iceFailures += 1
+                close(s, reason: "ICE did not connect within \(configuration.consentTimeout)", sendAlert: false)
+            } else {
+                counters.consentExpirations += 1
+                close(
+                    s, reason: "ICE consent expired: no connectivity check for \(configuration.consentTimeout)",
+                    sendAlert: true)
+            }
+        }
+        touched()
+    }
+
+    private func close(_ s: MediaSession, reason: String, sendAlert: Bool) {
+        guard !s.isClosed else { return }
+        if sendAlert, let path = s.selected {
+            for d in s.dtls.close().datagrams { send(ByteBuffer(bytes: d), on: path) }
+        }
+        s.isClosed = true
+        s.dtlsTimer?.cancel()
+        s.dtlsTimer = nil
+        sessionsByID.removeValue(forKey: s.id)
+        if sessionsByUfrag[s.localUfrag] === s { sessionsByUfrag.removeValue(forKey: s.localUfrag) }
+        for path in s.paths {
+            switch path {
+            case .udp(let a):
+                if udpRoutes[a] === s { udpRoutes.removeValue(forKey: a) }
+            case .tcp(let c):
+                c.session = nil
+                c.channel.close(promise: nil)
+            }
+        }
+        s.paths.removeAll()
+        s.selected = nil
+        router.sessionClosed(s)
+        hubs.withLock { _ = $0.removeValue(forKey: s.id) }
+        publishMetrics()
+        logger.info("media session closed", metadata: ["session.id": "\(s.id)", "reason": "\(reason)"])
+        s.hub.emit(.closed(reason: reason))
+        touched()
+    }
+}

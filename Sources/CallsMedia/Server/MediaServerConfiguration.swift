@@ -1,0 +1,203 @@
+import CallsWire
+import Foundation
+import NIOCore
+
+/// Settings of the media transport (`callsctl serve`'s UDP/TCP 8443).
+public struct MediaServerConfiguration: Sendable {
+    /// What the server does with the media it receives.
+    public enum Mode: String, Sendable, Hashable {
+        /// Every incoming audio packet goes back to its sender under the server's SSRC (a loopback test call).
+        case echo
+    }
+
+    /// `host:port` of the UDP socket; port 0 = ephemeral. IPv6 as `[::]:8443`.
+    public var udpListen: String = "0.0.0.0:8443"
+    /// `host:port` of the ICE-TCP listener (RFC 6544 passive, RFC 4571 framing); nil = no ICE-TCP.
+    public var tcpListen: String? = "0.0.0.0:8443"
+    /// IPs put in the answer's candidates; empty = the listen address if specific, else local interface addresses.
+    public var advertisedAddresses: [String] = []
+    /// Put UDP host candidates in answers.
+    public var offerUDPCandidates = true
+    /// Put passive TCP host candidates in answers (needs `tcpListen`).
+    public var offerTCPCandidates = true
+    /// RFC 7675: a session whose connectivity checks stop for this long (or that never completes ICE in this time)
+    /// is closed. Browsers check every 5 s or so; 30 s is RFC 7675's value.
+    public var consentTimeout: Duration = .seconds(30)
+    public var mode: Mode = .echo
+    /// Unauthenticated Binding requests (probes) and 401 answers allowed per source IP and second (token bucket,
+    /// burst of the same size); the rest are dropped.
+    public var unauthenticatedBindingRate: Int = 20
+    /// DTLS settings (MTU, SRTP profiles, first retransmit timeout).
+    public var dtls = DTLSConfiguration()
+    /// The largest RFC 4571 frame accepted on ICE-TCP; a longer one closes the connection.
+    public var maximumTCPFrameSize: Int = 8192
+    /// An ICE-TCP connection that sends no valid check within this time is closed.
+    public var tcpHandshakeTimeout: Duration = .seconds(10)
+    /// Upper bound on live sessions; `createSession` fails beyond it.
+    public var maximumSessions: Int = 10_000
+
+    public init() {}
+
+    /// Checks every field; messages name the field, the value and the allowed range.
+    public func validate() throws(MediaError) {
+        guard (try? ListenAddress(udpListen)) != nil else {
+            throw MediaError(.invalidConfiguration, "udpListen \"\(udpListen)\" is not host:port with port 0...65535")
+        }
+        if let tcpListen, (try? ListenAddress(tcpListen)) == nil {
+            throw MediaError(.invalidConfiguration, "tcpListen \"\(tcpListen)\" is not host:port with port 0...65535")
+        }
+        for a in advertisedAddresses where (try? SocketAddress(ipAddress: a, port: 0)) == nil {
+            throw MediaError(.invalidConfiguration, "advertisedAddresses entry \"\(a)\" is not an IPv4 or IPv6 address")
+        }
+        guard offerUDPCandidates || (offerTCPCandidates && tcpListen != nil) else {
+            throw MediaError(
+                .invalidConfiguration,
+                "no candidates would be offered: enable offerUDPCandidates, or offerTCPCandidates with tcpListen set")
+        }
+        guard consentTimeout >= .milliseconds(100), consentTimeout <= .seconds(3600) else {
+            throw MediaError(.invalidConfiguration, "consentTimeout \(consentTimeout) is outside 0.1 s...3600 s")
+        }
+        guard (1...10_000).contains(unauthenticatedBindingRate) else {
+            throw MediaError(
+                .invalidConfiguration, "unauthenticatedBindingRate \(unauthenticatedBindingRate) is outside 1...10000")
+        }
+        guard (1500...65535).contains(maximumTCPFrameSize) else {
+            throw MediaError(.invalidConfiguration, "maximumTCPFrameSize \(maximumTCPFrameSize) is outside 1500...65535")
+        }
+        guard maximumSessions >= 1 else {
+            throw MediaError(.invalidConfiguration, "maximumSessions \(maximumSessions) must be at least 1")
+        }
+    }
+}
+
+/// A parsed `host:port` (`[v6]:port` for IPv6).
+struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    init(_ text: String) throws(MediaError) {
+        var host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw MediaError(.invalidConfiguration, "\"\(text)\" is not [IPv6]:port")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw MediaError(.invalidConfiguration, "\"\(text)\" has no :port")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw MediaError(.invalidConfiguration, "\"\(text)\": port \"\(portText)\" is not in 0...65535")
+        }
+        self.host = String(host)
+        self.port = port
+    }
+
+    var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A media-layer failure with a message for users (bad offers, bind failures, unknown sessions).
+public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case invalidConfiguration, bindFailed, badOffer, badAnswer, notRunning, tooManySessions, unknownSession,
+                connectFailed, timedOut, closed, internalError
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A configuration field is out of range.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// A listener could not bind its address.
+        public static let bindFailed = Code(.bindFailed)
+        /// The client's SDP offer is malformed or lacks something required; the message says what.
+        public static let badOffer = Code(.badOffer)
+        /// The server's SDP answer is unusable (client side).
+        public static let badAnswer = Code(.badAnswer)
+        /// The server is not started (or already shut down).
+        public static let notRunning = Code(.notRunning)
+        /// `maximumSessions` sessions are live.
+        public static let tooManySessions = Code(.tooManySessions)
+        public static let unknownSession = Code(.unknownSession)
+        /// ICE or DTLS did not complete (client side).
+        public static let connectFailed = Code(.connectFailed)
+        public static let timedOut = Code(.timedOut)
+        public static let closed = Code(.closed)
+        public static let internalError = Code(.internalError)
+
+        public var description: String { String(describing: base) }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Something that happened to one session, in order. A subscriber that joins late first gets what already happened.
+public enum MediaSessionEvent: Sendable, Hashable {
+    /// ICE selected a path: `transport` is `"udp"` or `"tcp"`, `remote` the client's `ip:port`. Reported again if
+    /// the client nominates another path.
+    case iceConnected(transport: String, remote: String)
+    /// DTLS completed and SRTP is keyed; `profile` is e.g. `AEAD_AES_128_GCM`.
+    case dtlsConnected(profile: String)
+    /// The session ended (the stream finishes after this).
+    case closed(reason: String)
+}
+
+/// A snapshot of the media server's counters since start.
+public struct MediaMetrics: Sendable, Hashable {
+    /// Live sessions.
+    public var sessions: Int = 0
+    /// Datagrams/frames received on the media ports (all kinds), and their bytes.
+    public var packetsIn: UInt64 = 0
+    public var bytesIn: UInt64 = 0
+    /// Datagrams/frames sent (STUN, DTLS, SRTP), and their bytes (without RFC 4571 prefixes).
+    public var packetsOut: UInt64 = 0
+    public var bytesOut: UInt64 = 0
+    /// SRTP packets forwarded by the router (echoed, in `.echo` mode).
+    public var mediaPacketsForwarded: UInt64 = 0
+    /// DTLS handshakes that failed (bad fingerprint, no SRTP profile, retransmission limit, ...).
+    public var dtlsFailures: UInt64 = 0
+    /// Connectivity checks rejected (unknown ufrag, bad MESSAGE-INTEGRITY) plus sessions that never completed ICE.
+    public var iceFailures: UInt64 = 0
+    /// Packets dropped: unknown 5-tuple, malformed, failed SRTP authentication/replay, rate-limited, ...
+    public var droppedPackets: UInt64 = 0
+    /// Unauthenticated Binding requests or 401s dropped by the per-IP rate limit (also counted in droppedPackets).
+    public var rateLimited: UInt64 = 0
+    /// Sessions closed because consent expired (RFC 7675).
+    public var consentExpirations: UInt64 = 0
+    /// Raw DTLS handshake durations in seconds (first DTLS datagram to keys), the most recent 256, oldest first.
+    public var handshakeSeconds: [Double] = []
+
+    public init() {}
+}
+
+/// A lock-protected value, for the few pieces of state read outside the media event loop.
+// Sendable because every access to `value` goes through `lock`.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Settings of the HTTP/WebSocket API (port 8045).
+public struct APIServerConfiguration: Sendable {
+    /// Where to listen; port 0 lets the system choose (read it back from ``APIServer/localAddress``).
+    public var listen: ListenAddress = ListenAddress(host: "0.0.0.0", port: 8045)
+    /// What `/version` reports.
+    public var version = VersionInfo(version: "0.0.0")
+    /// The largest signaling message accepted; larger ones get a `message_too_large` error.
+    public var maxMessageBytes = 256 * 1024
+    /// WebSocket frames beyond this close the connection (1009); between the two, the message is refused.
+    public var maxFrameBytes = 1 << 20
+    /// ICE servers handed to clients in `joined`.
+    public var iceServers: [ICEServerInfo] = []
+    /// The page served at `/`; nil reads `index.html` from the module's resources.
+    public var indexHTML: String?
+
+    public init() {}
+}
+
+/// The HTTP/WebSocket side of `callsctl serve`: `/`, `/ws`, `/version`, `/healthz`, `/readyz`, `/metrics`.
+public final class APIServer: Sendable {
+    private let configuration: APIServerConfiguration
+    private let backend: any MediaBackend
+    private let signer: JoinTokenSigner
+    private let admission: JoinAdmission?
+    private let logger: Logger
+    public let metrics: ServerMetrics
+    private let group: MultiThreadedEventLoopGroup
+    private let state = LockedState()
+    private let router: HTTPRouter
+
+    /// - Parameters:
+    ///   - backend: the media transport that answers offers.
+    ///   - signer: verifies join tokens.
+    ///   - admission: asked for every valid join (channel policy); nil admits everyone with a valid token.
+    public init(
+        configuration: APIServerConfiguration, backend: any MediaBackend, signer: JoinTokenSigner,
+        admission: JoinAdmission? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
+    ) {
+        self.configuration = configuration
+        self.backend = backend
+        self.signer = signer
+        self.admission = admission
+        self.metrics = metrics
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let state = self.state
+        router = HTTPRouter(
+            version: configuration.version, backend: backend, metrics: metrics,
+            indexHTML: configuration.indexHTML ?? IndexPage.load(), isDraining: { state.draining })
+    }
+
+    /// The bound address, once started.
+    public var localAddress: ListenAddress? { state.bound }
+
+    /// True after ``drain()``: `/readyz` answers 503 and joins are refused with `server_draining`.
+    public var isDraining: Bool { state.draining }
+
+    /// Binds and starts serving.
+    /// - Returns: the bound address (with the real port when 0 was asked for).
+    /// - Throws: ``BindError`` when the port cannot be bound.
+    @discardableResult
+    public func start() async throws -> ListenAddress {
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: configuration.maxFrameBytes, automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                return channel.eventLoop.makeSucceededFuture(path == "/ws" ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { [self] channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = WebSocketSignalingHandler(server: self)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            })
+        let router = self.router
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                _ = context.channel.pipeline.removeHandler(name: HTTPHandler.name)
+                            }
+                        ))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(router: router), name: HTTPHandler.name)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.listen.host, port: configuration.listen.port).get()
+        } catch let error as IOError {
+            throw BindError(address: configuration.listen, proto: .tcp, code: error.errnoCode)
+        }
+        let port = channel.localAddress?.port ?? configuration.listen.port
+        let bound = ListenAddress(host: configuration.listen.host, port: port)
+        state.started(channel: channel, bound: bound)
+        logger.info("API listening", metadata: ["address": "\(bound)"])
+        return bound
+    }
+
+    /// Stops taking new calls: `/readyz` turns 503 and joins are refused. Running calls go on.
+    public func drain() {
+        state.setDraining()
+    }
+
+    /// Closes the listener and every signaling connection (which closes their media sessions).
+    public func shutdown() async {
+        state.setDraining()
+        let (listener, connections) = state.takeAll()
+        try? await listener?.close()
+        for channel in connections {
+            try? await channel.close()
+        }
+        // Let the connection tasks close their media sessions.
+        for _ in 0..<100 where state.activeTasks > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Connections
+
+    func makeSession(
+        channel: any Channel, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
+    ) -> SignalingSession {
+        let state = self.state
+        return SignalingSession(
+            id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
+            signer: signer, admission: admission, iceServers: configuration.iceServers, metrics: metrics,
+            isDraining: { state.draining }, logger: logger, send: send, close: close)
+    }
+
+    var maxMessageBytes: Int { configuration.maxMessageBytes }
+
+    func register(_ channel: any Channel) -> Bool {
+        metrics.connectionOpened()
+        return state.register(channel)
+    }
+
+    func unregister(_ channel: any Channel) {
+        metrics.connectionClosed()
+        state.unregister(channel)
+    }
+
+    func taskStarted() { state.taskDelta(1) }
+    func taskEnded() { state.taskDelta(-1) }
+
+    private static func peerText(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// The server's mutable state, behind a lock.
+private final class LockedState: @unchecked Sendable {
+    // @unchecked: all fields are accessed only with `lock` held.
+    private let lock = NSLock()
+    private var _draining = false
+    private var _bound: ListenAddress?
+    private var listener: (any Channel)?
+    private var connections: [ObjectIdentifier: any Channel] = [:]
+    private var closed = false
+    private var tasks = 0
+
+    var draining: Bool { lock.withLock { _draining } }
+    var bound: ListenAddress? { lock.withLock { _bound } }
+    var activeTasks: Int { lock.withLock { tasks } }
+
+    func setDraining() { lock.withLock { _draining = true } }
+
+    func started(channel: any Channel, bound: ListenAddress) {
+        lock.withLock {
+            listener = channel
+            _bound = bound
+        }
+    }
+
+    func register(_ channel: any Channel) -> Bool {
+        lock.withLock {
+            if closed { return false }
+            connections[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func unregister(_ channel: any Channel) {
+        _ = lock.withLock { connections.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    func taskDelta(_ d: Int) { lock.withLock { tasks += d } }
+
+    func takeAll() -> ((any Channel)?, [any Channel]) {
+        lock.withLock {
+            closed = true
+            let result = (listener, Array(connections.values))
+            listener = nil
+            return result
+        }
+    }
+}
+
+enum SessionID {
+    /// 16 random characters of [a-z0-9], like a short Mattermost id.
+    static func make() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<16).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] })
+    }
+}
+
+/// Finds `index.html` among the module's resources without trapping when the resource folder is missing
+/// (an installed binary without its `callsctl_CallsServer.resources` folder).
+enum IndexPage {
+    static let bundleName = "callsctl_CallsServer.resources"
+
+    static func load() -> String? {
+        var candidates: [URL] = []
+        if let env = ProcessInfo.processInfo.environment["CALLSCTL_RESOURCES"], !env.isEmpty {
+            candidates.append(URL(fileURLWithPath: env))
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var dir = executable.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent(bundleName))
+            dir = dir.deletingLastPathComponent()
+        }
+        if let main = Bundle.main.resourceURL { candidates.append(main.appendingPathComponent(bundleName)) }
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent(bundleName))
+        candidates.append(URL(fileURLWithPath: "/usr/local/share/callsctl"))
+        candidates.append(URL(fileURLWithPath: "/usr/share/callsctl"))
+        for base in candidates {
+            for sub in ["Resources/index.html", "index.html"] {
+                let url = base.appendingPathComponent(sub)
+                if let data = FileManager.default.contents(atPath: url.path) {
+                    return String(decoding: data, as: UTF8.self)
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,314 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// A response, before it is written.
+struct HTTPResponseData: Sendable {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: String
+    var extraHeaders: [(String, String)] = []
+}
+
+/// Maps method and path to a response; pure, so tests can call it without sockets.
+struct HTTPRouter: Sendable {
+    let version: VersionInfo
+    let backend: any MediaBackend
+    let metrics: ServerMetrics
+    let indexHTML: String?
+    let isDraining: @Sendable () -> Bool
+
+    static let json = "application/json; charset=utf-8"
+    static let prometheus = "text/plain; version=0.0.4; charset=utf-8"
+    static let knownPaths = ["/", "/index.html", "/version", "/healthz", "/readyz", "/metrics", "/ws"]
+
+    func respond(method: HTTPMethod, uri: String) -> HTTPResponseData {
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
+        guard Self.knownPaths.contains(path) else {
+            return Self.error(
+                .notFound, "not_found",
+                "no such endpoint: \(path). Endpoints: / (test page), /ws (signaling), /version, /healthz, /readyz, /metrics")
+        }
+        guard method == .GET || method == .HEAD else {
+            var r = Self.error(.methodNotAllowed, "method_not_allowed", "\(path) answers GET only, not \(method.rawValue)")
+            r.extraHeaders.append(("Allow", "GET, HEAD"))
+            return r
+        }
+        switch path {
+        case "/", "/index.html":
+            guard let indexHTML else {
+                return Self.error(
+                    .internalServerError, "page_missing",
+                    "the test page is missing: the folder \(IndexPage.bundleName) must sit next to the callsctl binary (or set CALLSCTL_RESOURCES to it)")
+            }
+            return HTTPResponseData(
+                status: .ok, contentType: "text/html; charset=utf-8", body: indexHTML,
+                extraHeaders: [("Cache-Control", "no-store")])
+        case "/version":
+            return HTTPResponseData(status: .ok, contentType: Self.json, body: version.json + "\n")
+        case "/healthz":
+            return HTTPResponseData(status: .ok, contentType: Self.json, body: "{\"status\":\"ok\"}\n")
+        case "/readyz":
+            if isDraining() {
+                return HTTPResponseData(
+                    status: .serviceUnavailable, contentType: Self.json,
+                    body: "{\"status\":\"draining\",\"message\":\"the server is shutting down and takes no new calls\"}\n")
+            }
+            if backend.udpPort == nil && backend.tcpPort == nil {
+                return HTTPResponseData(
+                    status: .serviceUnavailable, contentType: Self.json,
+                    body: "{\"status\":\"not_ready\",\"message\":\"the media server has not bound its ports yet\"}\n")
+            }
+            let udp = backend.udpPort.map(String.init) ?? "null"
+            let tcp = backend.tcpPort.map(String.init) ?? "null"
+            return HTTPResponseData(
+                status: .ok, contentType: Self.json, body: "{\"status\":\"ready\",\"udpPort\":\(udp),\"tcpPort\":\(tcp)}\n")
+        case "/metrics":
+            return HTTPResponseData(
+                status: .ok, contentType: Self.prometheus,
+                body: metrics.prometheusText(media: backend.backendMetrics, build: version.version))
+        case "/ws":
+            var r = Self.error(
+                .upgradeRequired, "websocket_required",
+                "/ws is the signaling WebSocket: connect with a WebSocket client (new WebSocket('ws://HOST:PORT/ws')), not plain HTTP")
+            r.extraHeaders.append(("Upgrade", "websocket"))
+            return r
+        default:
+            return Self.error(.notFound, "not_found", "no such endpoint: \(path)")
+        }
+    }
+
+    static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> HTTPResponseData {
+        HTTPResponseData(
+            status: status, contentType: json,
+            body: "{\"error\":\(jsonQuote(code)),\"message\":\(jsonQuote(message))}\n")
+    }
+}
+
+/// Plain HTTP requests (everything but the WebSocket, which the upgrader takes).
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let name = "callsctl.http"
+    static let maxBodyBytes = 64 * 1024
+
+    private let router: HTTPRouter
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+
+    init(router: HTTPRouter) {
+        self.router = router
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            var response: HTTPResponseData
+            if bodyBytes > Self.maxBodyBytes {
+                response = HTTPRouter.error(.payloadTooLarge, "body_too_large", "request bodies are limited to \(Self.maxBodyBytes) bytes")
+            } else {
+                response = router.respond(method: head.method, uri: head.uri)
+            }
+            if head.method == .HEAD { response.extraHeaders.append(("X-Head", "1")) }
+            write(response, for: head, context: context)
+        }
+    }
+
+    private func write(_ response: HTTPResponseData, for request: HTTPRequestHead, context: ChannelHandlerContext) {
+        let body = Array(response.body.utf8)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Server", value: "callsctl/\(router.version.version)")
+        for (name, value) in response.extraHeaders where name != "X-Head" { headers.add(name: name, value: value) }
+        let keepAlive = request.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if request.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeBytes(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension HTTPHandler: Sendable {}
+
+/// What the WebSocket handler hands to the session task.
+enum SignalingInbound: Sendable {
+    case text(String)
+    case oversize(Int)
+    case notText
+}
+
+/// Reassembles WebSocket messages, enforces the size limit, answers pings and closes, and feeds a
+/// ``SignalingSession`` in order from one task.
+final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let server: APIServer
+    private var continuation: AsyncStream<SignalingInbound>.Continuation?
+    private var message: ByteBuffer?
+    private var messageIsText = true
+    private var messageBytes = 0
+    private var inMessage = false
+    private var closeSent = false
+
+    init(server: APIServer) {
+        self.server = server
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        guard server.register(channel) else {
+            context.close(promise: nil)
+            return
+        }
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: SignalingInbound.self, bufferingPolicy: .bufferingOldest(256))
+        self.continuation = continuation
+        let send: @Sendable (String) -> Void = { text in
+            var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
+        }
+        let close: @Sendable () -> Void = {
+            var data = channel.allocator.buffer(capacity: 2)
+            data.write(webSocketErrorCode: .normalClosure)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        }
+        let session = server.makeSession(channel: channel, send: send, close: close)
+        let server = self.server
+        let limit = server.maxMessageBytes
+        server.taskStarted()
+        Task {
+            for await item in stream {
+                switch item {
+                case .text(let text): await session.handle(text: text)
+                case .oversize(let bytes): await session.oversize(bytes: bytes, limit: limit)
+                case .notText: await session.notText()
+                }
+            }
+            await session.disconnected()
+            server.taskEnded()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish(channel: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(channel: context.channel)
+        context.fireChannelInactive()
+    }
+
+    private func finish(channel: any Channel) {
+        guard let continuation else { return }
+        continuation.finish()
+        self.continuation = nil
+        server.unregister(channel)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            if inMessage {
+                // A new data frame before the last one finished: a protocol error.
+                closeConnection(context: context, code: .protocolError)
+                return
+            }
+            inMessage = true
+            messageIsText = frame.opcode == .text
+            messageBytes = 0
+            message = context.channel.allocator.buffer(capacity: min(frame.length, server.maxMessageBytes))
+            append(frame)
+        case .continuation:
+            guard inMessage else {
+                closeConnection(context: context, code: .protocolError)
+                return
+            }
+            append(frame)
+        case .ping:
+            var data = frame.unmaskedData
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes) ?? data)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            return
+        case .pong:
+            return
+        case .connectionClose:
+            closeConnection(context: context, code: .normalClosure)
+            return
+        default:
+            closeConnection(context: context, code: .protocolError)
+            return
+        }
+        guard frame.fin else { return }
+        inMessage = false
+        let limit = server.maxMessageBytes
+        defer { message = nil }
+        if messageBytes > limit {
+            continuation?.yield(.oversize(messageBytes))
+            return
+        }
+        guard messageIsText, let buffer = message,
+            let text = String(bytes: buffer.readableBytesView, encoding: .utf8)
+        else {
+            continuation?.yield(.notText)
+            return
+        }
+        continuation?.yield(.text(text))
+    }
+
+    private func append(_ frame: WebSocketFrame) {
+        messageBytes += frame.length
+        // Past the limit, keep counting but stop buffering.
+        if messageBytes <= server.maxMessageBytes {
+            var data = frame.unmaskedData
+            message?.writeBuffer(&data)
+        } else {
+            message = nil
+        }
+    }
+
+    private func closeConnection(context: ChannelHandlerContext, code: WebSocketErrorCode) {
+        guard !closeSent else { return }
+        closeSent = true
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketSignalingHandler: Sendable {}

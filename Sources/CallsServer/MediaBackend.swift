@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+
+/// What the API server needs from the media transport. `CallsMedia.MediaServer` conforms (see
+/// `MediaServer+MediaBackend.swift`); tests use fakes.
+public protocol MediaBackend: AnyObject, Sendable {
+    /// Binds the media ports. Throws when a port cannot be bound.
+    func start() async throws
+    /// Closes every session and the ports.
+    func shutdown() async
+    /// Answers a client's SDP offer and starts a media session.
+    /// - Parameters:
+    ///   - offer: the client's SDP offer.
+    ///   - label: a short name for logs (`user@channel/signaling-session`).
+    /// - Throws: when the offer is malformed or unsupported; the error's description is shown to the client.
+    func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String)
+    /// Ends a media session; unknown ids are ignored.
+    func closeSession(_ id: String) async
+    /// The session's lifecycle events, ending after `.closed`.
+    func backendEvents(_ id: String) -> AsyncStream<MediaBackendEvent>
+    /// Counters for `/metrics`.
+    var backendMetrics: MediaBackendMetrics { get }
+    /// The bound UDP port, nil when not bound (yet).
+    var udpPort: Int? { get }
+    /// The bound TCP port, nil when not bound (yet) or disabled.
+    var tcpPort: Int? { get }
+    /// The DTLS certificate fingerprint (`sha-256 AB:CD:...`).
+    var fingerprint: String { get }
+}
+
+/// A media session's progress, as the signaling layer sees it.
+public enum MediaBackendEvent: Sendable, Equatable {
+    /// ICE checks succeeded; `transport` is `udp` or `tcp`, `remote` the client's address.
+    case iceConnected(transport: String, remote: String)
+    /// DTLS finished; SRTP keys are in place.
+    case dtlsConnected(profile: String)
+    /// The session ended (consent expired, closed, failed).
+    case closed(reason: String)
+}
+
+/// The media transport's counters, read for each `/metrics` scrape.
+public struct MediaBackendMetrics: Sendable, Equatable {
+    public var sessions: Int
+    public var packetsIn: UInt64
+    public var packetsOut: UInt64
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+    public var dtlsFailures: UInt64
+    public var iceFailures: UInt64
+    public var droppedPackets: UInt64
+
+    public init(
+        sessions: Int = 0, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
+        dtlsFailures: UInt64 = 0, iceFailures: UInt64 = 0, droppedPackets: UInt64 = 0
+    ) {
+        self.sessions = sessions
+        self.packetsIn = packetsIn
+        self.packetsOut = packetsOut
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.dtlsFailures = dtlsFailures
+        self.iceFailures = iceFailures
+        self.droppedPackets = droppedPackets
+    }
+}
+
+/// The settings `serve` gives the media transport; mirrors `CallsMedia.MediaServerConfiguration`, so the
+/// API side builds without depending on the transport's types.
+public struct MediaBackendConfiguration: Sendable, Equatable {
+    /// `HOST:PORT` for UDP.
+    public var udpListen: String = "0.0.0.0:8443"
+    /// `HOST:PORT` for ICE-TCP (passive); nil disables TCP.
+    public var tcpListen: String? = "0.0.0.0:8443"
+    /// Addresses written into the host candidates.
+    public var advertisedAddresses: [String] = []
+    /// Diagnostic: leave UDP (or TCP) candidates out of answers.
+    public var offerUDPCandidates = true
+    public var offerTCPCandidates = true
+    /// How long a session lives without consent checks (RFC 7675).
+    public var consentTimeout: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// Thrown by ``PlaceholderMediaBackend`` for every offer.
+public struct MediaUnavailableError: Error, Sendable, CustomStringConvertible {
+    public var description: String {
+        "this build of callsctl has no media transport yet, so calls cannot connect (signaling and tokens work)"
+    }
+}
+
+/// Stands in for the media transport while `CallsMedia.MediaServer` is not wired in: it binds the
+/// RTC ports (so readiness and port conflicts behave as they will) and refuses every offer with
+/// ``MediaUnavailableError``.
+public final class PlaceholderMediaBackend: MediaBackend {
+    private let configuration: MediaBackendConfiguration
+    private let sockets = SocketBox()
+
+    public init(configuration: MediaBackendConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func start() async throws {
+        let udp = try BoundSocket(listen: configuration.udpListen, proto: .udp)
+        let tcp = try configuration.tcpListen.map { try BoundSocket(listen: $0, proto: .tcp) }
+        sockets.set(udp: udp, tcp: tcp)
+    }
+
+    public func shutdown() async {
+        sockets.closeAll()
+    }
+
+    public func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String) {
+        throw MediaUnavailableError()
+    }
+    public func closeSession(_ id: String) async {}
+    public func backendEvents(_ id: String) -> AsyncStream<MediaBackendEvent> { AsyncStream { $0.finish() } }
+    public var backendMetrics: MediaBackendMetrics { MediaBackendMetrics() }
+    public var udpPort: Int? { sockets.ports.udp }
+    public var tcpPort: Int? { sockets.ports.tcp }
+    public var fingerprint: String { "" }
+}
+
+private final class SocketBox: @unchecked Sendable {
+    // @unchecked: the sockets are only touched with `lock` held.
+    private let lock = NSLock()
+    private var udp: BoundSocket?
+    private var tcp: BoundSocket?
+
+    func set(udp: BoundSocket, tcp: BoundSocket?) {
+        lock.withLock {
+            self.udp = udp
+            self.tcp = tcp
+        }
+    }
+
+    var ports: (udp: Int?, tcp: Int?) { lock.withLock { (udp?.port, tcp?.port) } }
+
+    func closeAll() {
+        lock.withLock {
+            udp?.close()
+            tcp?.close()
+            udp = nil
+            tcp = nil
+        }
+    }
+}

@@ -1,0 +1,45 @@
+// The bridge from CallsMedia's MediaServer to the API side.
+import CallsMedia
+
+extension MediaServer: MediaBackend {
+    public func backendEvents(_ id: String) -> AsyncStream<MediaBackendEvent> {
+        let events = sessionEvents(id)
+        return AsyncStream { continuation in
+            let task = Task {
+                for await event in events {
+                    switch event {
+                    case .iceConnected(let transport, let remote):
+                        continuation.yield(.iceConnected(transport: "\(transport)", remote: "\(remote)"))
+                    case .dtlsConnected(let profile):
+                        continuation.yield(.dtlsConnected(profile: "\(profile)"))
+                    case .closed(let reason):
+                        continuation.yield(.closed(reason: "\(reason)"))
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    public var backendMetrics: MediaBackendMetrics {
+        let m = metrics
+        return MediaBackendMetrics(
+            sessions: Int(m.sessions), packetsIn: UInt64(m.packetsIn), packetsOut: UInt64(m.packetsOut),
+            bytesIn: UInt64(m.bytesIn), bytesOut: UInt64(m.bytesOut), dtlsFailures: UInt64(m.dtlsFailures),
+            iceFailures: UInt64(m.iceFailures), droppedPackets: UInt64(m.droppedPackets))
+    }
+}
+
+extension MediaServerConfiguration {
+    /// The transport's settings from the ones `serve` resolved.
+    public init(_ c: MediaBackendConfiguration) {
+        self.init()
+        udpListen = c.udpListen
+        tcpListen = c.tcpListen
+        advertisedAddresses = c.advertisedAddresses
+        offerUDPCandidates = c.offerUDPCandidates
+        offerTCPCandidates = c.offerTCPCandidates
+        consentTimeout = c.consentTimeout
+    }
+}

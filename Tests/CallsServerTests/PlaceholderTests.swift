@@ -1,4 +1,0 @@
-import CallsServer
-import Testing
-
-@Test func moduleLinks() { #expect(CallsServerModule.name == "CallsServer") }

@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import CallsServer
+
+@Suite struct SignalingTests {
+    func joined(_ s: RunningServer) async throws -> (TestWebSocket, [String: Any]) {
+        let ws = try await TestWebSocket(port: s.port)
+        let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        return (ws, reply)
+    }
+
+    @Test func joinOfferAnswerConnectedLeave() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (ws, joined) = try await joined(s)
+        #expect(joined["type"] as? String == "joined")
+        #expect(joined["v"] as? Int == 1)
+        #expect((joined["sessionId"] as? String)?.count == 16)
+        #expect((joined["iceServers"] as? [Any])?.isEmpty == true)
+        let answer = try await ws.request(#"{"type":"offer","sdp":"v=0\r\nfake offer\r\n"}"#)
+        #expect(answer["type"] as? String == "answer")
+        #expect((answer["sdp"] as? String)?.hasPrefix("v=0") == true)
+        #expect(s.backend.offers == ["v=0\r\nfake offer\r\n"])
+        s.backend.emit(.iceConnected(transport: "tcp", remote: "127.0.0.1:5000"), to: "media-1")
+        s.backend.emit(.dtlsConnected(profile: "SRTP_AEAD_AES_128_GCM"), to: "media-1")
+        let connected = try await ws.receive()
+        #expect(connected["type"] as? String == "connected")
+        #expect(connected["transport"] as? String == "tcp")
+        #expect(try await ws.request(#"{"type":"ping"}"#)["type"] as? String == "pong")
+        let left = try await ws.request(#"{"type":"leave"}"#)
+        #expect(left["type"] as? String == "left")
+        #expect(s.backend.closed == ["media-1"])
+        let metrics = try await httpRequest(port: s.port, "/metrics")
+        #expect(metrics.body.contains("callsctl_handshake_seconds_count 1"))
+    }
+
+    @Test func closingTheSocketClosesTheMediaSession() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (ws, _) = try await joined(s)
+        _ = try await ws.request(#"{"type":"offer","sdp":"v=0"}"#)
+        close(ws.socket.fd)
+        for _ in 0..<100 where s.backend.closed.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(s.backend.closed == ["media-1"])
+    }
+
+    @Test func mediaClosedIsReported() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (ws, _) = try await joined(s)
+        _ = try await ws.request(#"{"type":"offer","sdp":"v=0"}"#)
+        s.backend.emit(.closed(reason: "consent expired"), to: "media-1")
+        let closed = try await ws.receive()
+        #expect(closed["type"] as? String == "closed")
+        #expect(closed["reason"] as? String == "consent expired")
+    }
+
+    func expectError(_ reply: [String: Any], _ code: SignalingErrorCode, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(reply["type"] as? String == "error", sourceLocation: sourceLocation)
+        #expect(reply["code"] as? String == code.rawValue, "\(reply)", sourceLocation: sourceLocation)
+        #expect(((reply["message"] as? String)?.count ?? 0) > 20, sourceLocation: sourceLocation)
+    }
+
+    @Test func tokensAreChecked() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        expectError(try await ws.request(#"{"v":1,"type":"join","token":"garbage"}"#), .badToken)
+        let expired = JoinTokenSigner(secret: testSecret).sign(
+            JoinTokenClaims(channel: testChannel, user: "a", ttl: 60, now: Date().addingTimeInterval(-7200)))
+        let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(expired)\"}")
+        expectError(reply, .expiredToken)
+        let forged = JoinTokenSigner(secret: [UInt8](repeating: 1, count: 32)).sign(
+            JoinTokenClaims(channel: testChannel, user: "a", ttl: 60))
+        let forgedReply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(forged)\"}")
+        expectError(forgedReply, .badToken)
+        #expect((forgedReply["message"] as? String)?.contains("signature") == true)
+        expectError(try await ws.request(#"{"v":1,"type":"join"}"#), .badToken)
+        // After all that, a good token still joins on the same socket.
+        let ok = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        #expect(ok["type"] as? String == "joined")
+        expectError(try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"), .alreadyJoined)
+    }
+
+    @Test func badMessagesGetErrorsNotCrashes() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        expectError(try await ws.request("{not json"), .badMessage)
+        expectError(try await ws.request("[1,2]"), .badMessage)
+        expectError(try await ws.request(#"{"v":1}"#), .badMessage)
+        expectError(try await ws.request(#"{"v":1,"type":"dance"}"#), .badMessage)
+        expectError(try await ws.request(#"{"v":2,"type":"join","token":"x"}"#), .unsupportedVersion)
+        expectError(try await ws.request(#"{"type":"join","token":"x"}"#), .badMessage)
+        expectError(try await ws.request(#"{"type":"offer","sdp":"v=0"}"#), .notJoined)
+        expectError(try await ws.request(#"{"type":"ice","candidate":null}"#), .notJoined)
+        expectError(try await ws.request(String(repeating: "[", count: 5000)), .badMessage)
+        try await ws.sendFrame(opcode: 2, [1, 2, 3])
+        expectError(try await ws.receive(), .badMessage)
+        try await ws.sendFrame(opcode: 1, [0xFF, 0xFE])
+        expectError(try await ws.receive(), .badMessage)
+        _ = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        expectError(try await ws.request(#"{"type":"offer"}"#), .badOffer)
+        expectError(try await ws.request(#"{"type":"offer","sdp":42}"#), .badOffer)
+        #expect(try await ws.request(#"{"type":"ping"}"#)["type"] as? String == "pong")
+    }
+
+    @Test func refusedOfferIsBadOffer() async throws {
+        let backend = FakeBackend()
+        backend.refuseOffers = "the offer has no audio m-line"
+        let s = try await RunningServer.start(backend: backend)
+        defer { Task { await s.server.shutdown() } }
+        let (ws, _) = try await joined(s)
+        let reply = try await ws.request(#"{"type":"offer","sdp":"v=0"}"#)
+        expectError(reply, .badOffer)
+        #expect((reply["message"] as? String)?.contains("no audio m-line") == true)
+    }
+
+    @Test func placeholderBackendSaysMediaUnavailable() async throws {
+        var config = MediaBackendConfiguration()
+        config.udpListen = "127.0.0.1:0"
+        config.tcpListen = "127.0.0.1:0"
+        let placeholder = PlaceholderMediaBackend(configuration: config)
+        try await placeholder.start()
+        #expect(placeholder.udpPort != nil && placeholder.udpPort != 0)
+        defer { Task { await placeholder.shutdown() } }
+        var api = APIServerConfiguration()
+        api.listen = ListenAddress(host: "127.0.0.1", port: 0)
+        let server = APIServer(
+            configuration: api, backend: placeholder, signer: JoinTokenSigner(secret: testSecret),
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let port = try await server.start().port
+        defer { Task { await server.shutdown() } }
+        let ws = try await TestWebSocket(port: port)
+        _ = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        expectError(try await ws.request(#"{"type":"offer","sdp":"v=0"}"#), .mediaUnavailable)
+    }
+
+    @Test func oversizeMessagesAreRefused() async throws {
+        let s = try await RunningServer.start(maxMessageBytes: 1000)
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        let big = "{\"type\":\"ping\",\"pad\":\"" + String(repeating: "x", count: 5000) + "\"}"
+        expectError(try await ws.request(big), .messageTooLarge)
+        // Fragmented: 3 frames of 600 bytes.
+        let chunk = [UInt8](repeating: 0x20, count: 600)
+        try await ws.sendFrame(opcode: 1, chunk, fin: false)
+        try await ws.sendFrame(opcode: 0, chunk, fin: false)
+        try await ws.sendFrame(opcode: 0, chunk, fin: true)
+        expectError(try await ws.receive(), .messageTooLarge)
+        // A fragmented message under the limit is reassembled.
+        try await ws.sendFrame(opcode: 1, Array(#"{"type":"#.utf8), fin: false)
+        try await ws.sendFrame(opcode: 0, Array(#""ping"}"#.utf8), fin: true)
+        #expect(try await ws.receive()["type"] as? String == "pong")
+    }
+
+    @Test func defaultLimitIs256KB() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        let big = "{\"type\":\"ping\",\"pad\":\"" + String(repeating: "x", count: 300 * 1024) + "\"}"
+        expectError(try await ws.request(big), .messageTooLarge)
+        #expect(try await ws.request(#"{"type":"ping"}"#)["type"] as? String == "pong")
+    }
+
+    @Test func admissionCanRefuse() async throws {
+        let s = try await RunningServer.start(admission: { claims in
+            claims.role == .admin ? nil : "calls are disabled in channel \(claims.channel)"
+        })
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        expectError(try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"), .callNotAllowed)
+        let admin = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken(role: .admin))\"}")
+        #expect(admin["type"] as? String == "joined")
+    }
+
+    @Test func drainingRefusesJoins() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        s.server.drain()
+        let ws = try await TestWebSocket(port: s.port)
+        expectError(try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"), .serverDraining)
+    }
+
+    @Test func websocketPingGetsPong() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        try await ws.sendFrame(opcode: 9, [1, 2, 3])
+        let (opcode, payload) = try await ws.receiveFrame()
+        #expect(opcode == 10)
+        #expect(payload == [1, 2, 3])
+    }
+}
+
+@Suite struct JSONLiteTests {
+    @Test(arguments: [
+        (#"{"a":[1,2.5,-3e2,true,false,null,"x\n\u00e9\ud83d\ude00"]}"#, true),
+        ("{}", true), ("[]", true), ("  1 ", true),
+        ("{", false), ("{\"a\":}", false), ("[1,]", false), ("01x", false), ("\"\\ud800\"", false),
+        ("\"a\u{01}\"", false), ("tru", false), ("{} x", false),
+    ])
+    func parses(_ text: String, _ valid: Bool) {
+        #expect(((try? JSONLite.parse(text)) != nil) == valid, "\(text)")
+    }
+
+    @Test func depthIsLimited() {
+        #expect(throws: (any Error).self) { try JSONLite.parse(String(repeating: "[", count: 100_000)) }
+    }
+}
+
+@Suite struct ListenAddressTests {
+    @Test(arguments: [
+        ("0.0.0.0:8443", "0.0.0.0", 8443), ("127.0.0.1:0", "127.0.0.1", 0), ("[::1]:8045", "::1", 8045), (":8045", "0.0.0.0", 8045),
+    ])
+    func valid(_ text: String, _ host: String, _ port: Int) throws {
+        let a = try ListenAddress(parsing: text)
+        #expect(a.host == host)
+        #expect(a.port == port)
+    }
+
+    @Test(arguments: ["8443", "example.com:8443", "1.2.3.4:99999", "::1:8045", "1.2.3.4:x", "[::1"])
+    func invalid(_ text: String) {
+        #expect(throws: ListenAddressError.self) { try ListenAddress(parsing: text) }
+    }
+}
