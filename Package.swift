@@ -89,7 +89,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "CallsBench",
-            dependencies: ["CallsStore", "CallsWire", "CallsMedia", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "CallsStore", "CallsWire", "CallsMedia", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,7 +7,15 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 
 echo "== build"
-swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || { echo "build failed" >&2; exit 1; }
+buildlog=$(mktemp)
+if ! swift build --build-tests >"$buildlog" 2>&1; then
+  grep -E "error|warning: unre" "$buildlog" | head -50 >&2 || tail -50 "$buildlog" >&2
+  rm -f "$buildlog"
+  echo "build failed" >&2
+  exit 1
+fi
+grep -E "^Build complete|Compiling callsctl" "$buildlog" | tail -1 || true
+rm -f "$buildlog"
 
 if [[ -x scripts/fuzz-wire.sh ]]; then
   echo "== fuzz (STUN/TURN decoders, ${FUZZ_SECONDS:-60} s)"

@@ -9,10 +9,10 @@ struct BenchResult {
     var nanosPerOp: Double { seconds * 1e9 / Double(operations) }
 }
 
-/// `swift run -c release callsctl-bench [store|wire|media|all]` prints a table (and JSON with --json).
+/// `swift run -c release callsctl-bench [store|wire|media|echo|all]` prints a table (and JSON with --json).
 @main
 enum CallsBenchMain {
-    static func main() throws {
+    static func main() async throws {
         let args = CommandLine.arguments.dropFirst()
         let json = args.contains("--json")
         let groups = args.filter { !$0.hasPrefix("--") }
@@ -21,6 +21,7 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("store") { results += try StoreBench.run() }
         if selected.contains("all") || selected.contains("wire") { results += WireBench.run(iterations: 300_000) }
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
+        if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
         report(results, json: json)
     }
 

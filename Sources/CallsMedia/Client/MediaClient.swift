@@ -167,6 +167,12 @@ public final class MediaClient: Sendable {
         core.loop.execute { [core] in core.sendAudio(payload: payload, timestamp: timestamp, marker: marker) }
     }
 
+    /// Sends `bytes` unmodified to the connected server candidate from the client's own socket (same 5-tuple as the
+    /// call; over TCP, as one RFC 4571 frame). For robustness tests and fuzzing; dropped before `connect` started.
+    public func sendRawDatagram(_ bytes: [UInt8]) {
+        core.loop.execute { [core] in core.sendRaw(bytes) }
+    }
+
     /// Stops checks, sends DTLS close_notify, and closes the socket. Idempotent.
     public func close() async {
         try? await core.loop.submit { [core] in core.close() }.get()
@@ -400,6 +406,11 @@ final class MediaClientCore: @unchecked Sendable {
     func receiveStream(_ buffer: ByteBuffer) {
         framer.append(buffer)
         while let frame = try? framer.nextFrame() { receive(frame) }
+    }
+
+    func sendRaw(_ bytes: [UInt8]) {
+        guard phase != .closed else { return }
+        send(ByteBuffer(bytes: bytes))
     }
 
     private func send(_ payload: ByteBuffer) {

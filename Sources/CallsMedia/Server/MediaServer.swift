@@ -267,6 +267,13 @@ public final class MediaServer: Sendable {
 
     /// A snapshot of the counters (at most one event-loop tick old). `handshakeSeconds` holds raw samples.
     public var metrics: MediaMetrics { core.metricsSnapshot.withLock { $0 } }
+
+    /// Runs `body` on the server's data-plane event-loop thread and returns its result. For benchmarks and
+    /// diagnostics (e.g. reading that thread's CPU time with `getrusage(RUSAGE_THREAD)`); `body` must be short and
+    /// must not block.
+    public func runOnDataPlaneThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await core.loop.submit(body).get()
+    }
 }
 
 /// Hands every datagram to the core; never closes the socket on an error (an ICMP error for one peer must not stop
