@@ -91,6 +91,25 @@ import Testing
         #expect(generated.keys.contains("callsctl-probe-stun.1"))
     }
 
+    @Test func bashCompletionLoadsAndCompletesSubcommands() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        let script = repoRoot.appendingPathComponent("completions/callsctl.bash").path
+        p.arguments = [
+            "-c",
+            "source '\(script)' && COMP_WORDS=(callsctl ch) COMP_CWORD=1 COMP_LINE='callsctl ch' COMP_POINT=11 && "
+                + "$(complete -p callsctl | sed -E 's/.*-F ([^ ]+).*/\\1/') && printf '%s\\n' \"${COMPREPLY[@]}\"",
+        ]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.split(separator: "\n").contains("channel"), "completions: \(text)")
+    }
+
     @Test func completionScriptMatchesTheBinary() throws {
         let r = try CLI.run(["--generate-completion-script", "bash"], dataDir: nil)
         #expect(r.stdout == CLIDocs.completionScripts()["callsctl.bash"])

@@ -123,6 +123,8 @@ import Testing
             "probe", "turn", "turn:198.51.100.2:3478?transport=tcp", "--secret-file", secretFile, "--peer", "198.51.100.2:3480",
         ])
         #expect(turn.status == 0, "\(turn.output)")
+        let secret = try String(contentsOfFile: secretFile, encoding: .utf8)
+        #expect(!turn.output.contains(secret), "the shared secret must never be printed")
         #expect(turn.json?["transport"] as? String == "tcp")
         #expect((turn.json?["relayedAddress"] as? String)?.hasPrefix("198.51.100.2:") == true)
         let roundTrip = turn.json?["roundTrip"] as? [String: Any]
