@@ -187,8 +187,8 @@ _callsctl() {
 _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
-    repeating_options=(--stun-server)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file)
+    repeating_options=(--stun-server --stun-url --turn-url)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --turn-secret-file --turn-ttl)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -211,6 +211,26 @@ _callsctl_serve() {
         ;;
     '--token-secret-file')
         __callsctl_add_completions -f
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--drain-timeout')
+        return
+        ;;
+    '--stun-url')
+        return
+        ;;
+    '--turn-url')
+        return
+        ;;
+    '--turn-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--turn-ttl')
         return
         ;;
     esac

@@ -15,15 +15,20 @@ public struct APIServerConfiguration: Sendable {
     public var maxMessageBytes = 256 * 1024
     /// WebSocket frames beyond this close the connection (1009); between the two, the message is refused.
     public var maxFrameBytes = 1 << 20
-    /// ICE servers handed to clients in `joined`.
+    /// ICE servers handed to clients in `joined`, as they are.
     public var iceServers: [ICEServerInfo] = []
+    /// STUN/TURN URLs handed to clients in `joined` after ``iceServers``, with TURN credentials made per join.
+    public var iceServerSettings = ICEServerSettings()
+    /// The bearer key of the admin API (`/api/v1/`); nil refuses every admin request (401).
+    public var adminKey: String?
     /// The page served at `/`; nil reads `index.html` from the module's resources.
     public var indexHTML: String?
 
     public init() {}
 }
 
-/// The HTTP/WebSocket side of `callsctl serve`: `/`, `/ws`, `/version`, `/healthz`, `/readyz`, `/metrics`.
+/// The HTTP/WebSocket side of `callsctl serve`: `/`, `/ws`, `/version`, `/healthz`, `/readyz`, `/metrics`,
+/// and the admin API under `/api/v1/`.
 public final class APIServer: Sendable {
     private let configuration: APIServerConfiguration
     private let backend: any MediaBackend
@@ -34,6 +39,7 @@ public final class APIServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let state = LockedState()
     private let router: HTTPRouter
+    private let registry = SessionRegistry()
 
     /// - Parameters:
     ///   - backend: the media transport that answers offers.
@@ -51,9 +57,12 @@ public final class APIServer: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = self.state
+        let admin = AdminAPI(
+            key: configuration.adminKey, registry: registry,
+            closeMedia: { [backend] id in Task { await backend.closeSession(id) } })
         router = HTTPRouter(
             version: configuration.version, backend: backend, metrics: metrics,
-            indexHTML: configuration.indexHTML ?? IndexPage.load(), isDraining: { state.draining })
+            indexHTML: configuration.indexHTML ?? IndexPage.load(), isDraining: { state.draining }, admin: admin)
     }
 
     /// The bound address, once started.
@@ -61,6 +70,9 @@ public final class APIServer: Sendable {
 
     /// True after ``drain()``: `/readyz` answers 503 and joins are refused with `server_draining`.
     public var isDraining: Bool { state.draining }
+
+    /// Signaling sessions that have joined and not yet left (what draining waits for).
+    public var activeSessions: Int { registry.count }
 
     /// Binds and starts serving.
     /// - Returns: the bound address (with the real port when 0 was asked for).
@@ -137,8 +149,8 @@ public final class APIServer: Sendable {
         let state = self.state
         return SignalingSession(
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
-            signer: signer, admission: admission, iceServers: configuration.iceServers, metrics: metrics,
-            isDraining: { state.draining }, logger: logger, send: send, close: close)
+            signer: signer, admission: admission, iceServers: configuration.iceServers,
+            iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining }, logger: logger, send: send, close: close)
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

@@ -18,17 +18,21 @@ struct HTTPRouter: Sendable {
     let metrics: ServerMetrics
     let indexHTML: String?
     let isDraining: @Sendable () -> Bool
+    var admin: AdminAPI = AdminAPI(key: nil, registry: SessionRegistry(), closeMedia: { _ in })
 
     static let json = "application/json; charset=utf-8"
     static let prometheus = "text/plain; version=0.0.4; charset=utf-8"
     static let knownPaths = ["/", "/index.html", "/version", "/healthz", "/readyz", "/metrics", "/ws"]
 
-    func respond(method: HTTPMethod, uri: String) -> HTTPResponseData {
+    func respond(method: HTTPMethod, uri: String, authorization: String? = nil) -> HTTPResponseData {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
+        if AdminAPI.isAdminPath(path) {
+            return admin.respond(method: method, path: path, authorization: authorization)
+        }
         guard Self.knownPaths.contains(path) else {
             return Self.error(
                 .notFound, "not_found",
-                "no such endpoint: \(path). Endpoints: / (test page), /ws (signaling), /version, /healthz, /readyz, /metrics")
+                "no such endpoint: \(path). Endpoints: / (test page), /ws (signaling), /version, /healthz, /readyz, /metrics, /api/v1/ (admin)")
         }
         guard method == .GET || method == .HEAD else {
             var r = Self.error(.methodNotAllowed, "method_not_allowed", "\(path) answers GET only, not \(method.rawValue)")
@@ -116,7 +120,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if bodyBytes > Self.maxBodyBytes {
                 response = HTTPRouter.error(.payloadTooLarge, "body_too_large", "request bodies are limited to \(Self.maxBodyBytes) bytes")
             } else {
-                response = router.respond(method: head.method, uri: head.uri)
+                response = router.respond(
+                    method: head.method, uri: head.uri, authorization: head.headers.first(name: "Authorization"))
             }
             if head.method == .HEAD { response.extraHeaders.append(("X-Head", "1")) }
             write(response, for: head, context: context)

@@ -61,6 +61,8 @@ actor SignalingSession {
     private let signer: JoinTokenSigner
     private let admission: JoinAdmission?
     private let iceServers: [ICEServerInfo]
+    private let iceServerSettings: ICEServerSettings
+    private let registry: SessionRegistry?
     private let metrics: ServerMetrics
     private let isDraining: @Sendable () -> Bool
     private let send: @Sendable (String) -> Void
@@ -71,7 +73,8 @@ actor SignalingSession {
 
     init(
         id: String, peer: String, backend: any MediaBackend, signer: JoinTokenSigner, admission: JoinAdmission?,
-        iceServers: [ICEServerInfo], metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
+        iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
+        registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
         logger: Logger, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
     ) {
         self.id = id
@@ -80,6 +83,8 @@ actor SignalingSession {
         self.signer = signer
         self.admission = admission
         self.iceServers = iceServers
+        self.iceServerSettings = iceServerSettings
+        self.registry = registry
         self.metrics = metrics
         self.isDraining = isDraining
         self.send = send
@@ -137,6 +142,7 @@ actor SignalingSession {
     func disconnected() async {
         await endMedia(reason: "signaling connection closed")
         state = .left
+        registry?.remove(id)
     }
 
     // MARK: Messages
@@ -151,7 +157,9 @@ actor SignalingSession {
             return
         }
         if isDraining() {
-            sendError(.serverDraining, "the server is shutting down and takes no new calls; retry on another server or in a moment")
+            metrics.join(result: "refused")
+            logger.info("join refused", metadata: ["reason": "draining"])
+            sendError(.serverDraining, "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
             return
         }
         guard case .string(let token)? = message["token"], !token.isEmpty else {
@@ -179,9 +187,22 @@ actor SignalingSession {
         logger[metadataKey: "user"] = "\(claims.user)"
         metrics.join(result: "ok")
         logger.info("joined", metadata: ["role": "\(claims.role.rawValue)"])
+        let send = self.send
+        let close = self.close
+        registry?.joined(
+            SessionRecord(
+                id: id, user: claims.user, channel: claims.channel.rawValue, role: claims.role.rawValue, peer: peer,
+                joinedAt: Date(),
+                remove: {
+                    send(
+                        "{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
+                    close()
+                }))
+        // TURN credentials are made for this join and never logged.
+        let servers = iceServers + iceServerSettings.servers(user: claims.user)
         reply([
             "type": .string("joined"), "sessionId": .string(id), "channel": .string(claims.channel.rawValue),
-            "user": .string(claims.user), "iceServers": .raw("[" + iceServers.map(\.json).joined(separator: ",") + "]"),
+            "user": .string(claims.user), "iceServers": .raw("[" + servers.map(\.json).joined(separator: ",") + "]"),
         ])
     }
 
@@ -225,6 +246,9 @@ actor SignalingSession {
             return
         }
         state = .inCall(claims, mediaSessionID: result.sessionID)
+        let sessionID = id
+        registry?.update(sessionID) { $0.mediaSession = result.sessionID }
+        let registry = self.registry
         logger[metadataKey: "media.session"] = "\(result.sessionID)"
         logger.info("answered offer")
         reply(["type": .string("answer"), "sdp": .string(result.answer)])
@@ -236,10 +260,12 @@ actor SignalingSession {
                 switch event {
                 case .iceConnected(let t, let remote):
                     transport = t
+                    registry?.update(sessionID) { $0.transport = t }
                     await self.log("ICE connected", ["transport": "\(t)", "remote": "\(remote)"])
                 case .dtlsConnected(let profile):
                     let seconds = (ContinuousClock.now - started).seconds
                     self.metrics.observeHandshake(seconds: seconds)
+                    registry?.update(sessionID) { $0.connectedAt = Date() }
                     await self.log("connected", ["transport": "\(transport)", "srtp.profile": "\(profile)"])
                     await self.reply(["type": .string("connected"), "transport": .string(transport)])
                 case .closed(let reason):
@@ -265,6 +291,7 @@ actor SignalingSession {
     private func leave() async {
         await endMedia(reason: "left")
         state = .left
+        registry?.remove(id)
         reply(["type": .string("left")])
         close()
     }
@@ -276,6 +303,7 @@ actor SignalingSession {
         logger.info("media session closed", metadata: ["reason": "\(reason)"])
         state = .joined(claims)
         eventsTask = nil
+        clearMedia()
         reply(["type": .string("closed"), "reason": .string(reason)])
     }
 
@@ -288,6 +316,15 @@ actor SignalingSession {
                 logger.info("media session closed", metadata: ["reason": "\(reason)"])
             }
             state = .joined(claims)
+            clearMedia()
+        }
+    }
+
+    private func clearMedia() {
+        registry?.update(id) {
+            $0.mediaSession = nil
+            $0.transport = nil
+            $0.connectedAt = nil
         }
     }
 

@@ -185,7 +185,9 @@ enum SocketOwners {
         let tables = port.proto == .udp ? ["/proc/net/udp", "/proc/net/udp6"] : ["/proc/net/tcp", "/proc/net/tcp6"]
         var inodes = Set<String>()
         for table in tables {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            // procfs files report size 0: read to the end rather than trusting the size.
+            guard let data = FileHandle(forReadingAtPath: table)?.readDataToEndOfFile() else { continue }
+            let text = String(decoding: data, as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard fields.count > 9 else { continue }

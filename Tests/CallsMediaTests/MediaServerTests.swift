@@ -56,7 +56,7 @@ struct MediaServerTests {
         #expect(remote.hasPrefix("127.0.0.1:"))
         #expect(profile == "AEAD_AES_128_GCM")
         await server.closeSession(id)
-        let closed = await MediaTest.waitForEvent(server, session: id, timeout: .seconds(8)) { _ in true }
+        let closed = await MediaTest.waitForEvent(server, session: id, timeout: .seconds(12)) { _ in true }
         #expect(closed == nil)  // a closed session's stream ends at once
         #expect(server.metrics.sessions == 0)
         await client.close()
@@ -149,7 +149,9 @@ struct MediaServerTests {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let ceiling = 20 + Int((20 * seconds).rounded(.up)) + 2
         #expect(answered.count >= 10 && answered.count <= ceiling, "answered \(answered.count) of 100 in \(elapsed), ceiling \(ceiling)")
-        #expect(server.metrics.rateLimited >= 50)
+        // Every probe was either answered or refused by the limiter (a loaded machine refills more).
+        #expect(server.metrics.rateLimited >= 30)
+        #expect(Int(server.metrics.rateLimited) + answered.count >= 95)
         await peer.close()
         await server.shutdown()
     }
@@ -157,7 +159,7 @@ struct MediaServerTests {
     @Test("Consent expiry closes a session whose checks stopped (RFC 7675)")
     func consentExpiry() async throws {
         // Long enough that a loaded machine (the whole suite runs in parallel) connects in time.
-        let server = try await MediaTest.server { $0.consentTimeout = .seconds(3) }
+        let server = try await MediaTest.server { $0.consentTimeout = .seconds(6) }
         defer { Task { await server.shutdown() } }
         var config = MediaClientConfiguration()
         config.consentInterval = nil
@@ -165,7 +167,7 @@ struct MediaServerTests {
         let (id, answer) = try await server.createSession(offer: client.offer, label: "consent")
         let events = server.sessionEvents(id)
         try await client.connect(answer: answer)
-        let reason = await MediaTest.withDeadline(.seconds(15)) { () -> String? in
+        let reason = await MediaTest.withDeadline(.seconds(20)) { () -> String? in
             for await e in events { if case .closed(let reason) = e { return reason } }
             return nil
         } ?? nil
@@ -176,7 +178,7 @@ struct MediaServerTests {
         // A session that never sees a check expires too.
         let idle = try MediaClient(logger: MediaTest.logger)
         let (idleID, _) = try await server.createSession(offer: idle.offer, label: "idle")
-        let idleClosed = await MediaTest.waitForEvent(server, session: idleID, timeout: .seconds(15)) {
+        let idleClosed = await MediaTest.waitForEvent(server, session: idleID, timeout: .seconds(20)) {
             if case .closed = $0 { true } else { false }
         }
         #expect(idleClosed != nil)
@@ -186,14 +188,15 @@ struct MediaServerTests {
 
     @Test("A client that keeps checking outlives the consent timeout")
     func consentKeptAlive() async throws {
-        let server = try await MediaTest.server { $0.consentTimeout = .seconds(5) }
+        // Generous: under a fully loaded suite the first check can come seconds after createSession.
+        let server = try await MediaTest.server { $0.consentTimeout = .seconds(10) }
         defer { Task { await server.shutdown() } }
         var config = MediaClientConfiguration()
         config.consentInterval = .milliseconds(300)
         let client = try MediaClient(configuration: config, logger: MediaTest.logger)
         let (id, answer) = try await server.createSession(offer: client.offer, label: "alive")
         try await client.connect(answer: answer)
-        let closed = await MediaTest.waitForEvent(server, session: id, timeout: .seconds(8)) {
+        let closed = await MediaTest.waitForEvent(server, session: id, timeout: .seconds(12)) {
             if case .closed = $0 { true } else { false }
         }
         #expect(closed == nil)

@@ -91,13 +91,15 @@ struct RunningServer {
     let port: Int
 
     static func start(
-        backend: FakeBackend = FakeBackend(), admission: JoinAdmission? = nil, maxMessageBytes: Int = 256 * 1024
+        backend: FakeBackend = FakeBackend(), admission: JoinAdmission? = nil, maxMessageBytes: Int = 256 * 1024,
+        configure: (inout APIServerConfiguration) -> Void = { _ in }
     ) async throws -> RunningServer {
         var config = APIServerConfiguration()
         config.listen = ListenAddress(host: "127.0.0.1", port: 0)
         config.version = VersionInfo(version: "9.8.7", buildDate: "2026-01-01", buildHash: "abc")
         config.indexHTML = "<!doctype html><title>test page</title>"
         config.maxMessageBytes = maxMessageBytes
+        configure(&config)
         let server = APIServer(
             configuration: config, backend: backend, signer: JoinTokenSigner(secret: testSecret), admission: admission,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

@@ -20,11 +20,26 @@ struct Serve: AsyncParsableCommand {
             WebSocket signaling, admin API and metrics on TCP 8045. With no flags it uses embedded \
             defaults: settings in calls.db and generated secrets in the data directory. Open \
             http://HOST:8045/?token=TOKEN in a browser to join an echo call (tokens come from \
-            `callsctl token create`). SIGTERM or SIGINT stop it cleanly (exit 0).
+            `callsctl token create`).
+
+            Stopping: SIGTERM or SIGINT drains: /readyz turns 503, new joins are refused (server_draining), \
+            running calls go on until they end or --drain-timeout passes, then the process exits 0. A second \
+            SIGTERM or SIGINT stops at once.
+
+            Admin API: GET /api/v1/calls lists calls and participants, DELETE /api/v1/sessions/ID removes a \
+            participant. It needs "Authorization: Bearer KEY"; the key is the file --admin-key-file, else \
+            admin-key in the data directory (generated on first start, mode 0600). Its path is printed at \
+            start, never the key.
+
+            ICE servers for clients: --stun-url and --turn-url are handed to clients in the join answer; TURN \
+            URLs get fresh TURN REST credentials made with the shared secret in --turn-secret-file (never \
+            printed or logged), valid for --turn-ttl seconds.
 
             Every flag has an environment twin; flags win: CALLSCTL_RTC_LISTEN, CALLSCTL_API_LISTEN, \
             CALLSCTL_ICE_HOST_OVERRIDE, CALLSCTL_STUN_SERVERS (comma-separated), \
-            CALLSCTL_TOKEN_SECRET_FILE, CALLSCTL_NO_UDP_CANDIDATES=1.
+            CALLSCTL_TOKEN_SECRET_FILE, CALLSCTL_NO_UDP_CANDIDATES=1, CALLSCTL_ADMIN_KEY_FILE, \
+            CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
+            CALLSCTL_TURN_SECRET_FILE, CALLSCTL_TURN_TTL.
 
             Advertised address: --ice-host-override, else the public IP learned once at start from \
             the --stun-server list, else the addresses of the local interfaces (air-gapped networks).
@@ -33,6 +48,11 @@ struct Serve: AsyncParsableCommand {
               callsctl serve
               callsctl serve --ice-host-override calls.example.com --stun-server stun.example.com
               callsctl serve --rtc-listen 0.0.0.0:8443 --api-listen 127.0.0.1:8045
+              callsctl serve --drain-timeout 120 --admin-key-file /etc/callsctl/admin-key
+              callsctl serve --stun-url stun:stun.example.com:3478 \\
+                --turn-url 'turn:turn.example.com:3478?transport=udp' --turn-url turns:turn.example.com:5349 \\
+                --turn-secret-file /etc/callsctl/turn-secret --turn-ttl 3600
+              curl -H "Authorization: Bearer $(cat ~/.local/share/callsctl/admin-key)" http://127.0.0.1:8045/api/v1/calls
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
 
@@ -62,7 +82,45 @@ struct Serve: AsyncParsableCommand {
         help: "Diagnostic: offer only the TCP candidate in answers (forces ICE-TCP, to test TCP 8443).")
     var noUDPCandidates = false
 
+    @Option(
+        help: ArgumentHelp(
+            "File with the admin API bearer key. Default: admin-key in the data directory (generated).", valueName: "file"),
+        completion: .file())
+    var adminKeyFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "After SIGTERM, how long running calls may go on before the process exits. Default: 30.",
+            valueName: "seconds"))
+    var drainTimeout: Int?
+
+    @Option(
+        name: .customLong("stun-url"),
+        help: ArgumentHelp("STUN URL handed to clients in the join answer (repeatable).", valueName: "stun:host[:port]"))
+    var stunURLs: [String] = []
+
+    @Option(
+        name: .customLong("turn-url"),
+        help: ArgumentHelp(
+            "TURN URL handed to clients with fresh credentials (repeatable; needs --turn-secret-file).",
+            valueName: "turn:host[:port][?transport=udp|tcp]"))
+    var turnURLs: [String] = []
+
+    @Option(
+        help: ArgumentHelp("File with the TURN server's shared secret (coturn static-auth-secret).", valueName: "file"),
+        completion: .file())
+    var turnSecretFile: String?
+
+    @Option(help: ArgumentHelp("Lifetime of TURN credentials in seconds. Default: 86400.", valueName: "seconds"))
+    var turnTTL: Int?
+
     func validate() throws {
+        if let drainTimeout, drainTimeout < 0 {
+            throw ValidationError("--drain-timeout needs a number of seconds, 0 or more, not \(drainTimeout).")
+        }
+        if let turnTTL, turnTTL <= 0 {
+            throw ValidationError("--turn-ttl needs a number of seconds greater than 0, not \(turnTTL).")
+        }
         for (name, value) in [("--rtc-listen", rtcListen), ("--api-listen", apiListen)] {
             if let value {
                 do { _ = try ListenAddress(parsing: value) } catch { throw ValidationError("\(name) \(error.description)") }
@@ -90,6 +148,20 @@ struct Serve: AsyncParsableCommand {
         let secret = try TokenSecretAccess.load(file: settings.tokenSecretFile, global: global)
         for warning in secret.warnings { out.warning(warning) }
         if secret.created { out.note("created the token secret \(secret.path) (mode 0600)") }
+        let adminKey = try AdminKeyAccess.load(file: settings.adminKeyFile, global: global)
+        for warning in adminKey.warnings { out.warning(warning) }
+        if adminKey.created { out.note("created the admin key \(adminKey.path) (mode 0600)") }
+        var ice = ICEServerSettings(stunURLs: settings.stunURLs, turnURLs: settings.turnURLs, turnTTL: settings.turnTTL)
+        if let file = settings.turnSecretFile {
+            do {
+                let loaded = try TURNSecret.load(path: (file as NSString).expandingTildeInPath)
+                for warning in loaded.warnings { out.warning(warning) }
+                ice.turnSecret = loaded.secret
+            } catch {
+                throw CLIError(error.description, exitCode: .undecided)
+            }
+            if settings.turnURLs.isEmpty { out.warning("--turn-secret-file is set but no --turn-url; clients get no TURN server") }
+        }
 
         let advertised = try AdvertisedAddress.resolve(settings: settings, out: out)
         var media = MediaBackendConfiguration()
@@ -109,6 +181,8 @@ struct Serve: AsyncParsableCommand {
         var api = APIServerConfiguration()
         api.listen = settings.apiListen
         api.version = VersionInfo(version: BuildInfo.version)
+        api.adminKey = adminKey.key
+        api.iceServerSettings = ice
         let server = APIServer(
             configuration: api, backend: backend, signer: secret.signer,
             admission: { claims in
@@ -138,23 +212,75 @@ struct Serve: AsyncParsableCommand {
                     ("advertisedAddresses", .array(advertised.addresses.map { .string($0) })),
                     ("advertisedFrom", .string(advertised.source)), ("dataDir", .string(global.resolvedDataDir)),
                     ("offerUDPCandidates", .bool(!settings.noUDPCandidates)),
+                    ("adminKeyFile", .string(adminKey.path)), ("drainTimeout", .int(Int64(settings.drainTimeout))),
+                    ("stunURLs", .array(settings.stunURLs.map { .string($0) })),
+                    ("turnURLs", .array(settings.turnURLs.map { .string($0) })),
                 ]))
         } else {
             out.line("api listening on \(bound)")
             out.line("rtc listening on \(settings.rtcListen.host):\(rtcPorts.joined(separator: ", "))")
             out.line("advertised addresses: \(advertised.addresses.joined(separator: ", ")) (\(advertised.source))")
             if settings.noUDPCandidates { out.line("diagnostic: answers offer only the TCP candidate") }
+            out.line("admin key file: \(adminKey.path)")
+            if !ice.isEmpty {
+                out.line("ice servers for clients: \((settings.stunURLs + settings.turnURLs).joined(separator: ", "))")
+            }
             out.line("data directory: \(global.resolvedDataDir)")
             let host = bound.isWildcard ? "127.0.0.1" : bound.host
             out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
         }
 
         let signal = await signals.next()
-        logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
         server.drain()
+        let active = server.activeSessions
+        logger.info(
+            "draining", metadata: ["signal": "\(Self.name(signal))", "sessions": "\(active)", "timeout": "\(settings.drainTimeout)"])
+        if active > 0 && settings.drainTimeout > 0 {
+            out.note("draining: \(active) session(s) may go on for up to \(settings.drainTimeout)s; send the signal again to stop at once")
+            let outcome = await Self.drain(server: server, signals: signals, timeout: settings.drainTimeout)
+            logger.info("stopping", metadata: ["after": "\(outcome)"])
+        }
         await server.shutdown()
         await backend.shutdown()
         out.note("stopped")
+    }
+}
+
+extension Serve {
+    static func name(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
+
+    /// Waits until no session is left, the timeout passes, or a second signal comes; says which.
+    static func drain(server: APIServer, signals: SignalWait, timeout: Int) async -> String {
+        await withTaskGroup(of: String.self) { group in
+            group.addTask {
+                let deadline = ContinuousClock.now + .seconds(timeout)
+                while !Task.isCancelled {
+                    if server.activeSessions == 0 { return "sessions ended" }
+                    if ContinuousClock.now >= deadline { return "drain timeout" }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return "cancelled"
+            }
+            group.addTask {
+                let second = await signals.next()
+                return Task.isCancelled ? "cancelled" : "second \(name(second))"
+            }
+            let first = await group.next() ?? "drain"
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+/// Reads the admin key for `serve`, with errors as exit 3.
+enum AdminKeyAccess {
+    static func load(file: String?, global: GlobalOptions) throws -> AdminKey {
+        do {
+            if let file { return try AdminKey.load(path: (file as NSString).expandingTildeInPath, create: false) }
+            return try AdminKey.loadDefault(dataDir: global.resolvedDataDir)
+        } catch {
+            throw CLIError(error.description, exitCode: .undecided)
+        }
     }
 }
 
@@ -166,6 +292,12 @@ struct ServeSettings {
     var stunServers: [String]
     var tokenSecretFile: String?
     var noUDPCandidates: Bool
+    var adminKeyFile: String?
+    var drainTimeout: Int
+    var stunURLs: [String]
+    var turnURLs: [String]
+    var turnSecretFile: String?
+    var turnTTL: Int
 
     init(_ serve: Serve, environment env: [String: String]) throws {
         func pick(_ flag: String?, _ key: String) -> String? {
@@ -191,6 +323,38 @@ struct ServeSettings {
         tokenSecretFile = pick(serve.tokenSecretFile, "CALLSCTL_TOKEN_SECRET_FILE")
         let envNoUDP = ["1", "true", "yes"].contains((env["CALLSCTL_NO_UDP_CANDIDATES"] ?? "").lowercased())
         noUDPCandidates = serve.noUDPCandidates || envNoUDP
+        adminKeyFile = pick(serve.adminKeyFile, "CALLSCTL_ADMIN_KEY_FILE")
+        func seconds(_ flag: Int?, _ key: String, _ name: String, _ fallback: Int, minimum: Int) throws -> Int {
+            if let flag { return flag }
+            guard let text = env[key], !text.isEmpty else { return fallback }
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= minimum else {
+                throw InvalidArgumentError(message: "\(key) must be a whole number of seconds, \(minimum) or more (like \(name)), not \"\(text)\"")
+            }
+            return n
+        }
+        drainTimeout = try seconds(serve.drainTimeout, "CALLSCTL_DRAIN_TIMEOUT", "--drain-timeout", 30, minimum: 0)
+        turnTTL = try seconds(serve.turnTTL, "CALLSCTL_TURN_TTL", "--turn-ttl", 86400, minimum: 1)
+        func list(_ flag: [String], _ key: String) -> [String] {
+            if !flag.isEmpty { return flag }
+            return (env[key] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        stunURLs = list(serve.stunURLs, "CALLSCTL_STUN_URLS")
+        turnURLs = list(serve.turnURLs, "CALLSCTL_TURN_URLS")
+        for (urls, turn, name, key) in [
+            (stunURLs, false, "--stun-url", "CALLSCTL_STUN_URLS"), (turnURLs, true, "--turn-url", "CALLSCTL_TURN_URLS"),
+        ] {
+            for url in urls {
+                if let problem = ICEServerSettings.problem(url: url, turn: turn) {
+                    let source = (turn ? serve.turnURLs : serve.stunURLs).isEmpty ? key : name
+                    throw InvalidArgumentError(message: "\(source) \(url) \(problem)")
+                }
+            }
+        }
+        turnSecretFile = pick(serve.turnSecretFile, "CALLSCTL_TURN_SECRET_FILE")
+        if !turnURLs.isEmpty && turnSecretFile == nil {
+            throw InvalidArgumentError(
+                message: "--turn-url needs --turn-secret-file (the TURN server's shared secret) to make credentials for clients")
+        }
     }
 }
 

@@ -1,0 +1,229 @@
+import Crypto
+import Foundation
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One signaling session as the admin API shows it.
+struct SessionRecord: Sendable {
+    let id: String
+    let user: String
+    let channel: String
+    let role: String
+    let peer: String
+    let joinedAt: Date
+    var mediaSession: String?
+    var transport: String?
+    var connectedAt: Date?
+    /// Tells the client why and closes its WebSocket (which closes the media session).
+    let remove: @Sendable () -> Void
+}
+
+/// The signaling sessions that have joined, for the admin API and for draining.
+final class SessionRegistry: @unchecked Sendable {
+    // @unchecked: `records` is accessed only with `lock` held.
+    private let lock = NSLock()
+    private var records: [String: SessionRecord] = [:]
+
+    func joined(_ record: SessionRecord) { lock.withLock { records[record.id] = record } }
+
+    func update(_ id: String, _ change: (inout SessionRecord) -> Void) {
+        lock.withLock {
+            guard var r = records[id] else { return }
+            change(&r)
+            records[id] = r
+        }
+    }
+
+    func remove(_ id: String) { _ = lock.withLock { records.removeValue(forKey: id) } }
+
+    func take(_ id: String) -> SessionRecord? { lock.withLock { records.removeValue(forKey: id) } }
+
+    var all: [SessionRecord] { lock.withLock { Array(records.values) } }
+    var count: Int { lock.withLock { records.count } }
+}
+
+/// The bearer key of the admin API (`/api/v1/`): a file holding one line of text.
+///
+/// The default file is `admin-key` in the data directory, generated on first start (32 random bytes in
+/// base64url, mode 0600) and never overwritten.
+public struct AdminKey: Sendable {
+    public static let defaultFileName = "admin-key"
+    public static let minimumLength = 16
+
+    /// The key as clients send it after `Bearer `.
+    public let key: String
+    public let path: String
+    public let created: Bool
+    public let warnings: [String]
+
+    /// Reads `path`; when `create` is true and the file does not exist, generates it first.
+    public static func load(path: String, create: Bool) throws(TokenSecretError) -> AdminKey {
+        var created = false
+        if create && !FileManager.default.fileExists(atPath: path) {
+            created = try generate(path: path)
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            if code == ENOENT {
+                throw TokenSecretError(
+                    "the admin key file \(path) does not exist. Give an existing file with --admin-key-file (for example `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`), or leave the option out to use admin-key in the data directory."
+                )
+            }
+            throw TokenSecretError("cannot read the admin key \(path): \(String(cString: strerror(code)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw TokenSecretError("the admin key \(path) is not a regular file.")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TokenSecretError(
+                "cannot read the admin key \(path): permission denied for this user (uid \(getuid())). Run as the file's owner, or fix its owner and mode (chmod 600)."
+            )
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count >= minimumLength, !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw TokenSecretError(
+                "the admin key \(path) must hold one line of at least \(minimumLength) characters without spaces (generate one with `head -c 32 /dev/urandom | base64`)."
+            )
+        }
+        var warnings: [String] = []
+        if st.st_mode & 0o077 != 0 {
+            warnings.append(
+                "the admin key \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); anyone who reads it can list and end calls. Fix: chmod 600 \(path)"
+            )
+        }
+        return AdminKey(key: text, path: path, created: created, warnings: warnings)
+    }
+
+    /// The default file in `dataDir`, generated on first use.
+    public static func loadDefault(dataDir: String) throws(TokenSecretError) -> AdminKey {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw TokenSecretError("cannot create the data directory \(dataDir): \(error.localizedDescription)")
+        }
+        return try load(path: (dataDir as NSString).appendingPathComponent(defaultFileName), create: true)
+    }
+
+    /// Writes a new key with O_EXCL; false when another process created the file meanwhile.
+    private static func generate(path: String) throws(TokenSecretError) -> Bool {
+        var key = [UInt8](repeating: 0, count: 32)
+        SymmetricKey(size: .bits256).withUnsafeBytes { raw in
+            for i in 0..<min(raw.count, key.count) { key[i] = raw[i] }
+        }
+        let text = base64URL(key) + "\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            let code = errno
+            if code == EEXIST { return false }
+            throw TokenSecretError(
+                "cannot create the admin key \(path): \(String(cString: strerror(code))). Check that the data directory is writable, or point --admin-key-file at an existing key."
+            )
+        }
+        defer { close(fd) }
+        fchmod(fd, 0o600)
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written != bytes.count {
+            let code = errno
+            unlink(path)
+            throw TokenSecretError("cannot write the admin key \(path): \(String(cString: strerror(code)))")
+        }
+        fsync(fd)
+        return true
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// The `/api/v1/` endpoints.
+struct AdminAPI: Sendable {
+    let key: String?
+    let registry: SessionRegistry
+    let closeMedia: @Sendable (String) -> Void
+
+    static let prefix = "/api/v1/"
+
+    static func isAdminPath(_ path: String) -> Bool { path == "/api/v1" || path.hasPrefix(prefix) }
+
+    /// True when `authorization` is `Bearer <key>`; the comparison takes the same time whatever the input.
+    static func authorized(_ authorization: String?, key: String?) -> Bool {
+        guard let key, let authorization else { return false }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        let given = SHA256.hash(data: Array(parts[1].trimmingCharacters(in: .whitespaces).utf8))
+        let wanted = SHA256.hash(data: Array(key.utf8))
+        var diff: UInt8 = 0
+        for (a, b) in zip(given, wanted) { diff |= a ^ b }
+        return diff == 0
+    }
+
+    func respond(method: HTTPMethod, path: String, authorization: String?) -> HTTPResponseData {
+        guard Self.authorized(authorization, key: key) else {
+            var r = HTTPRouter.error(
+                .unauthorized, "unauthorized",
+                "the admin API needs the header \"Authorization: Bearer KEY\"; the key is in the file `callsctl serve` names at start (admin-key in the data directory, or --admin-key-file)")
+            r.extraHeaders.append(("WWW-Authenticate", "Bearer realm=\"callsctl\""))
+            return r
+        }
+        let segments = path.dropFirst(Self.prefix.count).split(separator: "/").map(String.init)
+        switch (segments.first, segments.count) {
+        case ("calls", 1):
+            guard method == .GET || method == .HEAD else { return Self.notAllowed(path, "GET, HEAD") }
+            return HTTPResponseData(status: .ok, contentType: HTTPRouter.json, body: listCalls() + "\n")
+        case ("sessions", 2):
+            guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
+            let id = segments[1]
+            guard let record = registry.take(id) else {
+                return HTTPRouter.error(
+                    .notFound, "session_not_found",
+                    "no session \(id); list the current ones with GET /api/v1/calls")
+            }
+            if let media = record.mediaSession { closeMedia(media) }
+            record.remove()
+            return HTTPResponseData(
+                status: .ok, contentType: HTTPRouter.json,
+                body: "{\"removed\":\(jsonQuote(id)),\"channel\":\(jsonQuote(record.channel)),\"user\":\(jsonQuote(record.user))}\n")
+        default:
+            return HTTPRouter.error(
+                .notFound, "not_found",
+                "no such admin endpoint: \(path). Endpoints: GET /api/v1/calls, DELETE /api/v1/sessions/{id}")
+        }
+    }
+
+    private static func notAllowed(_ path: String, _ allow: String) -> HTTPResponseData {
+        var r = HTTPRouter.error(.methodNotAllowed, "method_not_allowed", "\(path) answers \(allow) only")
+        r.extraHeaders.append(("Allow", allow))
+        return r
+    }
+
+    /// `{"calls":[{"channel":...,"participants":[...]}]}`, channels and participants in a stable order.
+    func listCalls() -> String {
+        let byChannel = Dictionary(grouping: registry.all, by: \.channel)
+        let calls = byChannel.keys.sorted().map { channel -> String in
+            let participants = byChannel[channel]!.sorted { ($0.joinedAt, $0.id) < ($1.joinedAt, $1.id) }.map { r in
+                let state = r.connectedAt != nil ? "connected" : (r.mediaSession != nil ? "connecting" : "joined")
+                return "{\"id\":\(jsonQuote(r.id)),\"user\":\(jsonQuote(r.user)),\"role\":\(jsonQuote(r.role)),"
+                    + "\"label\":\(jsonQuote("\(r.user)@\(r.channel)/\(r.id)")),\"peer\":\(jsonQuote(r.peer)),"
+                    + "\"state\":\(jsonQuote(state)),\"mediaSession\":\(r.mediaSession.map(jsonQuote) ?? "null"),"
+                    + "\"transport\":\(r.transport.map(jsonQuote) ?? "null"),\"joinedAt\":\(jsonQuote(Self.iso(r.joinedAt))),"
+                    + "\"connectedSince\":\(r.connectedAt.map { jsonQuote(Self.iso($0)) } ?? "null")}"
+            }
+            return "{\"channel\":\(jsonQuote(channel)),\"participants\":[" + participants.joined(separator: ",") + "]}"
+        }
+        return "{\"calls\":[" + calls.joined(separator: ",") + "]}"
+    }
+
+    static func iso(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+}
