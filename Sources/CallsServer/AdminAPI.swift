@@ -41,6 +41,14 @@ final class SessionRegistry: @unchecked Sendable {
 
     func take(_ id: String) -> SessionRecord? { lock.withLock { records.removeValue(forKey: id) } }
 
+    /// Removes and returns every session in `channel` (ending that call).
+    func takeAll(channel: String) -> [SessionRecord] {
+        lock.withLock {
+            let ids = records.values.filter { $0.channel == channel }.map(\.id)
+            return ids.compactMap { records.removeValue(forKey: $0) }
+        }
+    }
+
     var all: [SessionRecord] { lock.withLock { Array(records.values) } }
     var count: Int { lock.withLock { records.count } }
 }
@@ -178,6 +186,22 @@ struct AdminAPI: Sendable {
         case ("calls", 1):
             guard method == .GET || method == .HEAD else { return Self.notAllowed(path, "GET, HEAD") }
             return HTTPResponseData(status: .ok, contentType: HTTPRouter.json, body: listCalls() + "\n")
+        case ("calls", 2):
+            guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
+            let channel = segments[1]
+            let ended = registry.takeAll(channel: channel)
+            guard !ended.isEmpty else {
+                return HTTPRouter.error(
+                    .notFound, "call_not_found",
+                    "no call in channel \(channel); list the current ones with GET /api/v1/calls")
+            }
+            for record in ended {
+                if let media = record.mediaSession { closeMedia(media) }
+                record.remove()
+            }
+            return HTTPResponseData(
+                status: .ok, contentType: HTTPRouter.json,
+                body: "{\"ended\":\(jsonQuote(channel)),\"participants\":\(ended.count)}\n")
         case ("sessions", 2):
             guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
             let id = segments[1]
@@ -194,7 +218,7 @@ struct AdminAPI: Sendable {
         default:
             return HTTPRouter.error(
                 .notFound, "not_found",
-                "no such admin endpoint: \(path). Endpoints: GET /api/v1/calls, DELETE /api/v1/sessions/{id}")
+                "no such admin endpoint: \(path). Endpoints: GET /api/v1/calls, DELETE /api/v1/calls/{channel}, DELETE /api/v1/sessions/{id}")
         }
     }
 

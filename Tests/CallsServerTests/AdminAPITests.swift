@@ -115,6 +115,46 @@ import Testing
         #expect(again.status == 404)
     }
 
+    @Test func endingACallClosesEveryParticipant() async throws {
+        let backend = FakeBackend()
+        let s = try await Self.start(backend: backend)
+        defer { Task { await s.server.shutdown() } }
+        let first = try await TestWebSocket(port: s.port)
+        _ = try await first.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        let second = try await TestWebSocket(port: s.port)
+        _ = try await second.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        #expect(s.server.activeSessions == 2)
+
+        let missing = try await httpRequest(
+            port: s.port, "/api/v1/calls/zzzzzzzzzzzzzzzzzzzzzzzzzz", method: "DELETE", extraHeaders: Self.auth)
+        #expect(missing.status == 404)
+        #expect(try Self.json(missing.body)["error"] as? String == "call_not_found")
+        let unauthorized = try await httpRequest(port: s.port, "/api/v1/calls/\(testChannel.rawValue)", method: "DELETE")
+        #expect(unauthorized.status == 401)
+        #expect(s.server.activeSessions == 2)
+
+        let ended = try await httpRequest(
+            port: s.port, "/api/v1/calls/\(testChannel.rawValue)", method: "DELETE", extraHeaders: Self.auth)
+        #expect(ended.status == 200)
+        let body = try Self.json(ended.body)
+        #expect(body["ended"] as? String == testChannel.rawValue)
+        #expect(body["participants"] as? Int == 2)
+        #expect(s.server.activeSessions == 0)
+        // Each participant is told and its socket closes.
+        for ws in [first, second] {
+            var closed = false
+            for _ in 0..<5 {
+                do { _ = try await ws.receive() } catch {
+                    closed = true
+                    break
+                }
+            }
+            #expect(closed)
+        }
+        let after = try await httpRequest(port: s.port, "/api/v1/calls", extraHeaders: Self.auth)
+        #expect((try Self.json(after.body)["calls"] as? [Any])?.isEmpty == true)
+    }
+
     @Test func authorizationComparison() {
         #expect(AdminAPI.authorized("Bearer \(Self.key)", key: Self.key))
         #expect(AdminAPI.authorized("bearer \(Self.key)", key: Self.key))
