@@ -188,7 +188,7 @@ _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server --stun-url --turn-url)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --turn-secret-file --turn-ttl)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --turn-secret-file --turn-ttl)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -218,6 +218,9 @@ _callsctl_serve() {
         return
         ;;
     '--drain-timeout')
+        return
+        ;;
+    '--max-participants')
         return
         ;;
     '--stun-url')

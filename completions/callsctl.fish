@@ -23,7 +23,7 @@ function __callsctl_parse_tokens -S
         __callsctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'version' 'h/help'
         case 'doctor'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'site-url=' 'rtcd-url=' 'token-file=' 'channel=' 'only=' 'skip=' 'timeout=' 'strict' 'version' 'h/help'
         case 'probe'
@@ -160,6 +160,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" no-udp-candidates' -l 'no-udp-candidates' -d 'Diagnostic: offer only the TCP candidate in answers (forces ICE-TCP, to test TCP 8443).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" admin-key-file' -l 'admin-key-file' -d 'File with the admin API bearer key. Default: admin-key in the data directory (generated).' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" drain-timeout' -l 'drain-timeout' -d 'After SIGTERM, how long running calls may go on before the process exits. Default: 30.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" max-participants' -l 'max-participants' -d 'Participants allowed in one call; the next join is refused with a reason. Default: unlimited (the docs advise 50).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'stun-url' -d 'STUN URL handed to clients in the join answer (repeatable).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'turn-url' -d 'TURN URL handed to clients with fresh credentials (repeatable; needs --turn-secret-file).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" turn-secret-file' -l 'turn-secret-file' -d 'File with the TURN server\'s shared secret (coturn static-auth-secret).' -rF

@@ -23,6 +23,8 @@ public struct APIServerConfiguration: Sendable {
     public var adminKey: String?
     /// The page served at `/`; nil reads `index.html` from the module's resources.
     public var indexHTML: String?
+    /// Participants allowed in one call (one channel); nil is unlimited, as in the Calls plugin.
+    public var maxParticipants: Int?
 
     public init() {}
 }
@@ -150,7 +152,8 @@ public final class APIServer: Sendable {
         return SignalingSession(
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
-            iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining }, logger: logger, send: send, close: close)
+            iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
+            maxParticipants: configuration.maxParticipants, logger: logger, send: send, close: close)
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

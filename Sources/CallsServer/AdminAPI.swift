@@ -29,6 +29,18 @@ final class SessionRegistry: @unchecked Sendable {
 
     func joined(_ record: SessionRecord) { lock.withLock { records[record.id] = record } }
 
+    /// Adds `record` unless its channel already has `limit` sessions; atomic, so racing joins cannot
+    /// exceed the limit.
+    func join(_ record: SessionRecord, limit: Int?) -> Bool {
+        lock.withLock {
+            if let limit, records.values.filter({ $0.channel == record.channel }).count >= limit { return false }
+            records[record.id] = record
+            return true
+        }
+    }
+
+    func count(channel: String) -> Int { lock.withLock { records.values.filter { $0.channel == channel }.count } }
+
     func update(_ id: String, _ change: (inout SessionRecord) -> Void) {
         lock.withLock {
             guard var r = records[id] else { return }

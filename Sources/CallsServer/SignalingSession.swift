@@ -32,6 +32,7 @@ public enum SignalingErrorCode: String, Sendable, CaseIterable {
     case badToken = "bad_token"
     case expiredToken = "expired_token"
     case callNotAllowed = "call_not_allowed"
+    case callFull = "call_full"
     case notJoined = "not_joined"
     case alreadyJoined = "already_joined"
     case badOffer = "bad_offer"
@@ -65,6 +66,7 @@ actor SignalingSession {
     private let registry: SessionRegistry?
     private let metrics: ServerMetrics
     private let isDraining: @Sendable () -> Bool
+    private let maxParticipants: Int?
     private let send: @Sendable (String) -> Void
     private let close: @Sendable () -> Void
     private var logger: Logger
@@ -75,8 +77,10 @@ actor SignalingSession {
         id: String, peer: String, backend: any MediaBackend, signer: JoinTokenSigner, admission: JoinAdmission?,
         iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
         registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
+        maxParticipants: Int? = nil,
         logger: Logger, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
     ) {
+        self.maxParticipants = maxParticipants
         self.id = id
         self.peer = peer
         self.backend = backend
@@ -175,29 +179,39 @@ actor SignalingSession {
             sendError(error.code == .expired ? .expiredToken : .badToken, "the token was refused: \(error.message)")
             return
         }
-        if let admission, let reason = await admission(claims) {
+        // The channel policy is checked when a call starts; joining a running call is not checked
+        // again (as in the Calls plugin), so a channel disabled mid-call keeps its call.
+        let callRunning = (registry?.count(channel: claims.channel.rawValue) ?? 0) > 0
+        if !callRunning, let admission, let reason = await admission(claims) {
             metrics.join(result: "refused")
             logger.info("join refused", metadata: ["reason": "\(reason)", "call.channel": "\(claims.channel)"])
             sendError(.callNotAllowed, reason)
             return
         }
         guard case .awaitingJoin = state else { return }  // the socket closed while admission ran
+        let send = self.send
+        let close = self.close
+        let record = SessionRecord(
+            id: id, user: claims.user, channel: claims.channel.rawValue, role: claims.role.rawValue, peer: peer,
+            joinedAt: Date(),
+            remove: {
+                send("{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
+                close()
+            })
+        if let registry, !registry.join(record, limit: maxParticipants) {
+            metrics.join(result: "refused")
+            logger.info("join refused", metadata: ["reason": "call full", "call.channel": "\(claims.channel)"])
+            sendError(
+                .callFull,
+                "the call in channel \(claims.channel) already has \(maxParticipants ?? 0) participants, the limit set by --max-participants; try again when someone leaves")
+            return
+        }
         state = .joined(claims)
         logger[metadataKey: "call.channel"] = "\(claims.channel)"
         logger[metadataKey: "user"] = "\(claims.user)"
         metrics.join(result: "ok")
         logger.info("joined", metadata: ["role": "\(claims.role.rawValue)"])
-        let send = self.send
-        let close = self.close
-        registry?.joined(
-            SessionRecord(
-                id: id, user: claims.user, channel: claims.channel.rawValue, role: claims.role.rawValue, peer: peer,
-                joinedAt: Date(),
-                remove: {
-                    send(
-                        "{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
-                    close()
-                }))
+
         // TURN credentials are made for this join and never logged.
         let servers = iceServers + iceServerSettings.servers(user: claims.user)
         reply([

@@ -176,6 +176,46 @@ import Testing
         #expect(admin["type"] as? String == "joined")
     }
 
+    @Test func participantLimitRefusesTheNextJoinUntilSomeoneLeaves() async throws {
+        let s = try await RunningServer.start(configure: { $0.maxParticipants = 2 })
+        defer { Task { await s.server.shutdown() } }
+        let join = "{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"
+        let a = try await TestWebSocket(port: s.port)
+        #expect(try await a.request(join)["type"] as? String == "joined")
+        let b = try await TestWebSocket(port: s.port)
+        #expect(try await b.request(join)["type"] as? String == "joined")
+        let c = try await TestWebSocket(port: s.port)
+        let refused = try await c.request(join)
+        expectError(refused, .callFull)
+        #expect((refused["message"] as? String)?.contains(testChannel.rawValue) == true)
+        #expect(s.server.activeSessions == 2)
+        // When someone leaves, the next join fits.
+        _ = try? await a.request(#"{"v":1,"type":"leave"}"#)
+        for _ in 0..<100 where s.server.activeSessions > 1 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await c.request(join)["type"] as? String == "joined")
+    }
+
+    @Test func policyIsCheckedWhenACallStartsNotForLaterJoins() async throws {
+        // The first join starts the call and is admitted; then the channel is "disabled": later joins to
+        // the running call are not checked again (the Calls plugin's rule), a new call would be.
+        let disabled = ManagedFlag()
+        let s = try await RunningServer.start(admission: { claims in
+            disabled.value ? "calls are disabled in channel \(claims.channel)" : nil
+        })
+        defer { Task { await s.server.shutdown() } }
+        let join = "{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"
+        let first = try await TestWebSocket(port: s.port)
+        #expect(try await first.request(join)["type"] as? String == "joined")
+        disabled.value = true
+        let second = try await TestWebSocket(port: s.port)
+        #expect(try await second.request(join)["type"] as? String == "joined", "joining a running call is not checked again")
+        _ = try? await first.request(#"{"v":1,"type":"leave"}"#)
+        _ = try? await second.request(#"{"v":1,"type":"leave"}"#)
+        for _ in 0..<100 where s.server.activeSessions > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        let third = try await TestWebSocket(port: s.port)
+        expectError(try await third.request(join), .callNotAllowed)
+    }
+
     @Test func drainingRefusesJoins() async throws {
         let s = try await RunningServer.start()
         defer { Task { await s.server.shutdown() } }
@@ -224,5 +264,16 @@ import Testing
     @Test(arguments: ["8443", "example.com:8443", "1.2.3.4:99999", "::1:8045", "1.2.3.4:x", "[::1"])
     func invalid(_ text: String) {
         #expect(throws: ListenAddressError.self) { try ListenAddress(parsing: text) }
+    }
+}
+
+/// A flag the test flips while the server reads it from its own tasks.
+final class ManagedFlag: @unchecked Sendable {
+    // @unchecked: `stored` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var stored = false
+    var value: Bool {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

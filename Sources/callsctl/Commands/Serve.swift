@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
             Every flag has an environment twin; flags win: CALLSCTL_RTC_LISTEN, CALLSCTL_API_LISTEN, \
             CALLSCTL_ICE_HOST_OVERRIDE, CALLSCTL_STUN_SERVERS (comma-separated), \
             CALLSCTL_TOKEN_SECRET_FILE, CALLSCTL_NO_UDP_CANDIDATES=1, CALLSCTL_ADMIN_KEY_FILE, \
-            CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
+            CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_MAX_PARTICIPANTS, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
             CALLSCTL_TURN_SECRET_FILE, CALLSCTL_TURN_TTL.
 
             Advertised address: --ice-host-override, else the public IP learned once at start from \
@@ -95,6 +95,12 @@ struct Serve: AsyncParsableCommand {
     var drainTimeout: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "Participants allowed in one call; the next join is refused with a reason. Default: unlimited (the docs advise 50).",
+            valueName: "n"))
+    var maxParticipants: Int?
+
+    @Option(
         name: .customLong("stun-url"),
         help: ArgumentHelp("STUN URL handed to clients in the join answer (repeatable).", valueName: "stun:host[:port]"))
     var stunURLs: [String] = []
@@ -115,6 +121,9 @@ struct Serve: AsyncParsableCommand {
     var turnTTL: Int?
 
     func validate() throws {
+        if let maxParticipants, maxParticipants < 1 {
+            throw ValidationError("--max-participants needs a number of participants, 1 or more, not \(maxParticipants).")
+        }
         if let drainTimeout, drainTimeout < 0 {
             throw ValidationError("--drain-timeout needs a number of seconds, 0 or more, not \(drainTimeout).")
         }
@@ -183,6 +192,7 @@ struct Serve: AsyncParsableCommand {
         api.version = VersionInfo(version: BuildInfo.version)
         api.adminKey = adminKey.key
         api.iceServerSettings = ice
+        api.maxParticipants = settings.maxParticipants
         let server = APIServer(
             configuration: api, backend: backend, signer: secret.signer,
             admission: { claims in
@@ -294,6 +304,7 @@ struct ServeSettings {
     var noUDPCandidates: Bool
     var adminKeyFile: String?
     var drainTimeout: Int
+    var maxParticipants: Int?
     var stunURLs: [String]
     var turnURLs: [String]
     var turnSecretFile: String?
@@ -334,6 +345,16 @@ struct ServeSettings {
         }
         drainTimeout = try seconds(serve.drainTimeout, "CALLSCTL_DRAIN_TIMEOUT", "--drain-timeout", 30, minimum: 0)
         turnTTL = try seconds(serve.turnTTL, "CALLSCTL_TURN_TTL", "--turn-ttl", 86400, minimum: 1)
+        if let flag = serve.maxParticipants {
+            maxParticipants = flag
+        } else if let text = env["CALLSCTL_MAX_PARTICIPANTS"], !text.isEmpty {
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= 1 else {
+                throw InvalidArgumentError(message: "CALLSCTL_MAX_PARTICIPANTS must be a whole number, 1 or more (like --max-participants), not \"\(text)\"")
+            }
+            maxParticipants = n
+        } else {
+            maxParticipants = nil
+        }
         func list(_ flag: [String], _ key: String) -> [String] {
             if !flag.isEmpty { return flag }
             return (env[key] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
