@@ -79,40 +79,18 @@ public struct AdminKey: Sendable {
     public let created: Bool
     public let warnings: [String]
 
+    static let naming = PrivateFile.Naming(what: "admin key", flag: "--admin-key-file", exposure: "list and end calls")
+
     /// Reads `path`; when `create` is true and the file does not exist, generates it first.
     public static func load(path: String, create: Bool) throws(TokenSecretError) -> AdminKey {
         var created = false
         if create && !FileManager.default.fileExists(atPath: path) {
-            created = try generate(path: path)
+            created = try PrivateFile.create(path: path, text: base64URL(PrivateFile.randomBytes(32)) + "\n", naming: naming)
         }
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            let code = errno
-            if code == ENOENT {
-                throw TokenSecretError(
-                    "the admin key file \(path) does not exist. Give an existing file with --admin-key-file (for example `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`), or leave the option out to use admin-key in the data directory."
-                )
-            }
-            throw TokenSecretError("cannot read the admin key \(path): \(String(cString: strerror(code)))")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw TokenSecretError("the admin key \(path) is not a regular file.")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenSecretError(
-                "cannot read the admin key \(path): permission denied for this user (uid \(getuid())). Run as the file's owner, or fix its owner and mode (chmod 600)."
-            )
-        }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (text, warnings) = try PrivateFile.read(path: path, naming: naming)
         guard text.count >= minimumLength, !text.contains(where: { $0.isWhitespace || $0.isNewline }) else {
             throw TokenSecretError(
                 "the admin key \(path) must hold one line of at least \(minimumLength) characters without spaces (generate one with `head -c 32 /dev/urandom | base64`)."
-            )
-        }
-        var warnings: [String] = []
-        if st.st_mode & 0o077 != 0 {
-            warnings.append(
-                "the admin key \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); anyone who reads it can list and end calls. Fix: chmod 600 \(path)"
             )
         }
         return AdminKey(key: text, path: path, created: created, warnings: warnings)
@@ -120,41 +98,8 @@ public struct AdminKey: Sendable {
 
     /// The default file in `dataDir`, generated on first use.
     public static func loadDefault(dataDir: String) throws(TokenSecretError) -> AdminKey {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw TokenSecretError("cannot create the data directory \(dataDir): \(error.localizedDescription)")
-        }
+        try PrivateFile.ensureDirectory(dataDir)
         return try load(path: (dataDir as NSString).appendingPathComponent(defaultFileName), create: true)
-    }
-
-    /// Writes a new key with O_EXCL; false when another process created the file meanwhile.
-    private static func generate(path: String) throws(TokenSecretError) -> Bool {
-        var key = [UInt8](repeating: 0, count: 32)
-        SymmetricKey(size: .bits256).withUnsafeBytes { raw in
-            for i in 0..<min(raw.count, key.count) { key[i] = raw[i] }
-        }
-        let text = base64URL(key) + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            let code = errno
-            if code == EEXIST { return false }
-            throw TokenSecretError(
-                "cannot create the admin key \(path): \(String(cString: strerror(code))). Check that the data directory is writable, or point --admin-key-file at an existing key."
-            )
-        }
-        defer { close(fd) }
-        fchmod(fd, 0o600)
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count {
-            let code = errno
-            unlink(path)
-            throw TokenSecretError("cannot write the admin key \(path): \(String(cString: strerror(code)))")
-        }
-        fsync(fd)
-        return true
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

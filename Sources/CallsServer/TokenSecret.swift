@@ -38,73 +38,25 @@ public struct TokenSecret: Sendable {
         return try read(path: path)
     }
 
+    static let naming = PrivateFile.Naming(what: "token secret", flag: "--token-secret-file", exposure: "create join tokens")
+
     /// The default file in `dataDir`, generated on first use.
     public static func loadDefault(dataDir: String) throws(TokenSecretError) -> TokenSecret {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw TokenSecretError("cannot create the data directory \(dataDir): \(error.localizedDescription)")
-        }
+        try PrivateFile.ensureDirectory(dataDir)
         return try load(path: (dataDir as NSString).appendingPathComponent(defaultFileName), create: true)
     }
 
     private static func generate(path: String) throws(TokenSecretError) {
-        var key = [UInt8](repeating: 0, count: generatedLength)
-        SymmetricKey(size: .bits256).withUnsafeBytes { raw in
-            for i in 0..<min(raw.count, key.count) { key[i] = raw[i] }
-        }
-        let text = Data(key).base64EncodedString() + "\n"
-        // O_EXCL: never overwrite a secret that appeared meanwhile (another process won the race).
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            let code = errno
-            if code == EEXIST { return }
-            throw TokenSecretError(
-                "cannot create the token secret \(path): \(String(cString: strerror(code))). Check that the data directory is writable, or point --token-secret-file at an existing secret."
-            )
-        }
-        defer { close(fd) }
-        fchmod(fd, 0o600)
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written != bytes.count {
-            let code = errno
-            unlink(path)
-            throw TokenSecretError("cannot write the token secret \(path): \(String(cString: strerror(code)))")
-        }
-        fsync(fd)
+        let text = Data(PrivateFile.randomBytes(generatedLength)).base64EncodedString() + "\n"
+        // false: another process won the race; its secret is read back like any other.
+        _ = try PrivateFile.create(path: path, text: text, naming: naming)
     }
 
     private static func read(path: String) throws(TokenSecretError) -> TokenSecret {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            let code = errno
-            if code == ENOENT {
-                throw TokenSecretError(
-                    "the token secret file \(path) does not exist. Give an existing file with --token-secret-file (32 random bytes in base64: `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`), or leave the option out to use the one in the data directory."
-                )
-            }
-            throw TokenSecretError("cannot read the token secret \(path): \(String(cString: strerror(code)))")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw TokenSecretError("the token secret \(path) is not a regular file.")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenSecretError(
-                "cannot read the token secret \(path): permission denied for this user (uid \(getuid())). Run as the file's owner, or fix its owner and mode (chmod 600)."
-            )
-        }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (text, warnings) = try PrivateFile.read(path: path, naming: naming)
         guard let bytes = Data(base64Encoded: text).map(Array.init), bytes.count >= minimumLength else {
             throw TokenSecretError(
                 "the token secret \(path) must hold at least \(minimumLength) bytes in base64 (generate one with `head -c 32 /dev/urandom | base64`); it holds \(text.isEmpty ? "nothing" : "something else")."
-            )
-        }
-        var warnings: [String] = []
-        if st.st_mode & 0o077 != 0 {
-            warnings.append(
-                "the token secret \(path) can be read by other users (mode \(String(st.st_mode & 0o777, radix: 8))); anyone who reads it can create join tokens. Fix: chmod 600 \(path)"
             )
         }
         return TokenSecret(bytes: bytes, path: path, created: false, warnings: warnings)
