@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "callsctl",
             dependencies: [
-                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer",
+                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -36,6 +36,7 @@ let package = Package(
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CallsConfig", swiftSettings: swiftSettings),
         .target(
             name: "CallsWire",
             dependencies: [
@@ -100,6 +101,9 @@ let package = Package(
             dependencies: ["callsctl", "CallsStore"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "CallsConfigTests", dependencies: ["CallsConfig"], resources: [.copy("Golden")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "CallsStoreTests", dependencies: ["CallsStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsWireTests",

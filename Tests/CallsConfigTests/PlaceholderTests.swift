@@ -1,0 +1,7 @@
+import Testing
+
+@testable import CallsConfig
+
+@Test func moduleLinks() {
+    #expect(String(describing: CallsConfigModule.self) == "CallsConfigModule")
+}
