@@ -14,32 +14,71 @@ struct SessionRecord: Sendable {
     let role: String
     let peer: String
     let joinedAt: Date
+    /// An echo test: not part of the channel's call (not counted, gets no call events).
+    var echo = false
     var mediaSession: String?
     var transport: String?
     var connectedAt: Date?
+    var muted = false
+    var handRaised = false
     /// Tells the client why and closes its WebSocket (which closes the media session).
     let remove: @Sendable () -> Void
+    /// Sends a signaling message to this participant.
+    var notify: @Sendable (String) -> Void = { _ in }
 }
 
-/// The signaling sessions that have joined, for the admin API and for draining.
+/// The signaling sessions that have joined, for calls (membership, presenter, events), the admin API and draining.
 final class SessionRegistry: @unchecked Sendable {
-    // @unchecked: `records` is accessed only with `lock` held.
+    // @unchecked: every stored property is accessed only with `lock` held.
     private let lock = NSLock()
     private var records: [String: SessionRecord] = [:]
+    /// The presenting session of each channel's call.
+    private var presenters: [String: String] = [:]
+
+    enum JoinOutcome: Equatable {
+        case full
+        /// `startedCall`: the first participant of the channel, so the call starts now.
+        case joined(startedCall: Bool)
+    }
+
+    struct Departure {
+        var record: SessionRecord
+        /// The call of its channel ended with it (nobody is left).
+        var endedCall: Bool
+        /// It was presenting; the screen is off now.
+        var wasPresenting: Bool
+    }
 
     func joined(_ record: SessionRecord) { lock.withLock { records[record.id] = record } }
 
-    /// Adds `record` unless its channel already has `limit` sessions; atomic, so racing joins cannot
-    /// exceed the limit.
-    func join(_ record: SessionRecord, limit: Int?) -> Bool {
+    /// Adds `record` unless its channel's call already has `limit` participants; atomic, so racing joins
+    /// cannot exceed the limit. Echo tests are not counted.
+    func join(_ record: SessionRecord, limit: Int?) -> JoinOutcome {
         lock.withLock {
-            if let limit, records.values.filter({ $0.channel == record.channel }).count >= limit { return false }
+            if record.echo {
+                records[record.id] = record
+                return .joined(startedCall: false)
+            }
+            let inCall = records.values.filter { !$0.echo && $0.channel == record.channel }.count
+            if let limit, inCall >= limit { return .full }
             records[record.id] = record
-            return true
+            return .joined(startedCall: inCall == 0)
         }
     }
 
-    func count(channel: String) -> Int { lock.withLock { records.values.filter { $0.channel == channel }.count } }
+    /// Participants in the call of `channel` (echo tests excluded).
+    func count(channel: String) -> Int {
+        lock.withLock { records.values.filter { !$0.echo && $0.channel == channel }.count }
+    }
+
+    /// The call's participants in join order.
+    func members(channel: String) -> [SessionRecord] {
+        lock.withLock {
+            records.values.filter { !$0.echo && $0.channel == channel }.sorted { ($0.joinedAt, $0.id) < ($1.joinedAt, $1.id) }
+        }
+    }
+
+    func record(_ id: String) -> SessionRecord? { lock.withLock { records[id] } }
 
     func update(_ id: String, _ change: (inout SessionRecord) -> Void) {
         lock.withLock {
@@ -49,14 +88,59 @@ final class SessionRegistry: @unchecked Sendable {
         }
     }
 
-    func remove(_ id: String) { _ = lock.withLock { records.removeValue(forKey: id) } }
+    /// Makes `id` the presenter of its call; returns the current presenter's record instead when another
+    /// participant is presenting.
+    func claimPresenter(_ id: String) -> SessionRecord? {
+        lock.withLock {
+            guard let r = records[id] else { return nil }
+            if let current = presenters[r.channel], current != id, let other = records[current] { return other }
+            presenters[r.channel] = id
+            return nil
+        }
+    }
 
-    func take(_ id: String) -> SessionRecord? { lock.withLock { records.removeValue(forKey: id) } }
+    /// Clears the presenter slot if `id` holds it; returns whether it did.
+    func releasePresenter(_ id: String) -> Bool {
+        lock.withLock {
+            guard let r = records[id], presenters[r.channel] == id else { return false }
+            presenters.removeValue(forKey: r.channel)
+            return true
+        }
+    }
+
+    func presenter(channel: String) -> String? { lock.withLock { presenters[channel] } }
+
+    /// Sends `text` to every participant of `channel`'s call (except `excluding`).
+    func broadcast(channel: String, _ text: String, excluding: String? = nil) {
+        let targets = lock.withLock {
+            records.values.filter { !$0.echo && $0.channel == channel && $0.id != excluding }.map(\.notify)
+        }
+        for notify in targets { notify(text) }
+    }
+
+    /// Removes `id`; nil when it was not registered (already removed).
+    func leave(_ id: String) -> Departure? {
+        lock.withLock {
+            guard let r = records.removeValue(forKey: id) else { return nil }
+            var wasPresenting = false
+            if presenters[r.channel] == id {
+                presenters.removeValue(forKey: r.channel)
+                wasPresenting = true
+            }
+            let left = r.echo ? 1 : records.values.filter { !$0.echo && $0.channel == r.channel }.count
+            return Departure(record: r, endedCall: left == 0, wasPresenting: wasPresenting)
+        }
+    }
+
+    func remove(_ id: String) { _ = leave(id) }
+
+    func take(_ id: String) -> SessionRecord? { leave(id)?.record }
 
     /// Removes and returns every session in `channel` (ending that call).
     func takeAll(channel: String) -> [SessionRecord] {
         lock.withLock {
-            let ids = records.values.filter { $0.channel == channel }.map(\.id)
+            let ids = records.values.filter { !$0.echo && $0.channel == channel }.map(\.id)
+            presenters.removeValue(forKey: channel)
             return ids.compactMap { records.removeValue(forKey: $0) }
         }
     }
@@ -152,7 +236,9 @@ struct AdminAPI: Sendable {
                     .notFound, "call_not_found",
                     "no call in channel \(channel); list the current ones with GET /api/v1/calls")
             }
+            let event = CallEvent(name: "call_ended", participant: nil, user: nil).json
             for record in ended {
+                record.notify(event)
                 if let media = record.mediaSession { closeMedia(media) }
                 record.remove()
             }
@@ -162,11 +248,13 @@ struct AdminAPI: Sendable {
         case ("sessions", 2):
             guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
             let id = segments[1]
-            guard let record = registry.take(id) else {
+            guard let departure = registry.leave(id) else {
                 return HTTPRouter.error(
                     .notFound, "session_not_found",
                     "no session \(id); list the current ones with GET /api/v1/calls")
             }
+            let record = departure.record
+            CallEvent.announce(departure, registry: registry)
             if let media = record.mediaSession { closeMedia(media) }
             record.remove()
             return HTTPResponseData(

@@ -14,6 +14,16 @@ public protocol MediaBackend: AnyObject, Sendable {
     ///   - label: a short name for logs (`user@channel/signaling-session`).
     /// - Throws: when the offer is malformed or unsupported; the error's description is shown to the client.
     func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String)
+    /// Answers a client's offer for a participant of the call in `channel` (nil: an echo test), whose id
+    /// other participants see is `participant`.
+    func createSession(offer: String, label: String, channel: String?, participant: String) async throws
+        -> (sessionID: String, answer: String)
+    /// Answers a call participant's new offer on its existing transport.
+    func renegotiate(_ id: String, offer: String) async throws -> String
+    /// Mutes (`false`) or unmutes a participant at the server.
+    func setAudioForwarding(_ id: String, _ on: Bool) async
+    /// Gives or takes the presenter slot (screen share) of a participant.
+    func setPresenter(_ id: String, _ on: Bool) async
     /// Ends a media session; unknown ids are ignored.
     func closeSession(_ id: String) async
     /// The session's lifecycle events, ending after `.closed`.
@@ -34,8 +44,23 @@ public enum MediaBackendEvent: Sendable, Equatable {
     case iceConnected(transport: String, remote: String)
     /// DTLS finished; SRTP keys are in place.
     case dtlsConnected(profile: String)
+    /// The tracks the participant should receive changed: it should offer again with at least this many
+    /// receive-only audio and video transceivers.
+    case renegotiationNeeded(audioSlots: Int, videoSlots: Int)
     /// The session ended (consent expired, closed, failed).
     case closed(reason: String)
+}
+
+extension MediaBackend {
+    /// Backends without calls (test fakes, the placeholder) treat every session as an echo test.
+    public func createSession(offer: String, label: String, channel: String?, participant: String) async throws
+        -> (sessionID: String, answer: String)
+    {
+        try await createSession(offer: offer, label: label)
+    }
+    public func renegotiate(_ id: String, offer: String) async throws -> String { throw MediaUnavailableError() }
+    public func setAudioForwarding(_ id: String, _ on: Bool) async {}
+    public func setPresenter(_ id: String, _ on: Bool) async {}
 }
 
 /// The media transport's counters, read for each `/metrics` scrape.

@@ -2,6 +2,17 @@
 import CallsMedia
 
 extension MediaServer: MediaBackend {
+    public func createSession(offer: String, label: String, channel: String?, participant: String) async throws
+        -> (sessionID: String, answer: String)
+    {
+        try await createSession(
+            offer: offer, label: label, route: channel.map { .call($0) } ?? .echo, participant: participant)
+    }
+
+    public func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String) {
+        try await createSession(offer: offer, label: label, route: .echo, participant: nil)
+    }
+
     public func backendEvents(_ id: String) -> AsyncStream<MediaBackendEvent> {
         let events = sessionEvents(id)
         return AsyncStream { continuation in
@@ -12,6 +23,8 @@ extension MediaServer: MediaBackend {
                         continuation.yield(.iceConnected(transport: "\(transport)", remote: "\(remote)"))
                     case .dtlsConnected(let profile):
                         continuation.yield(.dtlsConnected(profile: "\(profile)"))
+                    case .renegotiationNeeded(let audio, let video):
+                        continuation.yield(.renegotiationNeeded(audioSlots: audio, videoSlots: video))
                     case .closed(let reason):
                         continuation.yield(.closed(reason: "\(reason)"))
                     }

@@ -39,6 +39,42 @@ public enum SignalingErrorCode: String, Sendable, CaseIterable {
     case alreadyOffered = "already_offered"
     case mediaUnavailable = "media_unavailable"
     case serverDraining = "server_draining"
+    case screenBusy = "screen_busy"
+    case notInCall = "not_in_call"
+}
+
+/// A call event sent to every participant of a call (docs/protocol.md §Call events).
+struct CallEvent {
+    var name: String
+    var participant: String?
+    var user: String?
+    var extra: [(String, JSONLite)] = []
+    var at = Date()
+
+    var json: String {
+        var parts = ["\"v\":\(SignalingSession.version)", "\"type\":\"event\"", "\"event\":" + jsonQuote(name)]
+        if let participant { parts.append("\"participant\":" + jsonQuote(participant)) }
+        if let user { parts.append("\"user\":" + jsonQuote(user)) }
+        for (k, v) in extra { parts.append(jsonQuote(k) + ":" + v.rendered) }
+        parts.append("\"at\":" + jsonQuote(CallEvent.timestamp(at)))
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    /// Tells the rest of the call that a participant left (and that its screen went off).
+    static func announce(_ d: SessionRegistry.Departure, registry: SessionRegistry) {
+        let r = d.record
+        guard !r.echo else { return }
+        if d.wasPresenting {
+            registry.broadcast(channel: r.channel, CallEvent(name: "screen_off", participant: r.id, user: r.user).json)
+        }
+        registry.broadcast(channel: r.channel, CallEvent(name: "left", participant: r.id, user: r.user).json)
+    }
 }
 
 /// One WebSocket's signaling state: join → offer/answer → connected → leave.
@@ -47,6 +83,8 @@ public enum SignalingErrorCode: String, Sendable, CaseIterable {
 /// It never throws: every problem becomes an `error` message to the client.
 actor SignalingSession {
     static let version = 1
+    static let messageTypes =
+        "join, offer, ice, mute, unmute, screen_start, screen_stop, raise_hand, lower_hand, reaction, leave, ping"
 
     enum State {
         case awaitingJoin
@@ -71,6 +109,10 @@ actor SignalingSession {
     private let close: @Sendable () -> Void
     private var logger: Logger
     private var state = State.awaitingJoin
+    /// Set at join: an echo test, muted, presenting (holds the call's screen-share slot).
+    private var echo = false
+    private var muted = false
+    private var presenting = false
     private var eventsTask: Task<Void, Never>?
 
     init(
@@ -116,7 +158,7 @@ actor SignalingSession {
             }
         }
         guard case .string(let type)? = message["type"] else {
-            sendError(.badMessage, "the message has no \"type\" string; expected one of join, offer, ice, leave, ping")
+            sendError(.badMessage, "the message has no \"type\" string; expected one of \(Self.messageTypes)")
             return
         }
         switch type {
@@ -125,8 +167,15 @@ actor SignalingSession {
         case "ice": ice(message)
         case "leave": await leave()
         case "ping": reply(["type": .string("pong")])
+        case "mute": await setMuted(true)
+        case "unmute": await setMuted(false)
+        case "screen_start": await screen(on: true)
+        case "screen_stop": await screen(on: false)
+        case "raise_hand": hand(raised: true)
+        case "lower_hand": hand(raised: false)
+        case "reaction": reaction(message)
         default:
-            sendError(.badMessage, "unknown message type \"\(type)\"; expected one of join, offer, ice, leave, ping")
+            sendError(.badMessage, "unknown message type \"\(type)\"; expected one of \(Self.messageTypes)")
         }
     }
 
@@ -146,7 +195,7 @@ actor SignalingSession {
     func disconnected() async {
         await endMedia(reason: "signaling connection closed")
         state = .left
-        registry?.remove(id)
+        departed()
     }
 
     // MARK: Messages
@@ -179,10 +228,27 @@ actor SignalingSession {
             sendError(error.code == .expired ? .expiredToken : .badToken, "the token was refused: \(error.message)")
             return
         }
+        let echo: Bool
+        switch message["echo"] {
+        case nil, .bool(false)?: echo = false
+        case .bool(true)?: echo = true
+        default:
+            sendError(.badMessage, "join's \"echo\" must be true (an echo test) or false (join the channel's call)")
+            return
+        }
+        let startMuted: Bool
+        switch message["muted"] {
+        case nil, .bool(false)?: startMuted = false
+        case .bool(true)?: startMuted = true
+        default:
+            sendError(.badMessage, "join's \"muted\" must be true or false")
+            return
+        }
         // The channel policy is checked when a call starts; joining a running call is not checked
-        // again (as in the Calls plugin), so a channel disabled mid-call keeps its call.
+        // again (as in the Calls plugin), so a channel disabled mid-call keeps its call. An echo test
+        // starts no call and reaches nobody, so it is not checked.
         let callRunning = (registry?.count(channel: claims.channel.rawValue) ?? 0) > 0
-        if !callRunning, let admission, let reason = await admission(claims) {
+        if !echo, !callRunning, let admission, let reason = await admission(claims) {
             metrics.join(result: "refused")
             logger.info("join refused", metadata: ["reason": "\(reason)", "call.channel": "\(claims.channel)"])
             sendError(.callNotAllowed, reason)
@@ -191,33 +257,66 @@ actor SignalingSession {
         guard case .awaitingJoin = state else { return }  // the socket closed while admission ran
         let send = self.send
         let close = self.close
-        let record = SessionRecord(
+        var record = SessionRecord(
             id: id, user: claims.user, channel: claims.channel.rawValue, role: claims.role.rawValue, peer: peer,
-            joinedAt: Date(),
+            joinedAt: Date(), echo: echo, muted: startMuted,
             remove: {
                 send("{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
                 close()
             })
-        if let registry, !registry.join(record, limit: maxParticipants) {
-            metrics.join(result: "refused")
-            logger.info("join refused", metadata: ["reason": "call full", "call.channel": "\(claims.channel)"])
-            sendError(
-                .callFull,
-                "the call in channel \(claims.channel) already has \(maxParticipants ?? 0) participants, the limit set by --max-participants; try again when someone leaves")
-            return
+        record.notify = send
+        var startedCall = false
+        if let registry {
+            switch registry.join(record, limit: maxParticipants) {
+            case .full:
+                metrics.join(result: "refused")
+                logger.info("join refused", metadata: ["reason": "call full", "call.channel": "\(claims.channel)"])
+                sendError(
+                    .callFull,
+                    "the call in channel \(claims.channel) already has \(maxParticipants ?? 0) participants, the limit set by --max-participants; try again when someone leaves")
+                return
+            case .joined(let started):
+                startedCall = started
+            }
         }
         state = .joined(claims)
+        self.echo = echo
+        self.muted = startMuted
         logger[metadataKey: "call.channel"] = "\(claims.channel)"
         logger[metadataKey: "user"] = "\(claims.user)"
         metrics.join(result: "ok")
-        logger.info("joined", metadata: ["role": "\(claims.role.rawValue)"])
+        logger.info("joined", metadata: ["role": "\(claims.role.rawValue)", "echo": "\(echo)"])
 
         // TURN credentials are made for this join and never logged.
         let servers = iceServers + iceServerSettings.servers(user: claims.user)
-        reply([
-            "type": .string("joined"), "sessionId": .string(id), "channel": .string(claims.channel.rawValue),
-            "user": .string(claims.user), "iceServers": .raw("[" + servers.map(\.json).joined(separator: ",") + "]"),
-        ])
+        var fields: [(String, JSONLite)] = [
+            ("type", .string("joined")), ("sessionId", .string(id)), ("channel", .string(claims.channel.rawValue)),
+            ("user", .string(claims.user)), ("iceServers", .raw("[" + servers.map(\.json).joined(separator: ",") + "]")),
+            ("echo", .bool(echo)),
+        ]
+        if !echo, let registry {
+            let members = registry.members(channel: claims.channel.rawValue)
+            let presenter = registry.presenter(channel: claims.channel.rawValue)
+            let list = members.map { r in
+                "{\"id\":\(jsonQuote(r.id)),\"user\":\(jsonQuote(r.user)),\"muted\":\(r.muted),\"handRaised\":\(r.handRaised),\"presenting\":\(r.id == presenter)}"
+            }
+            let others = members.filter { $0.id != id }
+            fields.append(("participants", .raw("[" + list.joined(separator: ",") + "]")))
+            fields.append(("presenter", presenter.map { .string($0) } ?? .null))
+            // Receive transceivers the first offer should carry: one audio per other participant, video for a screen.
+            fields.append(("audioSlots", .number(Double(others.count))))
+            fields.append(("videoSlots", .number(presenter != nil && presenter != id ? 1 : 0)))
+        }
+        replyFields(fields)
+        if !echo, let registry {
+            let channel = claims.channel.rawValue
+            if startedCall {
+                registry.broadcast(channel: channel, CallEvent(name: "call_started", participant: id, user: claims.user).json)
+            }
+            registry.broadcast(
+                channel: channel,
+                CallEvent(name: "joined", participant: id, user: claims.user, extra: [("muted", .bool(startMuted))]).json)
+        }
     }
 
     private func offer(_ message: [String: JSONLite]) async {
@@ -227,8 +326,12 @@ actor SignalingSession {
             sendError(.notJoined, "send join with a token before the offer")
             return
         case .joined(let c): claims = c
-        case .inCall:
-            sendError(.alreadyOffered, "this connection already has a call; renegotiation is not supported yet, so leave and join again")
+        case .inCall(_, let media):
+            guard let media else {
+                sendError(.alreadyOffered, "the previous offer is still being answered; wait for its answer, then offer again")
+                return
+            }
+            await renegotiate(message, media: media)
             return
         case .left:
             sendError(.notJoined, "this connection has left; open a new WebSocket to join again")
@@ -243,7 +346,8 @@ actor SignalingSession {
         let label = "\(claims.user)@\(claims.channel)/\(id)"
         let result: (sessionID: String, answer: String)
         do {
-            result = try await backend.createSession(offer: sdp, label: label)
+            result = try await backend.createSession(
+                offer: sdp, label: label, channel: echo ? nil : claims.channel.rawValue, participant: id)
         } catch let error as MediaUnavailableError {
             state = .joined(claims)
             sendError(.mediaUnavailable, error.description)
@@ -260,6 +364,8 @@ actor SignalingSession {
             return
         }
         state = .inCall(claims, mediaSessionID: result.sessionID)
+        if muted { await backend.setAudioForwarding(result.sessionID, false) }
+        if presenting { await backend.setPresenter(result.sessionID, true) }
         let sessionID = id
         registry?.update(sessionID) { $0.mediaSession = result.sessionID }
         let registry = self.registry
@@ -282,6 +388,11 @@ actor SignalingSession {
                     registry?.update(sessionID) { $0.connectedAt = Date() }
                     await self.log("connected", ["transport": "\(transport)", "srtp.profile": "\(profile)"])
                     await self.reply(["type": .string("connected"), "transport": .string(transport)])
+                case .renegotiationNeeded(let audio, let video):
+                    await self.reply([
+                        "type": .string("renegotiate"), "audioSlots": .number(Double(audio)),
+                        "videoSlots": .number(Double(video)),
+                    ])
                 case .closed(let reason):
                     await self.mediaClosed(reason: reason)
                     return
@@ -305,9 +416,117 @@ actor SignalingSession {
     private func leave() async {
         await endMedia(reason: "left")
         state = .left
-        registry?.remove(id)
+        if let d = departed(), d.endedCall, !d.record.echo {
+            send(CallEvent(name: "call_ended", participant: id, user: d.record.user).json)
+        }
         reply(["type": .string("left")])
         close()
+    }
+
+    /// Leaves the registry and tells the rest of the call.
+    @discardableResult
+    private func departed() -> SessionRegistry.Departure? {
+        guard let registry, let d = registry.leave(id) else { return nil }
+        CallEvent.announce(d, registry: registry)
+        return d
+    }
+
+    private func renegotiate(_ message: [String: JSONLite], media: String) async {
+        guard !echo else {
+            sendError(.alreadyOffered, "an echo test takes one offer; leave and join again to change it")
+            return
+        }
+        guard case .string(let sdp)? = message["sdp"], !sdp.isEmpty else {
+            sendError(.badOffer, "offer needs an \"sdp\" string holding the SDP from RTCPeerConnection.createOffer()")
+            return
+        }
+        do {
+            let answer = try await backend.renegotiate(media, offer: sdp)
+            logger.debug("answered renegotiation")
+            reply(["type": .string("answer"), "sdp": .string(answer)])
+        } catch {
+            logger.info("renegotiation refused", metadata: ["error": "\(error)"])
+            sendError(.badOffer, "the new offer was refused: \(error)")
+        }
+    }
+
+    /// The call's channel and media session, or an error to the client when this connection is not in a call.
+    private func callContext(for action: String) -> (claims: JoinTokenClaims, media: String?)? {
+        let claims: JoinTokenClaims
+        let media: String?
+        switch state {
+        case .joined(let c):
+            claims = c
+            media = nil
+        case .inCall(let c, let m):
+            claims = c
+            media = m
+        case .awaitingJoin, .left:
+            sendError(.notJoined, "send join with a token before \(action)")
+            return nil
+        }
+        guard !echo else {
+            sendError(.notInCall, "this connection is an echo test, not in a call, so \(action) does not apply")
+            return nil
+        }
+        return (claims, media)
+    }
+
+    private func setMuted(_ on: Bool) async {
+        guard let (claims, media) = callContext(for: on ? "mute" : "unmute") else { return }
+        guard muted != on else { return }
+        muted = on
+        registry?.update(id) { $0.muted = on }
+        if let media { await backend.setAudioForwarding(media, !on) }
+        logger.info(on ? "muted" : "unmuted")
+        registry?.broadcast(
+            channel: claims.channel.rawValue, CallEvent(name: on ? "muted" : "unmuted", participant: id, user: claims.user).json)
+    }
+
+    private func screen(on: Bool) async {
+        guard let (claims, media) = callContext(for: on ? "screen_start" : "screen_stop"), let registry else { return }
+        let channel = claims.channel.rawValue
+        if on {
+            if let other = registry.claimPresenter(id) {
+                sendError(
+                    .screenBusy,
+                    "\(other.user) is already sharing a screen in this call and a call has one presenter at a time; ask them to stop, or wait for screen_off")
+                return
+            }
+            guard !presenting else { return }
+            presenting = true
+            if let media { await backend.setPresenter(media, true) }
+            logger.info("screen share started")
+            reply(["type": .string("screen_ok")])
+            registry.broadcast(channel: channel, CallEvent(name: "screen_on", participant: id, user: claims.user).json)
+        } else {
+            guard registry.releasePresenter(id) else { return }
+            presenting = false
+            if let media { await backend.setPresenter(media, false) }
+            logger.info("screen share stopped")
+            registry.broadcast(channel: channel, CallEvent(name: "screen_off", participant: id, user: claims.user).json)
+        }
+    }
+
+    private func hand(raised: Bool) {
+        guard let (claims, _) = callContext(for: raised ? "raise_hand" : "lower_hand") else { return }
+        registry?.update(id) { $0.handRaised = raised }
+        registry?.broadcast(
+            channel: claims.channel.rawValue,
+            CallEvent(name: raised ? "hand_raised" : "hand_lowered", participant: id, user: claims.user).json)
+    }
+
+    private func reaction(_ message: [String: JSONLite]) {
+        guard let (claims, _) = callContext(for: "reaction") else { return }
+        guard case .string(let emoji)? = message["emoji"], !emoji.isEmpty, emoji.count <= 8, emoji.utf8.count <= 64,
+            !emoji.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            sendError(.badMessage, "reaction needs an \"emoji\" string of 1 to 8 characters, for example {\"type\":\"reaction\",\"emoji\":\"👍\"}")
+            return
+        }
+        registry?.broadcast(
+            channel: claims.channel.rawValue,
+            CallEvent(name: "reaction", participant: id, user: claims.user, extra: [("emoji", .string(emoji))]).json)
     }
 
     // MARK: Helpers
@@ -347,6 +566,10 @@ actor SignalingSession {
     }
 
     private func reply(_ fields: KeyValuePairs<String, JSONLite>) {
+        replyFields(fields.map { ($0.key, $0.value) })
+    }
+
+    private func replyFields(_ fields: [(String, JSONLite)]) {
         var parts = ["\"v\":\(Self.version)"]
         for (k, v) in fields { parts.append(jsonQuote(k) + ":" + v.rendered) }
         send("{" + parts.joined(separator: ",") + "}")

@@ -13,6 +13,14 @@ struct BrowserCallTests {
         #expect(r.exit == 0, "\(r.output)")
     }
 
+    /// Three participants (440, 660, 880 Hz): each hears the other two and not itself; alice shares a
+    /// screen that bob and carol decode; bob mutes and the others stop receiving his audio.
+    @Test func threeParticipantGroupCall() throws {
+        try #require(BrowserHarness.available, "needs chromium (scripts/install-deps.sh --test installs it) and root for unshare -n")
+        let r = try BrowserHarness.run(["--seconds", "4"], script: BrowserHarness.groupScript)
+        #expect(r.exit == 0, "\(r.output)")
+    }
+
     @Test(arguments: ["udp", "tcp"])
     func echoCallOverTransport(_ transport: String) throws {
         try #require(BrowserHarness.available, "needs chromium (scripts/install-deps.sh --test installs it) and root for unshare -n")
@@ -23,16 +31,17 @@ struct BrowserCallTests {
 
 enum BrowserHarness {
     static let script = repoRoot.appendingPathComponent("scripts/peers/browser_echo.py").path
+    static let groupScript = repoRoot.appendingPathComponent("scripts/peers/browser_group.py").path
 
     static var available: Bool {
         geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
     }
 
-    static func run(_ args: [String]) throws -> (exit: Int32, output: String) {
+    static func run(_ args: [String], script: String = script) throws -> (exit: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--callsctl", CLI.binary.path, "--seconds", "5"] + args
+        p.arguments = ["python3", script, "--callsctl", CLI.binary.path] + (args.contains("--seconds") ? [] : ["--seconds", "5"]) + args
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out

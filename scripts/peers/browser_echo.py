@@ -164,7 +164,7 @@ def run(args, summary, work, data_dir, tone):
         if args.mode == "loopback":
             query += "&selftest=loopback"
         else:
-            query += "&token=%s&expectTransport=%s" % (token, args.transport)
+            query += "&echo=1&token=%s&expectTransport=%s" % (token, args.transport)
         url = "http://127.0.0.1:%d/?%s" % (api_port, query)
         profile = os.path.join(work, "profile")
         cmd = [args.chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",

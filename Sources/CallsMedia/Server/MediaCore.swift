@@ -30,9 +30,11 @@ final class MediaCore: @unchecked Sendable {
     private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
-    private let router: any MediaRouter
+    let router = CallRouter()
     private let allocator = ByteBufferAllocator()
     private var isShutDown = false
+    /// When the packet being handled arrived.
+    private(set) var tickTime = NIODeadline.now()
 
     init(configuration: MediaServerConfiguration, logger: Logger, dtlsContext: DTLSContext, loop: any EventLoop) {
         self.configuration = configuration
@@ -40,9 +42,6 @@ final class MediaCore: @unchecked Sendable {
         self.dtlsContext = dtlsContext
         self.loop = loop
         self.rateLimiter = SourceRateLimiter(ratePerSecond: configuration.unauthenticatedBindingRate)
-        switch configuration.mode {
-        case .echo: router = EchoRouter()
-        }
     }
 
     // MARK: - Control plane (called on `loop`)
@@ -65,6 +64,8 @@ final class MediaCore: @unchecked Sendable {
         var offer: WebRTCOffer
         var audioSSRC: UInt32
         var cname: String
+        var route: SessionRoute = .echo
+        var participant: String
     }
 
     /// Registers a session and returns its answer. Runs on `loop`.
@@ -76,12 +77,18 @@ final class MediaCore: @unchecked Sendable {
         }
         var ufrag = MediaRandom.alphanumeric(8)
         while sessionsByUfrag[ufrag] != nil { ufrag = MediaRandom.alphanumeric(8) }
-        let parameters = WebRTCAnswerParameters(
-            iceUfrag: ufrag, icePwd: n.localPassword, fingerprint: dtlsContext.identity.fingerprint.sdpValue,
-            candidates: candidates, audioSSRC: n.audioSSRC, cname: n.cname, streamID: "callsctl-\(n.cname)",
-            audioTrackID: "audio-\(n.cname)", videoDirection: .inactive,
-            sessionID: UInt64(n.audioSSRC) << 16 | UInt64(sessionsByID.count & 0xFFFF))
-        let answer = WebRTCAnswer(offer: n.offer, parameters: parameters)
+        let sdpSessionID = UInt64(n.audioSSRC) << 16 | UInt64(sessionsByID.count & 0xFFFF)
+        let echoAnswer: WebRTCAnswer?
+        switch n.route {
+        case .echo:
+            let parameters = WebRTCAnswerParameters(
+                iceUfrag: ufrag, icePwd: n.localPassword, fingerprint: dtlsContext.identity.fingerprint.sdpValue,
+                candidates: candidates, audioSSRC: n.audioSSRC, cname: n.cname, streamID: "callsctl-\(n.cname)",
+                audioTrackID: "audio-\(n.cname)", videoDirection: .inactive, sessionID: sdpSessionID)
+            echoAnswer = WebRTCAnswer(offer: n.offer, parameters: parameters)
+        case .call:
+            echoAnswer = nil
+        }
         let dtls: DTLSEndpoint
         do {
             dtls = try DTLSEndpoint(
@@ -94,17 +101,68 @@ final class MediaCore: @unchecked Sendable {
         let hub = SessionEventHub()
         let session = MediaSession(
             id: n.id, label: n.label, localUfrag: ufrag, localPassword: n.localPassword, remoteUfrag: n.remoteUfrag,
-            audioPayloadType: answer.audioPayloadType, sendsAudio: answer.audioDirection.sends,
-            audioSSRC: n.audioSSRC, dtls: dtls, hub: hub, now: .now())
+            remoteFingerprint: n.remoteFingerprint, route: n.route, participant: n.participant, cname: n.cname,
+            sdpSessionID: sdpSessionID, audioPayloadType: echoAnswer?.audioPayloadType ?? n.offer.opus.payloadType,
+            sendsAudio: echoAnswer?.audioDirection.sends ?? false, audioSSRC: n.audioSSRC, dtls: dtls, hub: hub,
+            now: .now())
+        let answer: String
+        if let echoAnswer {
+            answer = echoAnswer.sdp
+        } else {
+            router.add(session)
+            answer = router.answer(n.offer, for: session, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
+        }
         sessionsByID[n.id] = session
         sessionsByUfrag[ufrag] = session
         hubs.withLock { $0[n.id] = hub }
+        if let call = session.callRoute { router.reconcile(call) }
         publishMetrics()
         touched()
         logger.info(
             "media session created",
             metadata: ["session.id": "\(n.id)", "session.label": "\(n.label)", "ice.ufrag": "\(ufrag)"])
-        return answer.sdp
+        return answer
+    }
+
+    /// Answers a new offer of a call participant (tracks added or removed), keeping its ICE and DTLS transport.
+    func renegotiate(id: String, offer: WebRTCOffer) throws(MediaError) -> String {
+        loop.preconditionInEventLoop()
+        guard let s = sessionsByID[id], !s.isClosed else {
+            throw MediaError(.unknownSession, "the media session \(id) does not exist (it may have closed)")
+        }
+        guard case .call = s.route else {
+            throw MediaError(.badOffer, "an echo test session cannot renegotiate; leave and join again")
+        }
+        guard offer.iceUfrag == s.remoteUfrag else {
+            throw MediaError(
+                .badOffer,
+                "the new offer changes a=ice-ufrag (an ICE restart), which this server does not support; leave and join again")
+        }
+        let fingerprints = offer.fingerprints.compactMap { DTLSFingerprint(sdp: $0.sdpValue) }
+        guard fingerprints.contains(s.remoteFingerprint) else {
+            throw MediaError(.badOffer, "the new offer changes the DTLS fingerprint; keep the same RTCPeerConnection")
+        }
+        let answer = router.answer(
+            offer, for: s, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
+        if let call = s.callRoute { router.reconcile(call) }
+        touched()
+        return answer
+    }
+
+    /// Mutes (`false`) or unmutes a participant's audio at the server.
+    func setAudioForwarding(id: String, _ on: Bool) {
+        loop.preconditionInEventLoop()
+        sessionsByID[id]?.audioForwarding = on
+    }
+
+    /// Gives or takes the presenter slot: with it, the participant's next offer may publish a screen.
+    func setMayPublishVideo(id: String, _ on: Bool) {
+        loop.preconditionInEventLoop()
+        guard let s = sessionsByID[id] else { return }
+        s.mayPublishVideo = on
+        if !on { s.publishedVideo = nil }
+        if let call = s.callRoute { router.reconcile(call) }
+        touched()
     }
 
     func closeSession(id: String, reason: String) {
@@ -126,6 +184,7 @@ final class MediaCore: @unchecked Sendable {
     // MARK: - Data plane entry points (channel handlers, on `loop`)
 
     func receive(_ buffer: ByteBuffer, path: MediaPath) {
+        tickTime = .now()
         counters.packetsIn += 1
         counters.bytesIn += UInt64(buffer.readableBytes)
         touched()
@@ -311,7 +370,7 @@ final class MediaCore: @unchecked Sendable {
             switch event {
             case .handshakeComplete(let keys):
                 do {
-                    s.srtp = try SRTPSession(keyingMaterial: keys)
+                    s.srtp = try SRTPSession(keyingMaterial: keys, allowRepeatTransmission: true)
                 } catch {
                     counters.dtlsFailures += 1
                     close(s, reason: "SRTP setup failed: \(error)", sendAlert: true)
@@ -375,6 +434,40 @@ final class MediaCore: @unchecked Sendable {
         }
         guard let header = RTPHeader(parsing: buffer) else { return countDropped() }
         router.route(rtp: &buffer, header: header, from: s, core: self)
+    }
+
+    /// Copies the plain RTP packet `source`, gives it `payloadType` (when set), protects it with `q`'s SRTP and sends
+    /// it on `q`'s selected path. The SSRC, sequence number and timestamp stay the publisher's.
+    func forwardRTP(_ source: ByteBuffer, payloadType: UInt8?, to q: MediaSession, kind: SFUTrack.Kind) {
+        guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
+        let length = source.readableBytes
+        var packet = allocator.buffer(capacity: length + SRTPSession.maxTrailerLength)
+        packet.writeImmutableBuffer(source)
+        let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
+            if let payloadType {
+                guard RTPRewriter.setPayloadType(payloadType, in: UnsafeMutableRawBufferPointer(rebasing: storage[0..<length]))
+                else { return nil }
+            }
+            return try? srtp.protectRTP(storage, length: length)
+        }
+        guard let newLength = protected, newLength <= packet.capacity else { return countDropped() }
+        packet.moveWriterIndex(to: newLength)
+        counters.mediaPacketsForwarded += 1
+        switch kind {
+        case .audio: counters.audioPacketsForwarded += 1
+        case .video: counters.videoPacketsForwarded += 1
+        }
+        counters.bytesForwarded += UInt64(newLength)
+        send(packet, on: path)
+    }
+
+    /// Audio from a muted participant, dropped at the server.
+    func countMuted() {
+        counters.mutedDropped += 1
+    }
+
+    func noteAudio(from p: MediaSession) {
+        p.lastAudio = tickTime
     }
 
     /// Rewrites the SSRC of the plain RTP packet in `packet`, protects it with `session`'s SRTP and sends it on the
@@ -482,7 +575,7 @@ final class MediaCore: @unchecked Sendable {
         }
         s.paths.removeAll()
         s.selected = nil
-        router.sessionClosed(s)
+        if let call = router.remove(s) { router.reconcile(call) }
         hubs.withLock { _ = $0.removeValue(forKey: s.id) }
         publishMetrics()
         logger.info("media session closed", metadata: ["session.id": "\(s.id)", "reason": "\(reason)"])

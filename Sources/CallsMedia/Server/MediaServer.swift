@@ -222,22 +222,25 @@ public final class MediaServer: Sendable {
         try? await core.loop.submit { [core] in core.udpChannel = nil }.get()
     }
 
-    /// Creates a session from the client's SDP offer and returns the answer (ICE-lite, DTLS passive, Opus audio
-    /// sendrecv, VP8 video inactive, data channels rejected).
+    /// Creates a session from the client's SDP offer and returns the answer.
+    ///
+    /// An `.echo` session answers Opus sendrecv and sends the client's audio back. A `.call(key)` session joins the
+    /// call `key`: its microphone (and, as presenter, its screen) goes to the others, and its receive-only
+    /// transceivers carry theirs (see `SFUAnswer`). When the tracks it should receive change, its event stream reports
+    /// `.renegotiationNeeded`; answer its next offer with ``renegotiate(_:offer:)``.
     /// - Parameters:
-    ///   - offer: the browser's offer (Unified Plan, BUNDLE, rtcp-mux).
+    ///   - offer: the client's offer (Unified Plan, BUNDLE, rtcp-mux, Opus).
     ///   - label: a name for logs (participant or user id).
+    ///   - route: echo test or call.
+    ///   - participant: the id other participants see in `a=msid` (default: `label`).
     /// - Throws: `MediaError` `.badOffer` with a user-facing message saying what the offer lacks; `.notRunning`.
-    public func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String) {
+    public func createSession(offer: String, label: String, route: SessionRoute = .echo, participant: String? = nil)
+        async throws -> (sessionID: String, answer: String)
+    {
         guard state.withLock({ $0.running && !$0.stopped }) else {
             throw MediaError(.notRunning, "the media server is not running")
         }
-        let parsed: WebRTCOffer
-        do {
-            parsed = try WebRTCOffer(sdp: offer)
-        } catch {
-            throw MediaError(.badOffer, error.message)
-        }
+        let parsed = try Self.parseOffer(offer)
         guard let fingerprint = parsed.fingerprints.lazy.compactMap({ DTLSFingerprint(sdp: $0.sdpValue) }).first else {
             let offered = parsed.fingerprints.map(\.algorithm).joined(separator: ", ")
             throw MediaError(
@@ -246,11 +249,40 @@ public final class MediaServer: Sendable {
         let new = MediaCore.NewSession(
             id: MediaRandom.hex(16), label: label, localPassword: MediaRandom.iceString(24),
             remoteUfrag: parsed.iceUfrag, remoteFingerprint: fingerprint, offer: parsed, audioSSRC: MediaRandom.ssrc(),
-            cname: MediaRandom.alphanumeric(12))
+            cname: MediaRandom.alphanumeric(12), route: route, participant: participant ?? label)
         let answer = try await core.loop.submit { [core] () throws -> String in
             try core.addSession(new)
         }.get()
         return (new.id, answer)
+    }
+
+    /// Answers a call participant's new offer (after `.renegotiationNeeded`, or when it starts or stops sharing its
+    /// screen) on the same ICE/DTLS transport.
+    /// - Throws: `MediaError` `.badOffer` (malformed, ICE restart, other fingerprint, echo session), `.unknownSession`.
+    public func renegotiate(_ sessionID: String, offer: String) async throws -> String {
+        let parsed = try Self.parseOffer(offer)
+        return try await core.loop.submit { [core] () throws -> String in
+            try core.renegotiate(id: sessionID, offer: parsed)
+        }.get()
+    }
+
+    /// Mutes (`false`) or unmutes (`true`) a participant: while muted the server drops its audio.
+    public func setAudioForwarding(_ sessionID: String, _ on: Bool) async {
+        try? await core.loop.submit { [core] in core.setAudioForwarding(id: sessionID, on) }.get()
+    }
+
+    /// Gives (`true`) or takes the presenter slot. With it, the participant's next offer may publish a screen (VP8),
+    /// which then goes to everyone else in the call; taking it stops forwarding the screen at once.
+    public func setPresenter(_ sessionID: String, _ on: Bool) async {
+        try? await core.loop.submit { [core] in core.setMayPublishVideo(id: sessionID, on) }.get()
+    }
+
+    private static func parseOffer(_ offer: String) throws(MediaError) -> WebRTCOffer {
+        do {
+            return try WebRTCOffer(sdp: offer)
+        } catch {
+            throw MediaError(.badOffer, error.message)
+        }
     }
 
     /// Closes a session (sends DTLS close_notify); `.closed` is reported to its event streams. Unknown ids are ignored.

@@ -4,12 +4,6 @@ import NIOCore
 
 /// Settings of the media transport (`callsctl serve`'s UDP/TCP 8443).
 public struct MediaServerConfiguration: Sendable {
-    /// What the server does with the media it receives.
-    public enum Mode: String, Sendable, Hashable {
-        /// Every incoming audio packet goes back to its sender under the server's SSRC (a loopback test call).
-        case echo
-    }
-
     /// `host:port` of the UDP socket; port 0 = ephemeral. IPv6 as `[::]:8443`.
     public var udpListen: String = "0.0.0.0:8443"
     /// `host:port` of the ICE-TCP listener (RFC 6544 passive, RFC 4571 framing); nil = no ICE-TCP.
@@ -23,7 +17,6 @@ public struct MediaServerConfiguration: Sendable {
     /// RFC 7675: a session whose connectivity checks stop for this long (or that never completes ICE in this time)
     /// is closed. Browsers check every 5 s or so; 30 s is RFC 7675's value.
     public var consentTimeout: Duration = .seconds(30)
-    public var mode: Mode = .echo
     /// Unauthenticated Binding requests (probes) and 401 answers allowed per source IP and second (token bucket,
     /// burst of the same size); the rest are dropped.
     public var unauthenticatedBindingRate: Int = 20
@@ -153,8 +146,26 @@ public enum MediaSessionEvent: Sendable, Hashable {
     case iceConnected(transport: String, remote: String)
     /// DTLS completed and SRTP is keyed; `profile` is e.g. `AEAD_AES_128_GCM`.
     case dtlsConnected(profile: String)
+    /// The tracks this session should receive changed (someone joined, left, or started or stopped sharing a
+    /// screen): the client should make a new offer with at least `audioSlots` receive-only audio and `videoSlots`
+    /// receive-only video transceivers.
+    case renegotiationNeeded(audioSlots: Int, videoSlots: Int)
     /// The session ended (the stream finishes after this).
     case closed(reason: String)
+
+    var isTransient: Bool {
+        if case .renegotiationNeeded = self { return true }
+        return false
+    }
+}
+
+/// Where a session's media goes.
+public enum SessionRoute: Sendable, Hashable {
+    /// A loopback test: the session's own audio comes back to it (no call, nobody else hears it).
+    case echo
+    /// A participant of the call `key` (a channel id): its audio goes to every other participant of that call, and
+    /// it receives theirs.
+    case call(String)
 }
 
 /// A snapshot of the media server's counters since start.
@@ -167,8 +178,14 @@ public struct MediaMetrics: Sendable, Hashable {
     /// Datagrams/frames sent (STUN, DTLS, SRTP), and their bytes (without RFC 4571 prefixes).
     public var packetsOut: UInt64 = 0
     public var bytesOut: UInt64 = 0
-    /// SRTP packets forwarded by the router (echoed, in `.echo` mode).
+    /// SRTP packets sent by the router: echoed, or forwarded to another participant (one per receiver).
     public var mediaPacketsForwarded: UInt64 = 0
+    /// Forwarded packets by kind, and their bytes after SRTP.
+    public var audioPacketsForwarded: UInt64 = 0
+    public var videoPacketsForwarded: UInt64 = 0
+    public var bytesForwarded: UInt64 = 0
+    /// Audio packets of muted participants, dropped at the server.
+    public var mutedDropped: UInt64 = 0
     /// DTLS handshakes that failed (bad fingerprint, no SRTP profile, retransmission limit, ...).
     public var dtlsFailures: UInt64 = 0
     /// Connectivity checks rejected (unknown ufrag, bad MESSAGE-INTEGRITY) plus sessions that never completed ICE.

@@ -43,19 +43,29 @@ enum MediaPath: Hashable {
     var remoteDescription: String { remoteAddress?.endpointDescription ?? "?" }
 }
 
-/// One client's WebRTC transport on the server: ICE-lite state, the DTLS server endpoint, SRTP once keyed, and what
-/// the answer negotiated. Confined to the media event loop (the `MediaCore`'s loop); a router sees sessions only
-/// there, so a later SFU can fan packets from one session out to others without locks.
+/// One client's WebRTC transport on the server: ICE-lite state, the DTLS server endpoint, SRTP once keyed, what
+/// the last answer negotiated, and its place in a call. Confined to the media event loop (the `MediaCore`'s loop); the
+/// router sees sessions only there, so it fans packets from one session out to others without locks.
 final class MediaSession {
     let id: String
     let label: String
     let localUfrag: String
+    let localPassword: String
     let localKey: STUNKey
     let remoteUfrag: String
+    let remoteFingerprint: DTLSFingerprint
+    /// Echo test or call participant.
+    let route: SessionRoute
+    /// The participant id other clients see in `a=msid` (the signaling session id).
+    let participant: String
+    let cname: String
+    let sdpSessionID: UInt64
+    /// The `o=` version of the last answer.
+    var answerVersion = 2
+    /// Echo sessions: the payload type of Opus, and whether the answer lets the server send audio back.
     let audioPayloadType: UInt8
-    /// True when the answer lets the server send audio to this client.
     let sendsAudio: Bool
-    /// The SSRC of the audio the server sends to this client.
+    /// The server's own SSRC toward this client: echoed audio, and the sender SSRC of its RTCP (RR, PLI, REMB).
     let audioSSRC: UInt32
     let dtls: DTLSEndpoint
     let hub: SessionEventHub
@@ -72,19 +82,52 @@ final class MediaSession {
     var dtlsStarted: NIODeadline?
     var isClosed = false
 
+    // MARK: Call state (route .call)
+
+    /// What the client publishes, from its last offer.
+    var publishedAudio: SFUAnswer.Published?
+    var publishedVideo: SFUAnswer.Published?
+    /// False while muted: the router drops its audio instead of forwarding it.
+    var audioForwarding = true
+    /// True while it holds the call's presenter slot (set by the control plane before the offer with the screen).
+    var mayPublishVideo = false
+    /// Receive slots of the last answer, and the SSRCs it announced (only those are forwarded to this client).
+    var slots: [SFUAnswer.Slot] = []
+    var announcedSSRCs: Set<UInt32> = []
+    /// The call it belongs to while open (nil for echo sessions and after close).
+    var callRoute: CallRoute?
+    /// The track set last asked for with `.renegotiationNeeded`, so a request is not repeated.
+    var requestedSSRCs: Set<UInt32>?
+    /// When its audio was last forwarded (an active speaker sends within the last two seconds).
+    var lastAudio: NIODeadline?
+    /// The slot counts last asked for with `.renegotiationNeeded`, so a request is not repeated.
+    var requestedSlots: (audio: Int, video: Int)?
+    /// Payload types this client expects on its receive slots.
+    var slotAudioPayloadType: UInt8?
+    var slotVideoPayloadType: UInt8?
+    /// The latest REMB bitrate this client reported as a receiver, in bit/s.
+    var receiverEstimate: UInt64?
+
     /// Maximum validated paths per session: a browser has a handful of local candidates.
     static let maximumPaths = 16
 
     init(
         id: String, label: String, localUfrag: String, localPassword: String, remoteUfrag: String,
-        audioPayloadType: UInt8, sendsAudio: Bool, audioSSRC: UInt32, dtls: DTLSEndpoint, hub: SessionEventHub,
-        now: NIODeadline
+        remoteFingerprint: DTLSFingerprint, route: SessionRoute, participant: String, cname: String,
+        sdpSessionID: UInt64, audioPayloadType: UInt8, sendsAudio: Bool, audioSSRC: UInt32, dtls: DTLSEndpoint,
+        hub: SessionEventHub, now: NIODeadline
     ) {
         self.id = id
         self.label = label
         self.localUfrag = localUfrag
+        self.localPassword = localPassword
         self.localKey = .shortTerm(password: localPassword)
         self.remoteUfrag = remoteUfrag
+        self.remoteFingerprint = remoteFingerprint
+        self.route = route
+        self.participant = participant
+        self.cname = cname
+        self.sdpSessionID = sdpSessionID
         self.audioPayloadType = audioPayloadType
         self.sendsAudio = sendsAudio
         self.audioSSRC = audioSSRC
@@ -93,28 +136,8 @@ final class MediaSession {
         self.created = now
         self.lastConsent = now
     }
+
+    /// Whether media can be sent to it now.
+    var isReady: Bool { srtp != nil && selected != nil && !isClosed }
 }
 
-/// Decides where a session's decrypted media goes. Called on the media event loop.
-///
-/// `.echo` sends audio back to its sender; the SFU will route between sessions of one call through the same hooks.
-protocol MediaRouter: AnyObject {
-    /// A plain RTP packet (after SRTP unprotect) from `session`. `packet` has spare capacity for SRTP's trailer.
-    func route(rtp packet: inout ByteBuffer, header: RTPHeader, from session: MediaSession, core: MediaCore)
-    /// `session` is closing; forget it.
-    func sessionClosed(_ session: MediaSession)
-}
-
-/// `.echo`: each audio packet returns to its sender under the server's SSRC; sequence numbers and timestamps are
-/// kept (one outgoing stream per incoming one, so they stay consistent).
-final class EchoRouter: MediaRouter {
-    func route(rtp packet: inout ByteBuffer, header: RTPHeader, from session: MediaSession, core: MediaCore) {
-        guard header.payloadType == session.audioPayloadType, session.sendsAudio else {
-            core.countDropped()
-            return
-        }
-        core.sendRTP(&packet, ssrc: session.audioSSRC, to: session)
-    }
-
-    func sessionClosed(_ session: MediaSession) {}
-}

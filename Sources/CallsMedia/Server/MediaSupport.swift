@@ -35,7 +35,8 @@ final class SessionEventHub: Sendable {
     func emit(_ event: MediaSessionEvent) {
         let targets: [AsyncStream<MediaSessionEvent>.Continuation] = state.withLock { s in
             guard !s.finished else { return [] }
-            if s.history.count < 32 { s.history.append(event) }
+            // Renegotiation requests are transient (a late subscriber asks for the current state instead).
+            if s.history.count < 32, !event.isTransient { s.history.append(event) }
             if case .closed = event { s.finished = true }
             return Array(s.continuations.values)
         }

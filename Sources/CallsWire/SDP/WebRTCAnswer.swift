@@ -156,7 +156,7 @@ public struct WebRTCAnswer: Sendable {
 
     /// RFC 3264 §6: a rejected stream keeps its media type and proto with port 0; the mid stays so the offerer can
     /// match it (RFC 9143 §7.3.3).
-    private static func rejectedSection(_ s: WebRTCMediaSection) -> SDPMediaDescription {
+    static func rejectedSection(_ s: WebRTCMediaSection) -> SDPMediaDescription {
         let media: String
         switch s.kind {
         case .audio: media = "audio"

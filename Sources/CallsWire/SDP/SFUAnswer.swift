@@ -1,0 +1,244 @@
+/// A track the SFU sends to one participant: another participant's microphone or screen, forwarded under the
+/// publisher's own SSRC (the SFU rewrites only the payload type).
+public struct SFUTrack: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable {
+        case audio, video
+    }
+
+    public var kind: Kind
+    public var ssrc: UInt32
+    /// The `a=msid` stream id: the publishing participant's id, so the client knows whose track it is.
+    public var streamID: String
+    public var trackID: String
+    public var cname: String
+
+    public init(kind: Kind, ssrc: UInt32, streamID: String, trackID: String, cname: String) {
+        self.kind = kind
+        self.ssrc = ssrc
+        self.streamID = streamID
+        self.trackID = trackID
+        self.cname = cname
+    }
+}
+
+/// What the SFU puts in an answer besides the offer's choices.
+public struct SFUAnswerParameters: Sendable {
+    public var iceUfrag: String
+    public var icePwd: String
+    /// `sha-256 AB:CD:...`
+    public var fingerprint: String
+    public var candidates: [SDPCandidate]
+    /// The `o=` session id and version (the version grows with each answer of a session, RFC 3264 §8).
+    public var sessionID: UInt64
+    public var sessionVersion: Int
+    /// The tracks this participant should receive, in a stable order (join order of their publishers).
+    public var tracks: [SFUTrack]
+    /// The SSRC each receive slot (by mid) carried in the previous answer; kept where the track is still wanted, so
+    /// a renegotiation does not move a track to another transceiver.
+    public var previousAssignments: [String: UInt32]
+    /// True when this participant may publish video (it holds the call's presenter slot).
+    public var mayPublishVideo: Bool
+
+    public init(
+        iceUfrag: String, icePwd: String, fingerprint: String, candidates: [SDPCandidate], sessionID: UInt64,
+        sessionVersion: Int, tracks: [SFUTrack], previousAssignments: [String: UInt32] = [:],
+        mayPublishVideo: Bool = false
+    ) {
+        self.iceUfrag = iceUfrag
+        self.icePwd = icePwd
+        self.fingerprint = fingerprint
+        self.candidates = candidates
+        self.sessionID = sessionID
+        self.sessionVersion = sessionVersion
+        self.tracks = tracks
+        self.previousAssignments = previousAssignments
+        self.mayPublishVideo = mayPublishVideo
+    }
+}
+
+/// The SFU's answer to a participant's offer (initial or renegotiated), as an ICE-lite, DTLS-passive,
+/// BUNDLE-only endpoint.
+///
+/// Each offered section gets a role:
+/// - the first bundled audio section the client sends on (sendrecv/sendonly) **publishes** its microphone: the
+///   answer is `recvonly`;
+/// - the first bundled VP8 video section the client sends on publishes its screen, but only with
+///   ``SFUAnswerParameters/mayPublishVideo``; otherwise it is answered `inactive`;
+/// - every other bundled audio (Opus) or video (VP8) section the client can receive on is a **receive slot**:
+///   answered `sendonly` with one of ``SFUAnswerParameters/tracks`` (its SSRC and `a=msid` naming the publisher),
+///   or `inactive` while there is no track for it. Slots stay in the BUNDLE group, so the client can reuse them;
+/// - anything else (data channels, other codecs, sections outside the bundle) is rejected with port 0.
+///
+/// No RTP header extensions are accepted: forwarded packets keep the publisher's header, and extension ids are
+/// negotiated per participant. RTX is not offered back, so retransmissions use the media SSRC.
+public struct SFUAnswer: Sendable {
+    /// A receive slot of the answer.
+    public struct Slot: Hashable, Sendable {
+        public var mid: String
+        public var kind: SFUTrack.Kind
+        /// The payload type of the slot's codec in this participant's offer (Opus or VP8): forwarded packets get it.
+        public var payloadType: UInt8
+        /// The track's SSRC, nil when the slot is inactive.
+        public var ssrc: UInt32?
+    }
+
+    /// A section on which the client publishes.
+    public struct Published: Hashable, Sendable {
+        public var mid: String
+        public var payloadType: UInt8
+        /// `a=ssrc` values of the section (the first is the media SSRC; RTX or FEC SSRCs may follow).
+        public var ssrcs: [UInt32]
+        /// The section's codec (`opus/48000/2`, `VP8/90000`).
+        public var codec: SDPCodec
+    }
+
+    public var sdp: String
+    public var publishedAudio: Published?
+    public var publishedVideo: Published?
+    public var slots: [Slot]
+    /// Wanted tracks that found no free slot of their kind: the client needs more receive transceivers.
+    public var unplaced: [SFUTrack]
+
+    /// The slot assignment by mid (for ``SFUAnswerParameters/previousAssignments`` next time).
+    public var assignments: [String: UInt32] {
+        var out: [String: UInt32] = [:]
+        for s in slots { if let ssrc = s.ssrc { out[s.mid] = ssrc } }
+        return out
+    }
+
+    /// VP8 RTCP feedback kept when the offer has it (no transport-cc: bandwidth feedback is REMB).
+    static let videoFeedback: Set<String> = ["nack", "nack pli", "ccm fir", "goog-remb"]
+    static let audioFeedback: Set<String> = []
+
+    public init(offer: WebRTCOffer, parameters p: SFUAnswerParameters) {
+        let d = offer.parsed
+        enum Role {
+            case publish(SDPCodec)
+            case slot(SDPCodec)
+            case inactive(SDPCodec)
+            case rejected
+        }
+        var roles: [Role] = []
+        var publishedAudio: Published?
+        var publishedVideo: Published?
+        for s in d.sections {
+            guard !s.isRejected, let mid = s.mid, d.bundleMids.contains(mid), s.rtcpMux else {
+                roles.append(.rejected)
+                continue
+            }
+            switch s.kind {
+            case .audio:
+                guard let opus = s.codec(named: "opus"), opus.clockRate == 48000 else {
+                    roles.append(.rejected)
+                    continue
+                }
+                if s.direction.sends, publishedAudio == nil {
+                    publishedAudio = Published(mid: mid, payloadType: opus.payloadType, ssrcs: s.ssrcs, codec: opus)
+                    roles.append(.publish(opus))
+                } else if s.direction.receives {
+                    roles.append(.slot(opus))
+                } else {
+                    roles.append(.inactive(opus))
+                }
+            case .video:
+                guard let vp8 = s.codec(named: "VP8") else {
+                    roles.append(.rejected)
+                    continue
+                }
+                if s.direction.sends, publishedVideo == nil, p.mayPublishVideo {
+                    publishedVideo = Published(mid: mid, payloadType: vp8.payloadType, ssrcs: s.ssrcs, codec: vp8)
+                    roles.append(.publish(vp8))
+                } else if s.direction.receives {
+                    roles.append(.slot(vp8))
+                } else {
+                    roles.append(.inactive(vp8))
+                }
+            default:
+                roles.append(.rejected)
+            }
+        }
+
+        // Slot assignment: keep previous placements of tracks still wanted, then fill free slots in order.
+        var slotMids: [(mid: String, kind: SFUTrack.Kind, pt: UInt8)] = []
+        for (s, role) in zip(d.sections, roles) {
+            if case .slot(let codec) = role, let mid = s.mid {
+                slotMids.append((mid, s.kind == .audio ? .audio : .video, codec.payloadType))
+            }
+        }
+        var placed: [String: SFUTrack] = [:]
+        var used = Set<UInt32>()
+        for slot in slotMids {
+            guard let previous = p.previousAssignments[slot.mid],
+                let track = p.tracks.first(where: { $0.ssrc == previous && $0.kind == slot.kind }),
+                !used.contains(track.ssrc)
+            else { continue }
+            placed[slot.mid] = track
+            used.insert(track.ssrc)
+        }
+        var pending = p.tracks.filter { !used.contains($0.ssrc) }
+        for slot in slotMids where placed[slot.mid] == nil {
+            guard let i = pending.firstIndex(where: { $0.kind == slot.kind }) else { continue }
+            placed[slot.mid] = pending.remove(at: i)
+        }
+        self.slots = slotMids.map { Slot(mid: $0.mid, kind: $0.kind, payloadType: $0.pt, ssrc: placed[$0.mid]?.ssrc) }
+        self.unplaced = pending
+        self.publishedAudio = publishedAudio
+        self.publishedVideo = publishedVideo
+
+        var media: [SDPMediaDescription] = []
+        var bundle: [String] = []
+        for (s, role) in zip(d.sections, roles) {
+            switch role {
+            case .rejected:
+                media.append(WebRTCAnswer.rejectedSection(s))
+            case .publish(let codec), .slot(let codec), .inactive(let codec):
+                let mid = s.mid ?? "0"
+                var direction = SDPDirection.inactive
+                var track: SFUTrack?
+                switch role {
+                case .publish: direction = .recvonly
+                case .slot:
+                    track = placed[mid]
+                    direction = track == nil ? .inactive : .sendonly
+                default: break
+                }
+                var m = SDPMediaDescription(
+                    media: s.kind == .audio ? "audio" : "video", port: 9, proto: s.proto,
+                    formats: ["\(codec.payloadType)"], connection: "IN IP4 0.0.0.0")
+                m.attributes = [
+                    SDPAttribute("rtcp", "9 IN IP4 0.0.0.0"),
+                    SDPAttribute("ice-ufrag", p.iceUfrag),
+                    SDPAttribute("ice-pwd", p.icePwd),
+                    SDPAttribute("fingerprint", p.fingerprint),
+                    SDPAttribute("setup", "passive"),
+                    SDPAttribute("mid", mid),
+                    SDPAttribute(direction.rawValue),
+                ]
+                if let track { m.attributes.append(SDPAttribute("msid", "\(track.streamID) \(track.trackID)")) }
+                m.attributes.append(SDPAttribute("rtcp-mux"))
+                m.attributes.append(SDPAttribute("rtpmap", codec.rtpmapValue))
+                let keep = s.kind == .audio ? Self.audioFeedback : Self.videoFeedback
+                for f in codec.feedback where keep.contains(f) {
+                    m.attributes.append(SDPAttribute("rtcp-fb", "\(codec.payloadType) \(f)"))
+                }
+                if let fmtp = codec.fmtp { m.attributes.append(SDPAttribute("fmtp", "\(codec.payloadType) \(fmtp)")) }
+                if let track {
+                    m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) cname:\(track.cname)"))
+                    m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) msid:\(track.streamID) \(track.trackID)"))
+                }
+                for c in p.candidates { m.attributes.append(SDPAttribute("candidate", c.sdpValue)) }
+                m.attributes.append(SDPAttribute("end-of-candidates"))
+                media.append(m)
+                bundle.append(mid)
+            }
+        }
+        var session = SDPSessionDescription(origin: "- \(p.sessionID) \(p.sessionVersion) IN IP4 127.0.0.1")
+        session.attributes = [
+            SDPAttribute("ice-lite"),
+            SDPAttribute("group", "BUNDLE " + bundle.joined(separator: " ")),
+            SDPAttribute("msid-semantic", " WMS *"),
+        ]
+        session.media = media
+        self.sdp = session.text
+    }
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Three headless Chromium participants in one call on `callsctl serve`, inside a private network namespace.
+
+Each browser's fake microphone plays its own tone: alice 440 Hz, bob 660 Hz, carol 880 Hz. The page at /
+joins the call of one channel; every page measures the dominant frequency of each remote audio track on its
+own. Then alice shares a screen (Chromium's fake camera as the screen track), bob and carol decode its
+frames, bob mutes, and alice and carol check that bob's audio packets stop arriving while bob is still in
+the call. Each page POSTs its result to a receiver in this script, which checks:
+
+  - each participant heard the two other tones, each from the right participant, and not its own;
+  - bob and carol decoded at least 10 frames of alice's screen;
+  - after bob's `muted` event, alice and carol received no more audio packets from bob.
+
+Exit: 0 pass, 1 fail, 3 could not run (no chromium, no namespace). Prints one JSON document.
+Needs root for `unshare -n` (CI runs as root). Stdlib only.
+"""
+import argparse
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser_echo import CHANNEL, Receiver, fail_early, reexec_in_namespace, start_serve, write_tone  # noqa: E402
+
+PARTICIPANTS = [
+    # user, tone, page options
+    ("alice", 440, "share=1&fakescreen=1&expectMute=1"),
+    ("bob", 660, "expectScreen=1&muteAfterScreen=1"),
+    ("carol", 880, "expectScreen=1&expectMute=1"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", ".build/debug/callsctl"))
+    ap.add_argument("--seconds", type=float, default=4, help="audio measuring window once all tones are heard")
+    ap.add_argument("--timeout", type=float, default=150)
+    ap.add_argument("--rtc-port", type=int, default=8443)
+    ap.add_argument("--transport", default="udp")  # for start_serve
+    ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    ap.add_argument("--keep", help="keep logs in this folder")
+    args = ap.parse_args()
+
+    code = reexec_in_namespace()
+    if code is not None:
+        return code
+    if not os.path.exists(args.chromium):
+        return fail_early("chromium not found; run scripts/peers/install-chromium.sh")
+    if not os.path.exists(args.callsctl):
+        return fail_early("callsctl binary not found at %s; build it or pass --callsctl" % args.callsctl)
+    work = args.keep or tempfile.mkdtemp(prefix="callsctl-group-")
+    os.makedirs(work, exist_ok=True)
+    summary = {"ok": False, "work": work, "checks": []}
+    code = run(args, summary, work)
+    if not summary["ok"] and "error" not in summary:
+        summary["error"] = "failed: " + ", ".join(c["check"] for c in summary["checks"] if not c["ok"])
+    print(json.dumps(summary, indent=2, default=str))
+    return code
+
+
+def run(args, summary, work):
+    data_dir = os.path.join(work, "data")
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    report_url = "http://127.0.0.1:%d/report" % receiver.server_address[1]
+    serve, browsers = None, []
+    try:
+        serve, api_port, serve_lines = start_serve(args, data_dir, work)
+        summary["serveStdout"] = serve_lines
+        if api_port is None:
+            summary["error"] = "callsctl serve did not print 'api listening on'; see %s/serve.log" % work
+            return finish(summary, 1)
+        for user, hz, options in PARTICIPANTS:
+            token = subprocess.run(
+                [args.callsctl, "token", "create", "--data-dir", data_dir, "--channel", CHANNEL, "--user", user,
+                 "--ttl", "600"], capture_output=True, text=True, check=True).stdout.strip()
+            tone = os.path.join(work, "%s.wav" % user)
+            write_tone(tone, hz=hz, seconds=10)
+            others = ",".join(str(h) for u, h, _ in PARTICIPANTS if u != user)
+            url = ("http://127.0.0.1:%d/?token=%s&autotest=%g&peers=2&ownHz=%d&expectHz=%s&report=%s&%s"
+                   % (api_port, token, args.seconds, hz, others, report_url, options))
+            cmd = [args.chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                   "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   "--use-file-for-fake-audio-capture=%s" % tone, "--allow-loopback-in-peer-connection",
+                   "--autoplay-policy=no-user-gesture-required",
+                   "--user-data-dir=%s" % os.path.join(work, "profile-" + user), url]
+            log = open(os.path.join(work, "chromium-%s.log" % user), "w")
+            browsers.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            time.sleep(1)
+        deadline = time.time() + args.timeout
+        while len(Receiver.reports) < len(PARTICIPANTS) and time.time() < deadline:
+            Receiver.event.wait(1)
+            Receiver.event.clear()
+        pages = {}
+        for report in Receiver.reports:
+            user = next((e.get("user") for e in report.get("events", []) if e.get("participant") == report.get("sessionId")), None)
+            pages[user or "?%d" % len(pages)] = report
+        summary["pages"] = {u: compact(p) for u, p in pages.items()}
+        if len(pages) < len(PARTICIPANTS):
+            summary["error"] = "only %d of %d pages reported within %g s; see %s/chromium-*.log" % (
+                len(pages), len(PARTICIPANTS), args.timeout, work)
+            return finish(summary, 1)
+        return finish(summary, judge(summary, pages))
+    finally:
+        for b in browsers:
+            try:
+                os.killpg(b.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            b.wait()
+        if serve is not None:
+            serve.send_signal(signal.SIGTERM)
+            try:
+                summary["serveExit"] = serve.wait(15)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+                summary["serveExit"] = "killed after 15 s"
+        receiver.shutdown()
+        if not args.keep:
+            for user, _, _ in PARTICIPANTS:
+                shutil.rmtree(os.path.join(work, "profile-" + user), ignore_errors=True)
+
+
+def compact(page):
+    keep = ["ok", "error", "stage", "sessionId", "serverTransport", "heard", "framesDecoded", "muteCheck", "serverErrors"]
+    out = {k: page.get(k) for k in keep}
+    out["events"] = [(e.get("event"), e.get("user")) for e in page.get("events", [])]
+    out["logTail"] = (page.get("log") or [])[-15:]
+    return out
+
+
+def judge(summary, pages):
+    checks = summary["checks"]
+
+    def check(name, ok, detail):
+        checks.append({"check": name, "ok": bool(ok), "detail": detail})
+
+    tones = {u: hz for u, hz, _ in PARTICIPANTS}
+    for user, page in pages.items():
+        heard = {h.get("user"): h.get("hz") for h in (page.get("heard") or {}).values()}
+        for other, hz in tones.items():
+            if other == user:
+                continue
+            got = heard.get(other)
+            check("%s hears %s's %d Hz" % (user, other, hz), got is not None and abs(got - hz) <= 25, got)
+        own = [u for u, h in heard.items() if h is not None and abs(h - tones.get(user, 0)) <= 25]
+        check("%s does not hear its own %d Hz" % (user, tones.get(user, 0)), not own, heard)
+        check("%s page verdict" % user, page.get("ok"), page.get("error"))
+    for viewer in ("bob", "carol"):
+        frames = (pages.get(viewer) or {}).get("framesDecoded") or 0
+        check("%s decodes alice's screen" % viewer, frames >= 10, frames)
+    for listener in ("alice", "carol"):
+        m = (pages.get(listener) or {}).get("muteCheck") or {}
+        check("%s stops receiving bob's audio after bob mutes" % listener,
+              m.get("user") == "bob" and m.get("packetsAt1s") is not None and m.get("packetsAt1s") == m.get("packetsAt3_5s"), m)
+    return 0 if all(c["ok"] for c in checks) else 1
+
+
+def finish(summary, code):
+    summary["ok"] = code == 0
+    summary["exit"] = code
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
