@@ -41,6 +41,32 @@ final class FakeBackend: MediaBackend, @unchecked Sendable {
         return (id, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=fake answer\r\n")
     }
 
+    private var _calls: [String] = []
+    /// `"<media id> mute|unmute|present|unpresent|renegotiate|create:<channel or echo>"`, in order.
+    var calls: [String] { lock.withLock { _calls } }
+
+    func createSession(offer: String, label: String, channel: String?, participant: String) async throws
+        -> (sessionID: String, answer: String)
+    {
+        let r = try await createSession(offer: offer, label: label)
+        lock.withLock { _calls.append("\(r.sessionID) create:\(channel ?? "echo")") }
+        return r
+    }
+
+    func renegotiate(_ id: String, offer: String) async throws -> String {
+        if let refuseOffers { throw Refused(description: refuseOffers) }
+        lock.withLock { _calls.append("\(id) renegotiate") }
+        return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=fake renegotiated answer\r\n"
+    }
+
+    func setAudioForwarding(_ id: String, _ on: Bool) async {
+        lock.withLock { _calls.append("\(id) \(on ? "unmute" : "mute")") }
+    }
+
+    func setPresenter(_ id: String, _ on: Bool) async {
+        lock.withLock { _calls.append("\(id) \(on ? "present" : "unpresent")") }
+    }
+
     func closeSession(_ id: String) async {
         let c = lock.withLock {
             _closed.append(id)
@@ -80,8 +106,8 @@ final class FakeBackend: MediaBackend, @unchecked Sendable {
 let testSecret = [UInt8](repeating: 7, count: 32)
 let testChannel = try! ChannelID(validating: "4xp9fdt3pbdp7nrw7xjmrd8kkc")
 
-func goodToken(ttl: Int64 = 600, role: JoinTokenClaims.Role = .user) -> String {
-    JoinTokenSigner(secret: testSecret).sign(JoinTokenClaims(channel: testChannel, user: "alice", role: role, ttl: ttl))
+func goodToken(ttl: Int64 = 600, role: JoinTokenClaims.Role = .user, user: String = "alice") -> String {
+    JoinTokenSigner(secret: testSecret).sign(JoinTokenClaims(channel: testChannel, user: user, role: role, ttl: ttl))
 }
 
 /// An APIServer on 127.0.0.1 with a random port and a fake backend.
@@ -260,8 +286,39 @@ final class TestWebSocket: @unchecked Sendable {
         }
     }
 
-    /// The next text message as a JSON object.
+    /// Call events (`"type":"event"`) received while waiting for other messages, in order.
+    private(set) var events: [[String: Any]] = []
+
+    /// The next text message as a JSON object, skipping call events (kept in `events`).
     func receive() async throws -> [String: Any] {
+        while true {
+            let message = try await receiveAny()
+            if message["type"] as? String == "event" {
+                events.append(message)
+                continue
+            }
+            return message
+        }
+    }
+
+    /// The next event named `name`, from those already received or the next messages (other messages are dropped).
+    func event(_ name: String, user: String? = nil) async throws -> [String: Any] {
+        func matches(_ m: [String: Any]) -> Bool {
+            m["event"] as? String == name && (user == nil || m["user"] as? String == user)
+        }
+        if let i = events.firstIndex(where: matches) { return events.remove(at: i) }
+        for _ in 0..<100 {
+            let message = try await receiveAny()
+            if message["type"] as? String == "event" {
+                if matches(message) { return message }
+                events.append(message)
+            }
+        }
+        throw SocketError(description: "no \(name) event among the next 100 messages")
+    }
+
+    /// The next text message as a JSON object.
+    func receiveAny() async throws -> [String: Any] {
         while true {
             let (opcode, payload) = try await receiveFrame()
             if opcode == 1 {

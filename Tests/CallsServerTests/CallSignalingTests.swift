@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+@testable import CallsServer
+
+/// Calls over signaling: membership, events to everyone in the call, mute, one presenter, hands,
+/// reactions, renegotiation, echo tests kept out of calls.
+@Suite struct CallSignalingTests {
+    func join(_ s: RunningServer, _ user: String, extra: String = "") async throws -> (TestWebSocket, [String: Any]) {
+        let ws = try await TestWebSocket(port: s.port)
+        let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken(user: user))\"\(extra)}")
+        #expect(reply["type"] as? String == "joined", "\(reply)")
+        return (ws, reply)
+    }
+
+    func expectError(_ reply: [String: Any], _ code: SignalingErrorCode, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(reply["type"] as? String == "error", sourceLocation: sourceLocation)
+        #expect(reply["code"] as? String == code.rawValue, "\(reply)", sourceLocation: sourceLocation)
+        #expect(((reply["message"] as? String)?.count ?? 0) > 20, sourceLocation: sourceLocation)
+    }
+
+    @Test func eventsReachEveryoneInTheCall() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (alice, aliceJoined) = try await join(s, "alice")
+        #expect((aliceJoined["participants"] as? [[String: Any]])?.count == 1)
+        #expect(aliceJoined["audioSlots"] as? Int == 0)
+        let started = try await alice.event("call_started")
+        #expect(started["user"] as? String == "alice")
+        #expect((started["at"] as? String)?.hasSuffix("Z") == true)
+        let aliceID = aliceJoined["sessionId"] as? String
+
+        let (bob, bobJoined) = try await join(s, "bob", extra: #","muted":true"#)
+        let people = bobJoined["participants"] as? [[String: Any]] ?? []
+        #expect(people.map { $0["user"] as? String } == ["alice", "bob"])
+        #expect(bobJoined["audioSlots"] as? Int == 1)
+        #expect(bobJoined["videoSlots"] as? Int == 0)
+        let bobJoinedEvent = try await alice.event("joined", user: "bob")
+        #expect(bobJoinedEvent["user"] as? String == "bob")
+        #expect(bobJoinedEvent["muted"] as? Bool == true)
+        #expect(bobJoinedEvent["participant"] as? String == bobJoined["sessionId"] as? String)
+
+        try await bob.send(#"{"type":"unmute"}"#)
+        #expect(try await alice.event("unmuted")["user"] as? String == "bob")
+        try await alice.send(#"{"type":"raise_hand"}"#)
+        #expect(try await bob.event("hand_raised")["participant"] as? String == aliceID)
+        try await alice.send(#"{"type":"lower_hand"}"#)
+        #expect(try await bob.event("hand_lowered")["user"] as? String == "alice")
+        try await alice.send(#"{"type":"reaction","emoji":"🎉"}"#)
+        let reaction = try await bob.event("reaction")
+        #expect(reaction["emoji"] as? String == "🎉")
+        expectError(try await alice.request(#"{"type":"reaction","emoji":""}"#), .badMessage)
+        expectError(try await alice.request(#"{"type":"reaction","emoji":"this is not an emoji at all"}"#), .badMessage)
+
+        _ = try await bob.request(#"{"type":"leave"}"#)
+        #expect(try await alice.event("left")["user"] as? String == "bob")
+        try await alice.send(#"{"type":"leave"}"#)
+        #expect(try await alice.event("call_ended")["user"] as? String == "alice")
+    }
+
+    @Test func onePresenterAtATime() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (alice, _) = try await join(s, "alice")
+        let (bob, _) = try await join(s, "bob")
+        _ = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nalice\r\n"}"#)
+        #expect(try await alice.request(#"{"type":"screen_start"}"#)["type"] as? String == "screen_ok")
+        #expect(try await bob.event("screen_on")["user"] as? String == "alice")
+        let busy = try await bob.request(#"{"type":"screen_start"}"#)
+        expectError(busy, .screenBusy)
+        #expect((busy["message"] as? String)?.contains("alice is already sharing") == true)
+        try await alice.send(#"{"type":"screen_stop"}"#)
+        #expect(try await bob.event("screen_off")["user"] as? String == "alice")
+        #expect(try await bob.request(#"{"type":"screen_start"}"#)["type"] as? String == "screen_ok")
+        // The presenter leaving turns the screen off for the others.
+        try await bob.send(#"{"type":"leave"}"#)
+        #expect(try await alice.event("screen_off", user: "bob")["participant"] != nil)
+        #expect(s.backend.calls.prefix(3) == ["media-1 create:\(testChannel)", "media-1 present", "media-1 unpresent"])
+    }
+
+    @Test func muteReachesTheMediaLayerAndRenegotiationIsAnswered() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (alice, _) = try await join(s, "alice", extra: #","muted":true"#)
+        let answer = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nfirst\r\n"}"#)
+        #expect(answer["type"] as? String == "answer")
+        try await alice.send(#"{"type":"unmute"}"#)
+        try await alice.send(#"{"type":"mute"}"#)
+        let again = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nsecond\r\n"}"#)
+        #expect((again["sdp"] as? String)?.contains("renegotiated") == true)
+        s.backend.emit(.renegotiationNeeded(audioSlots: 2, videoSlots: 1), to: "media-1")
+        let ask = try await alice.receive()
+        #expect(ask["type"] as? String == "renegotiate")
+        #expect(ask["audioSlots"] as? Int == 2)
+        #expect(ask["videoSlots"] as? Int == 1)
+        #expect(
+            s.backend.calls == [
+                "media-1 create:\(testChannel)", "media-1 mute", "media-1 unmute", "media-1 mute", "media-1 renegotiate",
+            ])
+    }
+
+    @Test func echoTestsStayOutOfCalls() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (echo, joined) = try await join(s, "tester", extra: #","echo":true"#)
+        #expect(joined["echo"] as? Bool == true)
+        #expect(joined["participants"] == nil)
+        expectError(try await echo.request(#"{"type":"mute"}"#), .notInCall)
+        _ = try await echo.request(#"{"type":"offer","sdp":"v=0\r\necho\r\n"}"#)
+        expectError(try await echo.request(#"{"type":"offer","sdp":"v=0\r\nagain\r\n"}"#), .alreadyOffered)
+        let (alice, aliceJoined) = try await join(s, "alice")
+        #expect((aliceJoined["participants"] as? [[String: Any]])?.count == 1)
+        _ = try await alice.event("call_started")
+        #expect(s.backend.calls == ["media-1 create:echo"])
+    }
+
+    @Test func callMessagesNeedAJoin() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        for type in ["mute", "unmute", "screen_start", "screen_stop", "raise_hand", "lower_hand"] {
+            expectError(try await ws.request("{\"type\":\"\(type)\"}"), .notJoined)
+        }
+        expectError(try await ws.request(#"{"v":1,"type":"join","token":"\#(goodToken())","echo":"yes"}"#), .badMessage)
+        expectError(try await ws.request(#"{"v":1,"type":"join","token":"\#(goodToken())","muted":1}"#), .badMessage)
+    }
+}
