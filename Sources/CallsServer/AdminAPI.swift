@@ -27,6 +27,13 @@ struct SessionRecord: Sendable {
     var notify: @Sendable (String) -> Void = { _ in }
 }
 
+/// Calls as the signaling side counts them.
+struct ControlCallFigures: Sendable, Equatable {
+    /// Joined participants per channel (echo tests excluded).
+    var participants: [String: Int] = [:]
+    var presenters = 0
+}
+
 /// The signaling sessions that have joined, for calls (membership, presenter, events), the admin API and draining.
 final class SessionRegistry: @unchecked Sendable {
     // @unchecked: every stored property is accessed only with `lock` held.
@@ -142,6 +149,15 @@ final class SessionRegistry: @unchecked Sendable {
             let ids = records.values.filter { !$0.echo && $0.channel == channel }.map(\.id)
             presenters.removeValue(forKey: channel)
             return ids.compactMap { records.removeValue(forKey: $0) }
+        }
+    }
+
+    /// Participants per channel with a call, and presenters, for metrics.
+    func callFigures() -> ControlCallFigures {
+        lock.withLock {
+            var participants: [String: Int] = [:]
+            for r in records.values where !r.echo { participants[r.channel, default: 0] += 1 }
+            return ControlCallFigures(participants: participants, presenters: presenters.count)
         }
     }
 

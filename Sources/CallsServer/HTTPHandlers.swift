@@ -71,7 +71,8 @@ struct HTTPRouter: Sendable {
         case "/metrics":
             return HTTPResponseData(
                 status: .ok, contentType: Self.prometheus,
-                body: metrics.prometheusText(media: backend.backendMetrics, build: version.version))
+                body: metrics.prometheusText(
+                    media: backend.backendMetrics, build: version.version, calls: admin.registry.callFigures()))
         case "/ws":
             var r = Self.error(
                 .upgradeRequired, "websocket_required",

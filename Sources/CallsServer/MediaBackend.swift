@@ -73,6 +73,24 @@ public struct MediaBackendMetrics: Sendable, Equatable {
     public var dtlsFailures: UInt64
     public var iceFailures: UInt64
     public var droppedPackets: UInt64
+    /// Forwarding between participants (see `MediaMetrics` for the meaning of each).
+    public var audioPacketsForwarded: UInt64 = 0
+    public var videoPacketsForwarded: UInt64 = 0
+    public var bytesForwarded: UInt64 = 0
+    public var mutedDropped: UInt64 = 0
+    public var nacksReceived: UInt64 = 0
+    public var packetsRetransmitted: UInt64 = 0
+    public var keyFrameRequestsForwarded: UInt64 = 0
+    public var keyFrameRequestsLimited: UInt64 = 0
+    public var receiverReportsSent: UInt64 = 0
+    public var rembSent: UInt64 = 0
+    /// Forwarding latency histogram (receive → send): upper bounds in seconds, non-cumulative counts per bound
+    /// plus one for +Inf, sum in seconds.
+    public var forwardLatencyBounds: [Double] = []
+    public var forwardLatencyCounts: [UInt64] = []
+    public var forwardLatencySum: Double = 0
+    /// Per call: key, participants with media, active speakers, presenters, packets forwarded.
+    public var calls: [MediaCallFigures] = []
 
     public init(
         sessions: Int = 0, packetsIn: UInt64 = 0, packetsOut: UInt64 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0,
@@ -86,6 +104,23 @@ public struct MediaBackendMetrics: Sendable, Equatable {
         self.dtlsFailures = dtlsFailures
         self.iceFailures = iceFailures
         self.droppedPackets = droppedPackets
+    }
+}
+
+/// One call's media figures.
+public struct MediaCallFigures: Sendable, Equatable {
+    public var key: String
+    public var participants: Int
+    public var speakers: Int
+    public var presenters: Int
+    public var packetsForwarded: UInt64
+
+    public init(key: String, participants: Int, speakers: Int, presenters: Int, packetsForwarded: UInt64) {
+        self.key = key
+        self.participants = participants
+        self.speakers = speakers
+        self.presenters = presenters
+        self.packetsForwarded = packetsForwarded
     }
 }
 

@@ -37,10 +37,26 @@ extension MediaServer: MediaBackend {
 
     public var backendMetrics: MediaBackendMetrics {
         let m = metrics
-        return MediaBackendMetrics(
+        var b = MediaBackendMetrics(
             sessions: Int(m.sessions), packetsIn: UInt64(m.packetsIn), packetsOut: UInt64(m.packetsOut),
             bytesIn: UInt64(m.bytesIn), bytesOut: UInt64(m.bytesOut), dtlsFailures: UInt64(m.dtlsFailures),
             iceFailures: UInt64(m.iceFailures), droppedPackets: UInt64(m.droppedPackets))
+        b.audioPacketsForwarded = m.audioPacketsForwarded
+        b.videoPacketsForwarded = m.videoPacketsForwarded
+        b.bytesForwarded = m.bytesForwarded
+        b.mutedDropped = m.mutedDropped
+        b.nacksReceived = m.nacksReceived
+        b.packetsRetransmitted = m.packetsRetransmitted
+        b.keyFrameRequestsForwarded = m.keyFrameRequestsForwarded
+        b.keyFrameRequestsLimited = m.keyFrameRequestsLimited
+        b.receiverReportsSent = m.receiverReportsSent
+        b.rembSent = m.rembSent
+        b.calls = m.calls.map {
+            MediaCallFigures(
+                key: $0.key, participants: $0.participants, speakers: $0.speakers, presenters: $0.presenters,
+                packetsForwarded: $0.packetsForwarded)
+        }
+        return b
     }
 }
 

@@ -36,7 +36,15 @@ public final class ServerMetrics: @unchecked Sendable {
     public var signalingConnections: Int { lock.withLock { connections } }
 
     /// The exposition text (format 0.0.4) for `media` plus this object's counters.
+    /// Calls with their own series in the per-call gauges; the rest are summed under `call="other"`, so the
+    /// number of series stays bounded however many calls run.
+    public static let maximumLabelledCalls = 20
+
     public func prometheusText(media: MediaBackendMetrics, build version: String) -> String {
+        prometheusText(media: media, build: version, calls: ControlCallFigures())
+    }
+
+    func prometheusText(media: MediaBackendMetrics, build version: String, calls: ControlCallFigures) -> String {
         let snapshot = lock.withLock {
             (bucketCounts, handshakeCount, handshakeSum, connections, joinsOK, joinsRefused)
         }
@@ -72,10 +80,78 @@ public final class ServerMetrics: @unchecked Sendable {
         histogram.append(("_sum", Self.format(snapshot.2)))
         histogram.append(("_count", "\(snapshot.1)"))
         metric("callsctl_handshake_seconds", "histogram", "Time from a client's offer to DTLS connected.", histogram)
+        let speakers = media.calls.reduce(0) { $0 + $1.speakers }
+        metric("callsctl_calls", "gauge", "Calls running now (channels with at least one participant).", [
+            ("", "\(calls.participants.count)")
+        ])
+        metric("callsctl_participants", "gauge", "Participants joined to calls now (echo tests excluded).", [
+            ("", "\(calls.participants.values.reduce(0, +))")
+        ])
+        metric("callsctl_speakers", "gauge", "Unmuted participants whose audio was forwarded in the last two seconds.", [
+            ("", "\(speakers)")
+        ])
+        metric("callsctl_presenters", "gauge", "Participants sharing a screen now.", [("", "\(calls.presenters)")])
+        metric("callsctl_forwarded_packets_total", "counter", "RTP packets forwarded to participants, by kind (one per receiver).", [
+            ("{kind=\"audio\"}", "\(media.audioPacketsForwarded)"), ("{kind=\"video\"}", "\(media.videoPacketsForwarded)"),
+        ])
+        metric("callsctl_forwarded_bytes_total", "counter", "Bytes of forwarded RTP packets after SRTP.", [
+            ("", "\(media.bytesForwarded)")
+        ])
+        metric("callsctl_muted_dropped_packets_total", "counter", "Audio packets of muted participants dropped at the server.", [
+            ("", "\(media.mutedDropped)")
+        ])
+        metric("callsctl_nacks_total", "counter", "Generic NACK feedback packets received from receivers.", [("", "\(media.nacksReceived)")])
+        metric("callsctl_retransmitted_packets_total", "counter", "Packets resent from the retransmission buffer after a NACK.", [
+            ("", "\(media.packetsRetransmitted)")
+        ])
+        metric("callsctl_keyframe_requests_total", "counter", "PLI/FIR from viewers, by what happened to them.", [
+            ("{result=\"forwarded\"}", "\(media.keyFrameRequestsForwarded)"),
+            ("{result=\"rate_limited\"}", "\(media.keyFrameRequestsLimited)"),
+        ])
+        metric("callsctl_rtcp_sent_total", "counter", "RTCP the server sends to publishers, by type.", [
+            ("{type=\"receiver_report\"}", "\(media.receiverReportsSent)"), ("{type=\"remb\"}", "\(media.rembSent)"),
+        ])
+        if !media.forwardLatencyBounds.isEmpty, media.forwardLatencyCounts.count == media.forwardLatencyBounds.count + 1 {
+            var samples: [(String, String)] = []
+            var cumulative: UInt64 = 0
+            for (i, bound) in media.forwardLatencyBounds.enumerated() {
+                cumulative += media.forwardLatencyCounts[i]
+                samples.append(("_bucket{le=\"\(Self.format(bound))\"}", "\(cumulative)"))
+            }
+            cumulative += media.forwardLatencyCounts[media.forwardLatencyBounds.count]
+            samples.append(("_bucket{le=\"+Inf\"}", "\(cumulative)"))
+            samples.append(("_sum", Self.format(media.forwardLatencySum)))
+            samples.append(("_count", "\(cumulative)"))
+            metric("callsctl_forward_latency_seconds", "histogram", "Time from receiving an RTP packet to sending it on to a receiver.", samples)
+        }
+        // Per-call gauges: the largest calls by name, the rest together, so cardinality stays bounded.
+        let ranked = calls.participants.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+        let named = ranked.prefix(Self.maximumLabelledCalls)
+        let rest = ranked.dropFirst(Self.maximumLabelledCalls)
+        let mediaByKey = Dictionary(media.calls.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var perCallParticipants: [(String, String)] = []
+        var perCallSpeakers: [(String, String)] = []
+        for (channel, count) in named {
+            let label = "{call=\"\(Self.labelValue(channel))\"}"
+            perCallParticipants.append((label, "\(count)"))
+            perCallSpeakers.append((label, "\(mediaByKey[channel]?.speakers ?? 0)"))
+        }
+        if !rest.isEmpty {
+            perCallParticipants.append(("{call=\"other\"}", "\(rest.reduce(0) { $0 + $1.value })"))
+            perCallSpeakers.append(("{call=\"other\"}", "\(rest.reduce(0) { $0 + (mediaByKey[$1.key]?.speakers ?? 0) })"))
+        }
+        metric("callsctl_call_participants", "gauge", "Participants per call: the \(Self.maximumLabelledCalls) largest calls by channel id, the rest as call=\"other\".", perCallParticipants)
+        metric("callsctl_call_speakers", "gauge", "Active speakers per call, labelled as callsctl_call_participants.", perCallSpeakers)
         metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", [
             ("", Self.format(processStart))
         ])
         return out
+    }
+
+    /// A label value with `\`, `"` and newlines escaped (exposition format).
+    static func labelValue(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 
     static func format(_ d: Double) -> String {

@@ -66,7 +66,9 @@ import FoundationNetworking
                 }
                 let body = try read(length)
                 if h[0] & 0x0F == 1 {
-                    return try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+                    let message = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+                    if message["type"] as? String == "event" { continue }  // call events are not replies
+                    return message
                 }
             }
         }

@@ -5,6 +5,7 @@ import NIOCore
 final class CallRoute {
     let key: String
     var members: [MediaSession] = []
+    var packetsForwarded: UInt64 = 0
 
     init(key: String) {
         self.key = key
@@ -38,6 +39,21 @@ final class CallRouter {
             return nil
         }
         return call
+    }
+
+    /// Per-call figures for metrics (once a second, not per packet).
+    func snapshots(now: NIODeadline) -> [CallMediaSnapshot] {
+        calls.values.map { call in
+            var speakers = 0
+            var presenters = 0
+            for s in call.members {
+                if s.audioForwarding, let last = s.lastAudio, now - last < .seconds(2) { speakers += 1 }
+                if s.mayPublishVideo, s.publishedVideo != nil { presenters += 1 }
+            }
+            return CallMediaSnapshot(
+                key: call.key, participants: call.members.count, speakers: speakers, presenters: presenters,
+                packetsForwarded: call.packetsForwarded)
+        }
     }
 
     // MARK: Negotiation
@@ -114,10 +130,12 @@ final class CallRouter {
                 core.noteAudio(from: p)
                 for q in call.members where q !== p && q.isReady && q.announcedSSRCs.contains(header.ssrc) {
                     core.forwardRTP(packet, payloadType: q.slotAudioPayloadType, to: q, kind: .audio)
+                    call.packetsForwarded &+= 1
                 }
             } else if p.mayPublishVideo, let video = p.publishedVideo, header.payloadType == video.payloadType {
                 for q in call.members where q !== p && q.isReady && q.announcedSSRCs.contains(header.ssrc) {
                     core.forwardRTP(packet, payloadType: q.slotVideoPayloadType, to: q, kind: .video)
+                    call.packetsForwarded &+= 1
                 }
             } else {
                 core.countDropped()

@@ -539,6 +539,7 @@ final class MediaCore: @unchecked Sendable {
     /// RFC 7675: close sessions whose checks stopped; also sessions that never connected.
     private func sweep() {
         let now = NIODeadline.now()
+        counters.calls = router.snapshots(now: now)
         let timeout = configuration.consentTimeout.timeAmount
         for s in Array(sessionsByID.values) where now - s.lastConsent > timeout {
             if s.selected == nil && s.paths.isEmpty {

@@ -186,6 +186,19 @@ public struct MediaMetrics: Sendable, Hashable {
     public var bytesForwarded: UInt64 = 0
     /// Audio packets of muted participants, dropped at the server.
     public var mutedDropped: UInt64 = 0
+    /// Generic NACKs received from receivers, packets resent from the retransmission buffer, and NACKed packets
+    /// no longer (or never) in it.
+    public var nacksReceived: UInt64 = 0
+    public var packetsRetransmitted: UInt64 = 0
+    public var retransmissionMisses: UInt64 = 0
+    /// PLI/FIR from viewers passed on to the presenter, and those held back by the rate limit.
+    public var keyFrameRequestsForwarded: UInt64 = 0
+    public var keyFrameRequestsLimited: UInt64 = 0
+    /// RTCP the server generates toward publishers: receiver reports and REMB bandwidth estimates.
+    public var receiverReportsSent: UInt64 = 0
+    public var rembSent: UInt64 = 0
+    /// Per call, refreshed once a second.
+    public var calls: [CallMediaSnapshot] = []
     /// DTLS handshakes that failed (bad fingerprint, no SRTP profile, retransmission limit, ...).
     public var dtlsFailures: UInt64 = 0
     /// Connectivity checks rejected (unknown ufrag, bad MESSAGE-INTEGRITY) plus sessions that never completed ICE.
@@ -200,6 +213,28 @@ public struct MediaMetrics: Sendable, Hashable {
     public var handshakeSeconds: [Double] = []
 
     public init() {}
+}
+
+/// One call as the media layer sees it.
+public struct CallMediaSnapshot: Sendable, Hashable {
+    /// The call key (channel id).
+    public var key: String
+    /// Media sessions in the call.
+    public var participants: Int
+    /// Unmuted participants whose audio was forwarded in the last two seconds.
+    public var speakers: Int
+    /// Participants publishing a screen.
+    public var presenters: Int
+    /// Packets forwarded to members of this call since it started.
+    public var packetsForwarded: UInt64
+
+    public init(key: String, participants: Int, speakers: Int, presenters: Int, packetsForwarded: UInt64) {
+        self.key = key
+        self.participants = participants
+        self.speakers = speakers
+        self.presenters = presenters
+        self.packetsForwarded = packetsForwarded
+    }
 }
 
 /// A lock-protected value, for the few pieces of state read outside the media event loop.
