@@ -11,6 +11,10 @@ the call. Each page POSTs its result to a receiver in this script, which checks:
   - bob and carol decoded at least 10 frames of alice's screen;
   - after bob's `muted` event, alice and carol received no more audio packets from bob.
 
+With --loss PCT, nftables in the namespace drops that share of the server's UDP datagrams, so the
+viewers lose screen packets and ask for them again: the server must answer NACKs from its retransmission
+buffer (checked in /metrics along with forwarded PLIs, receiver reports and REMB).
+
 Exit: 0 pass, 1 fail, 3 could not run (no chromium, no namespace). Prints one JSON document.
 Needs root for `unshare -n` (CI runs as root). Stdlib only.
 """
@@ -46,6 +50,7 @@ def main():
     ap.add_argument("--transport", default="udp")  # for start_serve
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--keep", help="keep logs in this folder")
+    ap.add_argument("--loss", type=int, default=0, help="percent of the server's UDP datagrams to drop (nftables)")
     args = ap.parse_args()
 
     code = reexec_in_namespace()
@@ -58,6 +63,14 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix="callsctl-group-")
     os.makedirs(work, exist_ok=True)
     summary = {"ok": False, "work": work, "checks": []}
+    if args.loss:
+        # On the input hook, like loss in the network: a drop on the output hook would make the server's
+        # sendmsg fail with EPERM instead, which is a different test.
+        rule = ("add table inet lossy\nadd chain inet lossy in { type filter hook input priority 0; }\n"
+                "add rule inet lossy in udp sport %d numgen random mod 100 < %d drop\n" % (args.rtc_port, args.loss))
+        nft = subprocess.run(["nft", "-f", "-"], input=rule, text=True, capture_output=True)
+        if nft.returncode != 0:
+            return fail_early("nft could not install the loss rule: %s" % nft.stderr.strip())
     code = run(args, summary, work)
     if not summary["ok"] and "error" not in summary:
         summary["error"] = "failed: " + ", ".join(c["check"] for c in summary["checks"] if not c["ok"])
@@ -98,6 +111,7 @@ def run(args, summary, work):
         while len(Receiver.reports) < len(PARTICIPANTS) and time.time() < deadline:
             Receiver.event.wait(1)
             Receiver.event.clear()
+        summary["metrics"] = scrape(api_port)
         pages = {}
         for report in Receiver.reports:
             user = next((e.get("user") for e in report.get("events", []) if e.get("participant") == report.get("sessionId")), None)
@@ -107,7 +121,7 @@ def run(args, summary, work):
             summary["error"] = "only %d of %d pages reported within %g s; see %s/chromium-*.log" % (
                 len(pages), len(PARTICIPANTS), args.timeout, work)
             return finish(summary, 1)
-        return finish(summary, judge(summary, pages))
+        return finish(summary, judge(summary, pages, args))
     finally:
         for b in browsers:
             try:
@@ -128,6 +142,24 @@ def run(args, summary, work):
                 shutil.rmtree(os.path.join(work, "profile-" + user), ignore_errors=True)
 
 
+def scrape(port):
+    """The server's counters after the call, as {series: value}."""
+    import urllib.request
+    try:
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    except OSError as e:
+        return {"error": str(e)}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "callsctl_" in line:
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
 def compact(page):
     keep = ["ok", "error", "stage", "sessionId", "serverTransport", "heard", "framesDecoded", "muteCheck", "serverErrors"]
     out = {k: page.get(k) for k in keep}
@@ -136,7 +168,7 @@ def compact(page):
     return out
 
 
-def judge(summary, pages):
+def judge(summary, pages, args):
     checks = summary["checks"]
 
     def check(name, ok, detail):
@@ -160,6 +192,22 @@ def judge(summary, pages):
         m = (pages.get(listener) or {}).get("muteCheck") or {}
         check("%s stops receiving bob's audio after bob mutes" % listener,
               m.get("user") == "bob" and m.get("packetsAt1s") is not None and m.get("packetsAt1s") == m.get("packetsAt3_5s"), m)
+    m = summary.get("metrics") or {}
+    check("server forwarded audio and screen packets",
+          m.get('callsctl_forwarded_packets_total{kind="audio"}', 0) > 0
+          and m.get('callsctl_forwarded_packets_total{kind="video"}', 0) > 0,
+          {k: v for k, v in m.items() if "forwarded" in k})
+    check("server passed viewers' key-frame requests to the presenter",
+          m.get('callsctl_keyframe_requests_total{result="forwarded"}', 0) > 0,
+          {k: v for k, v in m.items() if "keyframe" in k})
+    check("server sent receiver reports and REMB to publishers",
+          m.get('callsctl_rtcp_sent_total{type="receiver_report"}', 0) > 0
+          and m.get('callsctl_rtcp_sent_total{type="remb"}', 0) > 0,
+          {k: v for k, v in m.items() if "rtcp_sent" in k})
+    if args.loss:
+        check("viewers' NACKs were answered from the retransmission buffer",
+              m.get("callsctl_nacks_total", 0) > 0 and m.get("callsctl_retransmitted_packets_total", 0) > 0,
+              {k: v for k, v in m.items() if "nack" in k or "retransmitted" in k})
     return 0 if all(c["ok"] for c in checks) else 1
 
 

@@ -116,6 +116,7 @@ final class MediaCore: @unchecked Sendable {
         sessionsByUfrag[ufrag] = session
         hubs.withLock { $0[n.id] = hub }
         if let call = session.callRoute { router.reconcile(call) }
+        router.flushPendingKeyFrames(core: self)
         publishMetrics()
         touched()
         logger.info(
@@ -145,6 +146,7 @@ final class MediaCore: @unchecked Sendable {
         let answer = router.answer(
             offer, for: s, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
         if let call = s.callRoute { router.reconcile(call) }
+        router.flushPendingKeyFrames(core: self)
         touched()
         return answer
     }
@@ -430,7 +432,7 @@ final class MediaCore: @unchecked Sendable {
         guard let plainLength = result else { return countDropped() }
         buffer.moveWriterIndex(to: buffer.readerIndex + plainLength)
         if isRTCP {
-            return  // receiver/sender reports are consumed; echo mode sends none back
+            return router.handleRTCP(buffer, from: s, core: self)
         }
         guard let header = RTPHeader(parsing: buffer) else { return countDropped() }
         router.route(rtp: &buffer, header: header, from: s, core: self)
@@ -460,6 +462,45 @@ final class MediaCore: @unchecked Sendable {
         counters.bytesForwarded += UInt64(newLength)
         send(packet, on: path)
     }
+
+    /// Sends raw plain RTP bytes (a retransmission) to `q`, like `forwardRTP`.
+    func forwardRTP(bytes: UnsafeRawBufferPointer, payloadType: UInt8?, to q: MediaSession) {
+        var packet = allocator.buffer(capacity: bytes.count + SRTPSession.maxTrailerLength)
+        packet.writeBytes(bytes)
+        forwardRTP(packet, payloadType: payloadType, to: q, kind: .video)
+        counters.packetsRetransmitted += 1
+    }
+
+    /// Protects the plain RTCP compound packet in `packet` with `s`'s SRTCP and sends it on `s`'s selected path.
+    func sendRTCP(_ packet: inout ByteBuffer, to s: MediaSession) {
+        guard let srtp = s.srtp, let path = s.selected else { return }
+        let length = packet.readableBytes
+        if packet.readerIndex != 0 || packet.capacity - length < SRTPSession.maxRTCPTrailerLength {
+            var copy = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
+            copy.writeBuffer(&packet)
+            packet = copy
+        }
+        let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
+            try? srtp.protectRTCP(storage, length: length)
+        }
+        guard let newLength = protected, newLength <= packet.capacity else { return countDropped() }
+        packet.moveWriterIndex(to: newLength)
+        send(packet, on: path)
+    }
+
+    func makeBuffer(capacity: Int) -> ByteBuffer { allocator.buffer(capacity: capacity) }
+
+    /// Runs `body` on the loop after `delay`.
+    func schedule(after delay: TimeAmount, _ body: @escaping () -> Void) {
+        let bound = NIOLoopBound(body, eventLoop: loop)
+        loop.scheduleTask(in: delay) { [self] in
+            bound.value()
+            self.touched()
+        }
+    }
+
+    /// RTCP counters, updated by the router.
+    func countRTCP(_ change: (inout MediaMetrics) -> Void) { change(&counters) }
 
     /// Audio from a muted participant, dropped at the server.
     func countMuted() {
@@ -540,6 +581,7 @@ final class MediaCore: @unchecked Sendable {
     private func sweep() {
         let now = NIODeadline.now()
         counters.calls = router.snapshots(now: now)
+        router.sendReports(core: self, now: now)
         let timeout = configuration.consentTimeout.timeAmount
         for s in Array(sessionsByID.values) where now - s.lastConsent > timeout {
             if s.selected == nil && s.paths.isEmpty {

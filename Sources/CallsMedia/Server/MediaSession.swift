@@ -105,6 +105,13 @@ final class MediaSession {
     /// Payload types this client expects on its receive slots.
     var slotAudioPayloadType: UInt8?
     var slotVideoPayloadType: UInt8?
+    /// Receive statistics per published SSRC (for receiver reports), and the retransmission buffer of its screen.
+    var receiveStats: [UInt32: RTPReceiveStatistics] = [:]
+    var retransmissions: RetransmissionBuffer?
+    /// PLI/FIR toward this publisher, at most one per source per interval.
+    var keyFrameRequests = KeyFrameRequestLimiter()
+    /// A key-frame request held back by the limit is sent when the interval ends (one at a time).
+    var keyFrameRequestPending = false
     /// The latest REMB bitrate this client reported as a receiver, in bit/s.
     var receiverEstimate: UInt64?
 
