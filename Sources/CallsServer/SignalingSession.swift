@@ -228,6 +228,21 @@ actor SignalingSession {
             sendError(error.code == .expired ? .expiredToken : .badToken, "the token was refused: \(error.message)")
             return
         }
+        // A client may name the channel it means to join; the token must be for that channel.
+        switch message["channel"] {
+        case nil: break
+        case .string(let wanted)? where wanted == claims.channel.rawValue: break
+        case .string(let wanted)?:
+            metrics.join(result: "refused")
+            logger.info("join refused", metadata: ["reason": "token for another channel"])
+            sendError(
+                .badToken,
+                "the token is for channel \(claims.channel), not \(wanted); create one for \(wanted) with `callsctl token create --channel \(wanted) --user NAME`")
+            return
+        default:
+            sendError(.badMessage, "join's \"channel\" must be a channel id string")
+            return
+        }
         let echo: Bool
         switch message["echo"] {
         case nil, .bool(false)?: echo = false

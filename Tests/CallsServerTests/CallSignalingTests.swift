@@ -114,6 +114,20 @@ import Testing
         #expect(s.backend.calls == ["media-1 create:echo"])
     }
 
+    @Test func aTokenForAnotherChannelIsRefused() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        let other = "zzzzzzzzzzzzzzzzzzzzzzzzzz"
+        let reply = try await ws.request(#"{"v":1,"type":"join","token":"\#(goodToken())","channel":"\#(other)"}"#)
+        expectError(reply, .badToken)
+        #expect(
+            reply["message"] as? String
+                == "the token is for channel \(testChannel), not \(other); create one for \(other) with `callsctl token create --channel \(other) --user NAME`")
+        let ok = try await ws.request(#"{"v":1,"type":"join","token":"\#(goodToken())","channel":"\#(testChannel)"}"#)
+        #expect(ok["type"] as? String == "joined")
+    }
+
     @Test func callMessagesNeedAJoin() async throws {
         let s = try await RunningServer.start()
         defer { Task { await s.server.shutdown() } }
