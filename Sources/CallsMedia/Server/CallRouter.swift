@@ -141,7 +141,9 @@ final class CallRouter {
             core.sendRTP(&packet, ssrc: p.audioSSRC, to: p)
         case .call:
             guard let call = p.callRoute else { return core.countDropped() }
-            if let audio = p.publishedAudio, header.payloadType == audio.payloadType {
+            if let audio = p.publishedAudio, header.payloadType == audio.payloadType,
+                audio.ssrcs.isEmpty || audio.ssrcs.contains(header.ssrc)
+            {
                 record(header, from: p, clockRate: 48000, core: core)
                 guard p.audioForwarding else { return core.countMuted() }
                 core.noteAudio(from: p)
@@ -149,7 +151,9 @@ final class CallRouter {
                     core.forwardRTP(packet, payloadType: q.slotAudioPayloadType, to: q, kind: .audio)
                     call.packetsForwarded &+= 1
                 }
-            } else if p.mayPublishVideo, let video = p.publishedVideo, header.payloadType == video.payloadType {
+            } else if p.mayPublishVideo, let video = p.publishedVideo, header.payloadType == video.payloadType,
+                video.ssrcs.isEmpty || video.ssrcs.contains(header.ssrc)
+            {
                 record(header, from: p, clockRate: 90000, core: core)
                 _ = p.retransmissions?.store(sequence: header.sequenceNumber, buffer: packet)
                 for q in call.members where q !== p && q.isReady && q.announcedSSRCs.contains(header.ssrc) {
