@@ -292,14 +292,15 @@ struct BundleCheck {
             default: nil
             }
         }
-        func add(_ list: inout [Observation], _ key: String, transform: (String) -> String = { $0 }) {
-            if let v = value(key) { list.append(Observation(file: file, line: jsonLine(text, key: key), key: key, value: transform(v))) }
+        func observe(_ key: String, transform: (String) -> String = { $0 }) -> [Observation] {
+            guard let v = value(key) else { return [] }
+            return [Observation(file: file, line: jsonLine(text, key: key), key: key, value: transform(v))]
         }
-        add(&secret, "turnstaticauthsecret")
-        add(&mediaUDP, "udpserverport")
-        add(&mediaTCP, "tcpserverport")
-        add(&override, "icehostoverride")
-        add(&api, "rtcdserviceurl") { url in URL(string: url)?.port.map(String.init) ?? "" }
+        secret += observe("turnstaticauthsecret")
+        mediaUDP += observe("udpserverport")
+        mediaTCP += observe("tcpserverport")
+        override += observe("icehostoverride")
+        api += observe("rtcdserviceurl") { url in URL(string: url)?.port.map(String.init) ?? "" }
         if let urls = value("iceserversconfigs") {
             readICEURLs(Self.iceURLs(json: urls), file: file, line: jsonLine(text, key: "iceserversconfigs"), key: "iceserversconfigs")
         }
