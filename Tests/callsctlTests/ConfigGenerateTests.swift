@@ -159,6 +159,52 @@ import Glibc
         #expect(generated.stderr.contains("warning: generated a new turn secret, admin key, token secret; targets generated separately get other values."))
     }
 
+    @Test func validateBundleNamesBothFilesOfAMismatch() throws {
+        let tmp = TempDir()
+        let dir = "\(tmp.path)/b"
+        #expect(try generate("bundle", out: dir).status == 0)
+        let clean = try CLI.run(["config", "validate", "--bundle", dir], dataDir: nil)
+        #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+        let conf = "\(dir)/coturn/turnserver.conf"
+        try String(contentsOfFile: conf, encoding: .utf8).replacingOccurrences(of: "listening-port=3478", with: "listening-port=3479")
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["config", "validate", "--bundle", dir], dataDir: nil)
+        #expect(r.status == 2)
+        #expect(
+            r.stdout.contains(
+                "coturn/turnserver.conf:5: error: listening-port: TURN port differs: coturn/turnserver.conf:5 (listening-port) has 3479, rtcd/config.toml:22 (rtc.ice_servers turn:calls.example.com:3478?transport=udp) has 3478."
+            ), "\(r.stdout)\(r.stderr)")
+    }
+
+    /// The generated callsctl.toml is what `serve --config` runs on: with the secrets in place it starts,
+    /// hands clients the generated TURN URLs and advertises the override.
+    @Test func serveRunsOnTheGeneratedConfig() throws {
+        let tmp = TempDir()
+        let dir = "\(tmp.path)/b"
+        #expect(try generate("bundle", out: dir).status == 0)
+        let etc = "\(tmp.path)/etc"
+        try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
+        for name in ["turn-secret", "admin-key", "token-secret"] {
+            try FileManager.default.copyItem(atPath: "\(dir)/secrets/\(name)", toPath: "\(etc)/\(name)")
+        }
+        let config = "\(etc)/callsctl.toml"
+        try String(contentsOfFile: "\(dir)/callsctl/callsctl.toml", encoding: .utf8).replacingOccurrences(of: "/etc/callsctl/", with: "\(etc)/")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let valid = try CLI.run(["config", "validate", config], dataDir: nil)
+        #expect(valid.status == 0, "\(valid.stdout)\(valid.stderr)")
+        // Ports from flags (free ones); everything else from the generated file.
+        let serve = try ServeCLITests.RunningServe(dataDir: "\(tmp.path)/data", extraArgs: ["--config", config])
+        let (health, _) = try ServeCLITests.get(serve.apiPort, "/healthz")
+        let lines = serve.stdoutLines.joined(separator: "\n")
+        let (status, stderr) = serve.stop()
+        #expect(health == 200)
+        #expect(status == 0, "\(stderr)")
+        #expect(lines.contains("advertised addresses: 203.0.113.7"), "\(lines)")
+        #expect(lines.contains("turns:calls.example.com:5349?transport=tcp"), "\(lines)")
+        let secret = try String(contentsOfFile: "\(etc)/turn-secret", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!stderr.contains(secret) && !lines.contains(secret), "the TURN secret must never be printed")
+    }
+
     // MARK: Input errors (exact messages)
 
     @Test(arguments: [
