@@ -86,6 +86,7 @@ import Glibc
         // No staging folder left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix(".callsctl-generate") })
 
+        #expect(try generate("kubernetes", ["--kubernetes-kind", "daemonset"], out: "\(tmp.path)/ds").status == 0)
         let check = try python(
             """
             import json, sys, tomllib, yaml
@@ -115,7 +116,21 @@ import Glibc
             s, dep, svc = docs
             assert s["stringData"]["turn-secret"] == secret
             pod = dep["spec"]["template"]["spec"]
-            assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+            allowed = {"Secret": {"apiVersion", "kind", "metadata", "type", "stringData"},
+                       "Deployment": {"apiVersion", "kind", "metadata", "spec"}, "Service": {"apiVersion", "kind", "metadata", "spec"}}
+            for x in docs:
+                assert set(x) <= allowed[x["kind"]], (x["kind"], set(x))
+                assert set(x["metadata"]) <= {"name", "labels"}, x["metadata"]
+            assert set(dep["spec"]) == {"replicas", "strategy", "selector", "template"}, set(dep["spec"])
+            assert set(dep["spec"]["template"]) == {"metadata", "spec"}, set(dep["spec"]["template"])
+            labels = {"app.kubernetes.io/name": "callsctl", "app.kubernetes.io/instance": "calls"}
+            assert dep["spec"]["template"]["metadata"]["labels"] == labels and dep["metadata"]["labels"] == labels
+            assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            assert set(svc["spec"]) == {"type", "selector", "ports"}
+            ds = [x for x in yaml.safe_load_all(open(sys.argv[2])) if x]
+            assert [x["kind"] for x in ds] == ["Secret", "DaemonSet", "Service"], ds
+            assert set(ds[1]["spec"]) == {"updateStrategy", "selector", "template"}, set(ds[1]["spec"])
+            assert ds[1]["spec"]["template"]["spec"]["hostNetwork"] is True
             assert pod["hostNetwork"] is True
             ctr = pod["containers"][0]
             assert ctr["readinessProbe"]["httpGet"]["path"] == "/readyz" and ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -128,7 +143,7 @@ import Glibc
             assert env["RTCD_RTC_TURNCONFIG_STATICAUTHSECRET"] == secret and env["RTCD_RTC_ICEPORTUDP"] == "8443", env
             assert v["service"]["RTCport"] == 8443 and v["deploymentType"] == "deployment"
             print("ok")
-            """, [dir])
+            """, [dir, "\(tmp.path)/ds/kubernetes/callsctl.yaml"])
         #expect(check.status == 0 && check.stdout.contains("ok"), "\(check.stdout)\(check.stderr)")
     }
 

@@ -4,7 +4,10 @@ import Foundation
 /// API Service) and Helm values for Mattermost's `mattermost-rtcd` chart, with the same settings.
 enum KubernetesGenerator {
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
-        let labels = "app.kubernetes.io/name: callsctl\n    app.kubernetes.io/instance: calls"
+        /// The labels of a mapping at `indent` spaces; the first line's indent is the caller's.
+        func labels(_ indent: Int) -> String {
+            "app.kubernetes.io/name: callsctl\n\(String(repeating: " ", count: indent))app.kubernetes.io/instance: calls"
+        }
         let args = SystemdGenerator.serveArguments(i, dataDir: "/var/lib/callsctl", secretsDir: "/etc/callsctl")
             .map { "            - \(Render.yaml($0))" }.joined(separator: "\n")
         let kind = i.kubernetesKind == .daemonset ? "DaemonSet" : "Deployment"
@@ -21,7 +24,7 @@ enum KubernetesGenerator {
             metadata:
               name: callsctl-secrets
               labels:
-                \(labels)
+                \(labels(4))
             type: Opaque
             stringData:
               turn-secret: \(Render.yaml(i.turnSecret))
@@ -33,7 +36,7 @@ enum KubernetesGenerator {
             metadata:
               name: callsctl
               labels:
-                \(labels)
+                \(labels(4))
             spec:
             \(scaling)  selector:
                 matchLabels:
@@ -41,7 +44,7 @@ enum KubernetesGenerator {
               template:
                 metadata:
                   labels:
-                    \(labels)
+                    \(labels(8))
                 spec:
                   hostNetwork: true
                   dnsPolicy: ClusterFirstWithHostNet
@@ -111,7 +114,7 @@ enum KubernetesGenerator {
             metadata:
               name: callsctl-api
               labels:
-                \(labels)
+                \(labels(4))
             spec:
               type: ClusterIP
               selector:

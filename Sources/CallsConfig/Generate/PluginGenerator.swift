@@ -21,7 +21,7 @@ enum PluginGenerator {
     }
 
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
-        let entries = settings(i).map { "          \(Render.json($0.key)): \($0.json)" }.joined(separator: ",\n")
+        let entries = settings(i).map { "        \(Render.json($0.key)): \($0.json)" }.joined(separator: ",\n")
         let json = """
             {
               "PluginSettings": {
