@@ -83,6 +83,8 @@ import Glibc
             #expect(mode("\(dir)/\(secret)") == 0o600, "\(secret) should be mode 0600")
         }
         #expect(mode("\(dir)/README.md") == 0o644)
+        #expect(mode("\(dir)/secrets") == 0o700)
+        #expect(mode("\(dir)/nginx") == 0o755)
         // No staging folder left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasPrefix(".callsctl-generate") })
 

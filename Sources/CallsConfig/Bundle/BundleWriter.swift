@@ -48,6 +48,12 @@ public enum BundleWriter {
             try makeParent(of: path)
             try writeFile(path: path, contents: file.contents, mode: file.mode)
         }
+        // Folders made here that hold only secret files (secrets/) get mode 0700, like their files.
+        let topFolders = Set(files.compactMap { $0.path.contains("/") ? String($0.path.prefix { $0 != "/" }) : nil })
+        let privateFolders = topFolders.filter { folder in
+            !fm.fileExists(atPath: (root as NSString).appendingPathComponent(folder))
+                && files.filter { $0.path.hasPrefix(folder + "/") }.allSatisfy { $0.mode & 0o077 == 0 }
+        }
         for file in files {
             let target = (root as NSString).appendingPathComponent(file.path)
             try makeParent(of: target)
@@ -56,6 +62,7 @@ public enum BundleWriter {
                 throw WriteError("cannot move \(file.path) into \(root): \(String(cString: strerror(errno)))")
             }
         }
+        for folder in privateFolders { chmod((root as NSString).appendingPathComponent(folder), 0o700) }
         return files.map(\.path)
     }
 

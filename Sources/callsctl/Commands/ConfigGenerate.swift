@@ -8,48 +8,48 @@ struct ConfigGenerate: AsyncParsableCommand {
         abstract: "Write consistent configs for callsctl, rtcd, coturn, nginx, Kubernetes, systemd, ...",
         discussion: """
             From one set of inputs, writes configs that agree with each other: the same ports, TURN \
-            secret, advertised address and hosts everywhere. Check a bundle after editing with \
+            secret, advertised address and hosts everywhere. After editing a bundle, check it with \
             `callsctl config validate --bundle DIR`.
 
-            Targets:
-              callsctl           callsctl/callsctl.toml: every serve setting, its default in a comment
-              rtcd               rtcd/config.toml and rtcd/rtcd.env (RTCD_* variables)
-              mattermost-plugin  mattermost/plugin-settings.json and mattermost/mmctl-commands.sh
-              coturn             coturn/turnserver.conf (use-auth-secret, private peers denied)
-              nginx              nginx/callsctl.conf (HTTPS + WebSocket proxy); with --nginx-stream
-                                 also nginx/callsctl-stream.conf (media port, UDP and TCP)
-              kubernetes         kubernetes/callsctl.yaml (Secret, Deployment or DaemonSet, Service)
-                                 and kubernetes/rtcd-values.yaml (Helm values for mattermost-rtcd)
-              systemd            systemd/callsctl.service (hardened) and systemd/90-callsctl.conf (sysctl)
-              firewall           firewall/*.nft (nftables; needs --chat-server-cidr)
-              calls-offloader    calls-offloader/config.toml (needs --mattermost-url)
-              bundle             all of the above, secrets/ (mode 0600) and a README; needs --out
+            Targets and the files they write:
+              callsctl         callsctl/callsctl.toml (every serve key and its default)
+              rtcd             rtcd/config.toml, rtcd/rtcd.env (RTCD_* variables)
+              mattermost-plugin
+                               mattermost/plugin-settings.json and mmctl-commands.sh
+              coturn           coturn/turnserver.conf (use-auth-secret, no private peers)
+              nginx            nginx/callsctl.conf (HTTPS, WebSocket upgrade); with
+                               --nginx-stream also nginx/callsctl-stream.conf (media port)
+              kubernetes       kubernetes/callsctl.yaml (Secret, Deployment or DaemonSet,
+                               Service), kubernetes/rtcd-values.yaml (rtcd Helm chart)
+              systemd          systemd/callsctl.service, systemd/90-callsctl.conf (sysctl)
+              firewall         firewall/*.nft (nftables; needs --chat-server-cidr)
+              calls-offloader  calls-offloader/config.toml (needs --mattermost-url)
+              bundle           all of the above, secrets/ and README.md; needs --out
 
-            Without --out a target's files go to standard output (several files each under a \
-            "==> path <==" line). With --out they are written into that folder, all or nothing; existing \
-            files are kept unless --force. Secrets not given are generated (32 random bytes); files \
-            holding a secret get mode 0600. --json lists the files (with their contents when printing).
+            Without --out the files go to standard output (several files each after \
+            a line "==> path <=="). With --out they are written into that folder all or nothing, and \
+            existing files are kept unless --force. Secrets not given are generated (32 random \
+            bytes); files holding a secret get mode 0600. --json lists the files.
 
-            Exit codes: 0 written, 2 bad input (named flag) or files already there, 64 usage error.
+            Exit codes: 0 written, 2 bad input (the flag is named) or files already there, 64 usage.
 
-            Examples:
-              callsctl config generate bundle --domain calls.example.com --public-ip 203.0.113.7 \\
-                --mattermost-url https://chat.example.com --chat-server-cidr 10.0.0.5/32 --out ./deploy
-              callsctl config generate callsctl --domain calls.example.com --public-ip 203.0.113.7
-              callsctl config generate rtcd --domain calls.example.com --public-ip 203.0.113.7 \\
-                --turn-secret-file turn-secret
-              callsctl config generate mattermost-plugin --domain calls.example.com --public-ip 203.0.113.7 \\
+            Examples (IN stands for --domain calls.example.com --public-ip 203.0.113.7):
+              callsctl config generate bundle IN --out ./deploy \\
+                --mattermost-url https://chat.example.com --chat-server-cidr 10.0.0.5/32
+              callsctl config generate callsctl IN > callsctl.toml
+              callsctl config generate rtcd IN --turn-secret-file turn-secret --out .
+              callsctl config generate mattermost-plugin IN --out . \\
                 --turn-secret-file turn-secret --max-participants 50 --test-mode off
-              callsctl config generate coturn --domain calls.example.com --public-ip 203.0.113.7 \\
-                --turn-secret-file turn-secret --relay-ports 49152-65535 > /etc/turnserver.conf
-              callsctl config generate nginx --domain calls.example.com --public-ip 203.0.113.7 \\
-                --nginx-stream --upstream-host 10.0.0.20 --out ./nginx-edge
-              callsctl config generate kubernetes --domain calls.example.com --public-ip 203.0.113.7 \\
-                --kubernetes-kind daemonset --image registry.example.com/callsctl:1.0 --out ./k8s
-              callsctl config generate systemd --domain calls.example.com --public-ip 203.0.113.7 --out ./unit
-              callsctl config generate firewall --domain calls.example.com --public-ip 203.0.113.7 \\
-                --turn-domain turn.example.com --chat-server-cidr 10.0.0.0/24
-              callsctl config generate calls-offloader --domain calls.example.com --public-ip 203.0.113.7 \\
+              callsctl config generate coturn IN --turn-secret-file turn-secret \\
+                --relay-ports 49152-65535 > turnserver.conf
+              callsctl config generate nginx IN --out . \\
+                --nginx-stream --upstream-host 10.0.0.20
+              callsctl config generate kubernetes IN --kubernetes-kind daemonset \\
+                --image registry.example.com/callsctl:1.0 --out .
+              callsctl config generate systemd IN --out .
+              callsctl config generate firewall IN --turn-domain turn.example.com \\
+                --chat-server-cidr 10.0.0.0/24 --out .
+              callsctl config generate calls-offloader IN \\
                 --mattermost-url https://chat.example.com
             """)
 
@@ -70,11 +70,11 @@ struct ConfigGenerate: AsyncParsableCommand {
     var turnDomain: String?
     @Option(name: .customLong("mattermost-url"), help: ArgumentHelp("Site URL of the Mattermost server.", valueName: "url"))
     var mattermostURL: String?
-    @Option(help: ArgumentHelp("Media port, UDP and TCP. Default: 8443.", valueName: "port")) var rtcPort: Int = 8443
-    @Option(help: ArgumentHelp("API port (chat servers only). Default: 8045.", valueName: "port")) var apiPort: Int = 8045
-    @Option(help: ArgumentHelp("TURN port, UDP and TCP. Default: 3478.", valueName: "port")) var turnPort: Int = 3478
-    @Option(help: ArgumentHelp("TURN over TLS port. Default: 5349.", valueName: "port")) var turnsPort: Int = 5349
-    @Option(help: ArgumentHelp("coturn relay port range. Default: 49152-65535.", valueName: "min-max"))
+    @Option(help: ArgumentHelp("Media port, UDP and TCP.", valueName: "port")) var rtcPort: Int = 8443
+    @Option(help: ArgumentHelp("API port (chat servers only).", valueName: "port")) var apiPort: Int = 8045
+    @Option(help: ArgumentHelp("TURN port, UDP and TCP.", valueName: "port")) var turnPort: Int = 3478
+    @Option(help: ArgumentHelp("TURN over TLS port.", valueName: "port")) var turnsPort: Int = 5349
+    @Option(help: ArgumentHelp("coturn relay port range.", valueName: "min-max"))
     var relayPorts: String = "49152-65535"
     @Option(help: ArgumentHelp("TURN shared secret (visible in the process list; prefer --turn-secret-file).", valueName: "secret"))
     var turnSecret: String?
@@ -89,21 +89,21 @@ struct ConfigGenerate: AsyncParsableCommand {
         help: ArgumentHelp("Address or network of the chat servers, allowed to the API port (repeatable).", valueName: "cidr"))
     var chatServerCIDRs: [String] = []
     @Flag(help: "nginx: also forward the media port (UDP and TCP) with a stream block.") var nginxStream = false
-    @Option(help: ArgumentHelp("nginx: the media server's private address to forward to. Default: 127.0.0.1.", valueName: "host"))
+    @Option(help: ArgumentHelp("nginx: the media server's private address to forward to.", valueName: "host"))
     var upstreamHost: String = "127.0.0.1"
-    @Option(help: ArgumentHelp("kubernetes: deployment or daemonset. Default: deployment.", valueName: "kind"))
+    @Option(help: ArgumentHelp("kubernetes: deployment or daemonset.", valueName: "kind"))
     var kubernetesKind: String = "deployment"
-    @Option(help: ArgumentHelp("kubernetes: container image of callsctl. Default: callsctl:latest.", valueName: "image"))
+    @Option(help: ArgumentHelp("kubernetes: container image of callsctl.", valueName: "image"))
     var image: String = "callsctl:latest"
-    @Option(help: ArgumentHelp("systemd: path of the callsctl binary. Default: /usr/local/bin/callsctl.", valueName: "path"))
+    @Option(help: ArgumentHelp("systemd: path of the callsctl binary.", valueName: "path"))
     var callsctlPath: String = "/usr/local/bin/callsctl"
     @Option(help: ArgumentHelp("TLS certificate for nginx and coturn. Default: /etc/letsencrypt/live/DOMAIN/fullchain.pem.", valueName: "file"))
     var tlsCert: String?
     @Option(help: ArgumentHelp("TLS key for nginx and coturn. Default: /etc/letsencrypt/live/DOMAIN/privkey.pem.", valueName: "file"))
     var tlsKey: String?
     @Option(help: ArgumentHelp("Participants per call. Default: unlimited.", valueName: "n")) var maxParticipants: Int?
-    @Option(help: ArgumentHelp("Calls plugin test mode, on or off. Default: on.", valueName: "on|off")) var testMode: String = "on"
-    @Option(help: ArgumentHelp("Lifetime of TURN credentials for clients, minutes. Default: 240.", valueName: "minutes"))
+    @Option(help: ArgumentHelp("Calls plugin test mode, on or off.", valueName: "on|off")) var testMode: String = "on"
+    @Option(help: ArgumentHelp("Lifetime of TURN credentials for clients, minutes.", valueName: "minutes"))
     var turnCredentialMinutes: Int = 240
     @Option(help: ArgumentHelp("Write the files into this folder (required for bundle).", valueName: "dir"), completion: .directory)
     var out: String?
