@@ -278,6 +278,7 @@ import Glibc
     func makeCertificate(in dir: String) throws {
         let r = try run("openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
             "-keyout", "\(dir)/key.pem", "-out", "\(dir)/cert.pem",
         ])
         #expect(r?.status == 0, "openssl could not make a test certificate")
@@ -422,6 +423,11 @@ import Glibc
         let roundTrip = try #require(report["roundTrip"] as? [String: Any])
         #expect((roundTrip["received"] as? Int ?? 0) > 0)
         #expect(report["realm"] as? String == "calls.test")
+        // TURN over TLS on the generated tls-listening-port with the generated cert/pkey lines.
+        let tls = try CLI.run(
+            ["probe", "turn", "turns:127.0.0.1:\(tlsPort)", "--secret-file", "\(dir)/b/secrets/turn-secret", "--ca-file", "\(dir)/cert.pem",
+             "--timeout", "5"], dataDir: nil, timeout: 20)
+        #expect(tls.status == 0, "turns probe: \(tls.stdout) \(tls.stderr)")
         // A wrong secret is refused: the generated secret is what made it work.
         try "not-the-secret-0123456789".write(toFile: "\(dir)/wrong", atomically: true, encoding: .utf8)
         chmod("\(dir)/wrong", 0o600)
