@@ -167,6 +167,8 @@ private func findings(_ text: String, env: [String: String] = [:], resolve dns: 
         ("[api]\nhttp.listen_address = \"0.0.0.0:0\"\n", "c.toml:2: error: api.http.listen_address: \"0.0.0.0:0\" is not a valid listen address; allowed: HOST:PORT with an IP address and a port from 1 to 65535, like \"0.0.0.0:8045\" or \"[::]:8045\""),
         ("[rtc]\nice_address_udp = \"eth0\"\n", "c.toml:2: error: rtc.ice_address_udp: \"eth0\" is not an IP address; allowed: an IP address of this machine, or \"\" for all interfaces\n  fix: Listen addresses take IP literals; host names belong in rtc.ice_host_override."),
         ("[rtc]\nice_port_tcp = 8045\n", "c.toml:2: error: rtc.ice_port_tcp: 8045 is also the TCP port of api.http.listen_address (\"0.0.0.0:8045\", default); allowed: a TCP port the API does not use on the same address\n  fix: Use 8443 for media and 8045 for the API, as rtcd does."),
+        ("[api]\nhttp.listen_address = \"127.0.0.1:8443\"\n", "c.toml:2: error: api.http.listen_address: \"127.0.0.1:8443\" uses the media TCP port rtc.ice_port_tcp (8443, default); allowed: a TCP port the media listener does not use on the same address\n  fix: Use 8443 for media and 8045 for the API, as rtcd does."),
+        ("[rtc]\nice_address_tcp = \"127.0.0.2\"\nice_port_tcp = 8045\n[api]\nhttp.listen_address = \"127.0.0.1:8045\"\n", ""),
         ("[rtc]\nice_host_override = \"bad host!\"\n", "c.toml:2: error: rtc.ice_host_override: \"bad host!\" is not an IP address or host name; allowed: an IP address or a host name"),
         ("[rtc]\nice_host_override = \"\"\n", "c.toml:2: error: rtc.ice_host_override: \"\" is empty; allowed: an IP address or a host name"),
         ("[rtc]\nstun_servers = [\"stun.example.com:99999\"]\n", "c.toml:2: error: rtc.stun_servers: \"stun.example.com:99999\" has the port \"99999\", which is not a number from 1 to 65535; allowed: a list of \"host[:port]\" strings, like [\"stun.example.com:3478\"]"),
@@ -180,7 +182,7 @@ private func findings(_ text: String, env: [String: String] = [:], resolve dns: 
         ("[api]\nsecurity.admin_key_file = \"/no/such/admin-key\"\n", "c.toml:2: error: api.security.admin_key_file: \"/no/such/admin-key\" cannot be read: No such file or directory; allowed: the path of a readable file that only its owner can read"),
     ])
     func eachErrorHasItsExactMessage(_ text: String, _ expected: String) {
-        #expect(findings(text) == [expected])
+        #expect(findings(text) == (expected.isEmpty ? [] : [expected]))
     }
 
     @Test func everyErrorAtOnce() {

@@ -21,6 +21,9 @@ public struct RTCDImport: Sendable {
     public var toml: String
     public var mapped: [Mapped]
     public var dropped: [Dropped]
+    /// rtcd's inline TURN secret, when it had one and `turnSecretFile` was given: write it to that file
+    /// (mode 0600). Never print it.
+    public var turnSecret: String?
 
     /// rtcd's environment names (envconfig, prefix RTCD) and the keys they set (rtcd `docs/env_config.md`).
     public static let environmentKeys: [String: String] = [
@@ -64,7 +67,9 @@ public struct RTCDImport: Sendable {
     ///   - text: rtcd's config.toml, or nil to convert the environment alone.
     ///   - path: the file name for origins.
     ///   - environment: the process environment; only `RTCD_...` names are read.
-    public init(text: String?, path: String, environment: [String: String]) throws(TOMLError) {
+    ///   - turnSecretFile: where the caller will write rtcd's inline TURN secret; the config then points there.
+    ///     Nil drops the secret (the output says how to add it).
+    public init(text: String?, path: String, environment: [String: String], turnSecretFile: String? = nil) throws(TOMLError) {
         var settings: [(key: String, value: TOMLValue, origin: String)] = []
         if let text {
             let doc = try TOMLDocument(parsing: text, file: path)
@@ -88,6 +93,7 @@ public struct RTCDImport: Sendable {
         var out: [String: [(key: String, value: ConfigValue, comment: String?)]] = [:]
         var mapped: [Mapped] = []
         var notes: [String] = []
+        var secret: String?
         func put(_ key: String, _ value: ConfigValue, from rtcdKey: String, origin: String, comment: String? = nil) {
             let spec = ConfigKey.named(key)!
             out[spec.section, default: []].removeAll { $0.key == spec.keyInSection }
@@ -151,8 +157,13 @@ public struct RTCDImport: Sendable {
                 }
             case ("rtc.turn.static_auth_secret", .string(let s)):
                 if s.isEmpty { continue }
-                drop(key, origin, ConfigKey.rtcdOnly[key]!)
-                notes.append("rtc.turn.static_auth_secret_file")
+                if let turnSecretFile {
+                    put("rtc.turn.static_auth_secret_file", .string(turnSecretFile), from: key, origin: origin)
+                    secret = s
+                } else {
+                    drop(key, origin, ConfigKey.rtcdOnly[key]!)
+                    notes.append("rtc.turn.static_auth_secret_file")
+                }
             case ("api.security.admin_secret_key", .string(let s)):
                 if s.isEmpty { continue }
                 drop(key, origin, ConfigKey.rtcdOnly[key]!)
@@ -196,6 +207,7 @@ public struct RTCDImport: Sendable {
         toml = lines.joined(separator: "\n") + "\n"
         self.mapped = mapped
         self.dropped = dropped
+        turnSecret = secret
     }
 
     /// An `RTCD_...` value typed like the TOML key it stands for.

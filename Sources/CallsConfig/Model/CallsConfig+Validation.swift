@@ -280,11 +280,24 @@ extension CallsConfig {
             let (apiHost, apiPort) = HostPort.parseListen(api, allowPortZero: true), apiPort == tcpPort,
             case .string(let tcpHost)? = values["rtc.ice_address_tcp"], HostPort.overlap(tcpHost, apiHost)
         {
-            report(
-                .error, "rtc.ice_port_tcp",
-                "\(tcpPort) is also the TCP port of api.http.listen_address (\"\(api)\", \(source(of: "api.http.listen_address")))",
-                allowed: "a TCP port the API does not use on the same address",
-                fix: "Use 8443 for media and 8045 for the API, as rtcd does.")
+            // Point at the line that made the clash: the TCP port if the file set it, else the API address.
+            var tcpFromFile = false
+            if case .file = source(of: "rtc.ice_port_tcp") { tcpFromFile = true }
+            var apiFromFile = false
+            if case .file = source(of: "api.http.listen_address") { apiFromFile = true }
+            if tcpFromFile || !apiFromFile {
+                report(
+                    .error, "rtc.ice_port_tcp",
+                    "\(tcpPort) is also the TCP port of api.http.listen_address (\"\(api)\", \(source(of: "api.http.listen_address")))",
+                    allowed: "a TCP port the API does not use on the same address",
+                    fix: "Use 8443 for media and 8045 for the API, as rtcd does.")
+            } else {
+                report(
+                    .error, "api.http.listen_address",
+                    "\"\(api)\" uses the media TCP port rtc.ice_port_tcp (\(tcpPort), \(source(of: "rtc.ice_port_tcp")))",
+                    allowed: "a TCP port the media listener does not use on the same address",
+                    fix: "Use 8443 for media and 8045 for the API, as rtcd does.")
+            }
         }
 
         let turn = turnURLs
