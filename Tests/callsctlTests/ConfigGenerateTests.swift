@@ -435,6 +435,56 @@ import Glibc
         #expect(wrong.status == 2, "\(wrong.stdout)")
     }
 
+    /// The generated deny list is what stops relaying to private peers: with coturn's own loopback ban lifted
+    /// (`--allow-loopback-peers`) and no allowed-peer-ip, a relay to the probe's peer on 127.0.0.1 is refused.
+    @Test(.timeLimit(.minutes(1))) func generatedCoturnConfigDeniesPrivatePeers() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/turnserver") else {
+            Issue.record("coturn is not installed (scripts/install-deps.sh --test)")
+            return
+        }
+        let tmp = TempDir()
+        let dir = tmp.path
+        let port = try Self.freePortPair()
+        let relay = Int.random(in: 40000...58000)
+        let r = try CLI.run(
+            ["config", "generate", "coturn", "--domain", "calls.test", "--public-ip", "127.0.0.1", "--turn-port", "\(port)",
+             "--turns-port", "\(try Self.freePortPair())", "--relay-ports", "\(relay)-\(relay + 100)", "--turn-secret", "deny-test-secret-0123456789",
+             "--out", dir],
+            dataDir: nil, timeout: 30)
+        #expect(r.status == 0, "\(r.stderr)")
+        try "deny-test-secret-0123456789\n".write(toFile: "\(dir)/secret", atomically: true, encoding: .utf8)
+        chmod("\(dir)/secret", 0o600)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/turnserver")
+        p.arguments = [
+            "-c", "\(dir)/coturn/turnserver.conf", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--allow-loopback-peers",
+            "--no-dtls", "--no-tls", "--log-file=\(dir)/turn.log", "--pidfile=\(dir)/turn.pid", "--no-stdout-log",
+        ]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        // Up when it answers STUN (bounded).
+        let deadline = Date().addingTimeInterval(15)
+        var up = false
+        while Date() < deadline && p.isRunning && !up {
+            up = try CLI.run(["probe", "stun", "127.0.0.1:\(port)", "--count", "1", "--timeout", "1"], dataDir: nil, timeout: 10).status == 0
+            if !up { usleep(200_000) }
+        }
+        #expect(up, "turnserver did not answer: \((try? String(contentsOfFile: "\(dir)/turn.log", encoding: .utf8))?.suffix(1500) ?? "")")
+        let probe = try CLI.run(
+            ["probe", "turn", "turn:127.0.0.1:\(port)", "--secret-file", "\(dir)/secret", "--timeout", "5", "--json"], dataDir: nil, timeout: 20)
+        #expect(probe.status == 2, "\(probe.stdout)")
+        let report = try #require(probe.json as? [String: Any])
+        let steps = try #require(report["steps"] as? [[String: Any]])
+        // Allocation works (the secret is right); the permission for the private peer is refused with 403.
+        #expect(steps.contains { $0["name"] as? String == "allocate" && $0["status"] as? String == "pass" }, "\(steps)")
+        #expect(steps.contains { $0["errorCode"] as? Int == 403 }, "\(steps)")
+    }
+
     /// A port free on 127.0.0.1 for UDP and TCP, with port+1 free too (coturn's alternate port).
     static func freePortPair() throws -> Int {
         for _ in 0..<50 {
