@@ -181,6 +181,11 @@ private func failure(_ text: String) -> TOMLError? {
         #expect(failure(input)?.description == expected)
     }
 
+    @Test func byteOrderMarkIsSkipped() throws {
+        let doc = try parse("\u{FEFF}a = 1\n")
+        #expect(doc["a"]?.value == .integer(1))
+    }
+
     @Test func implicitTableMayBeDefinedLater() throws {
         let doc = try parse("[a.b]\nx = 1\n[a]\ny = 2")
         #expect(doc.entries.map(\.key) == ["a.b.x", "a.y"])

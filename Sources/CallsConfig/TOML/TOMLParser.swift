@@ -107,6 +107,7 @@ struct TOMLParser {
     // MARK: Document
 
     mutating func parseDocument() throws(TOMLError) {
+        if peek() == "\u{FEFF}" { i += 1 }  // a byte-order mark some editors write
         while true {
             skipWhitespace()
             guard let c = peek() else { return }
