@@ -113,6 +113,9 @@ import FoundationNetworking
         #expect(r.stdout.contains("ice_port_udp = 9443  # \(file):5\n"))
         #expect(r.stdout.contains("[service]\ndrain_timeout = 12  # environment CALLSCTL_SERVICE_DRAIN_TIMEOUT\n"))
         #expect(!r.stdout.contains("ice_port_tcp"))
+        let missing = try CLI.run(["config", "show", "--config", dir.url.appendingPathComponent("nope.toml").path], dataDir: dir.path)
+        #expect(missing.status == 2)
+        #expect(missing.stdout.contains("nope.toml: error: cannot read the config file: No such file or directory"))
         let all = try CLI.run(["config", "show", "--effective"], dataDir: dir.path)
         #expect(all.stdout.contains("ice_port_tcp = 8443  # default\n"))
         #expect(all.stdout.contains("max_participants = (unset)  # default\n"))
@@ -345,6 +348,12 @@ import FoundationNetworking
 
                 """)
         #expect(!r.stdout.contains("listening"))
+        let missing = dir.url.appendingPathComponent("missing.toml").path
+        for (args, env) in [(["serve", "--config", missing], [String: String]()), (["serve"], ["CALLSCTL_CONFIG": missing])] {
+            let m = try CLI.run(args, dataDir: TempDir().path, env: env, timeout: 20)
+            #expect(m.status == 2)
+            #expect(m.stderr.contains("\(missing): error: cannot read the config file: No such file or directory\n  fix: Check the path given with --config or CALLSCTL_CONFIG."), "\(m.stderr)")
+        }
         let env = try CLI.run(["serve"], dataDir: TempDir().path, env: ["CALLSCTL_RTC_ICE_PORT_UDP": "x"], timeout: 20)
         #expect(env.status == 64)
         #expect(env.stderr.contains("CALLSCTL_RTC_ICE_PORT_UDP \"x\" is not a whole number; allowed: a whole number from 1 to 65535"))
