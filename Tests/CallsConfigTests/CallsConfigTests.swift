@@ -325,6 +325,34 @@ private func findings(_ text: String, env: [String: String] = [:], resolve dns: 
         #expect(keys == ["rtc.ice_host_override", "RTCD_RTC_DTLS_INSECURE_SKIP_HELLOVERIFY", "api.http.listen_address"])
     }
 
+    @Test func secretsGoToTheGivenFilesOnlyWhenUsable() throws {
+        let on = try RTCDImport(
+            text: Self.sample, path: "config.toml", environment: [:], turnSecretFile: "/etc/callsctl/turn-secret",
+            adminKeyFile: "/etc/callsctl/admin-key")
+        #expect(on.turnSecret == "top-secret-turn")
+        #expect(on.adminKey == "top-secret-admin")
+        #expect(!on.toml.contains("top-secret"))
+        let doc = try TOMLDocument(parsing: on.toml, file: "out.toml")
+        #expect(doc["api.security.admin_key_file"]?.value == .string("/etc/callsctl/admin-key"))
+        #expect(doc["rtc.turn.static_auth_secret_file"]?.value == .string("/etc/callsctl/turn-secret"))
+        #expect(!on.dropped.contains { $0.key.hasPrefix("api.security.enable_admin") || $0.key == "api.security.admin_secret_key" })
+
+        let off = try RTCDImport(
+            text: "[api]\nsecurity.enable_admin = false\nsecurity.admin_secret_key = \"long-enough-secret-1\"\n", path: "c",
+            environment: [:], adminKeyFile: "/k")
+        #expect(off.adminKey == nil)
+        #expect(off.dropped.map(\.reason) == [
+            "rtcd's admin was off (api.security.enable_admin is not true); callsctl's admin API generates its own key",
+            ConfigKey.rtcdOnly["api.security.enable_admin"]!,
+        ])
+        let short = try RTCDImport(
+            text: "[api]\nsecurity.enable_admin = true\nsecurity.admin_secret_key = \"short\"\n", path: "c", environment: [:],
+            adminKeyFile: "/k")
+        #expect(short.adminKey == nil)
+        #expect(short.dropped.first?.reason == "too short or has spaces for a callsctl admin key (16 or more characters, no spaces); callsctl generates one")
+        #expect(!short.dropped.contains { $0.reason.contains("short\"") })
+    }
+
     @Test func syntaxErrorsAreThrown() {
         #expect(throws: TOMLError.self) { try RTCDImport(text: "[api\n", path: "c", environment: [:]) }
     }

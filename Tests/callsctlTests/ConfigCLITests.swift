@@ -186,7 +186,8 @@ import FoundationNetworking
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.contains("dropped store.data_source (\(rtcd):15): callsctl keeps its data in the data directory (--data-dir), not an rtcd client store"))
-        #expect(r.stderr.contains("dropped api.security.admin_secret_key (\(rtcd):4): "))
+        #expect(!r.stderr.contains("dropped api.security.admin_secret_key"))
+        #expect(r.stderr.contains("wrote rtcd's admin secret to \(dir.url.appendingPathComponent("admin-key").path) (mode 0600)"))
         #expect(r.stderr.contains("dropped logger.enable_file (\(rtcd):18): "))
         for text in [r.stdout, r.stderr] { #expect(!text.contains("pass-secret")) }
         let written = try String(contentsOfFile: out, encoding: .utf8)
@@ -196,6 +197,10 @@ import FoundationNetworking
         #expect(try String(contentsOfFile: secretPath, encoding: .utf8) == "turn-pass-secret\n")
         let mode = try FileManager.default.attributesOfItem(atPath: secretPath)[.posixPermissions] as? Int
         #expect(mode == 0o600)
+        let adminPath = dir.url.appendingPathComponent("admin-key").path
+        #expect(try String(contentsOfFile: adminPath, encoding: .utf8) == "admin-pass-secret\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: adminPath)[.posixPermissions] as? Int == 0o600)
+        #expect(written.contains("security.admin_key_file = \"\(adminPath)\""))
         // The result validates cleanly.
         let check = try CLI.run(["config", "validate", out], dataDir: dir.path)
         #expect(check.status == 0, "\(check.stdout)")

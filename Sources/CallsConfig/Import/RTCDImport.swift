@@ -24,6 +24,9 @@ public struct RTCDImport: Sendable {
     /// rtcd's inline TURN secret, when it had one and `turnSecretFile` was given: write it to that file
     /// (mode 0600). Never print it.
     public var turnSecret: String?
+    /// rtcd's admin secret, when rtcd had its admin on, the secret works as a callsctl admin key (16 or more
+    /// characters, no spaces) and `adminKeyFile` was given: write it to that file (mode 0600). Never print it.
+    public var adminKey: String?
 
     /// rtcd's environment names (envconfig, prefix RTCD) and the keys they set (rtcd `docs/env_config.md`).
     public static let environmentKeys: [String: String] = [
@@ -69,7 +72,11 @@ public struct RTCDImport: Sendable {
     ///   - environment: the process environment; only `RTCD_...` names are read.
     ///   - turnSecretFile: where the caller will write rtcd's inline TURN secret; the config then points there.
     ///     Nil drops the secret (the output says how to add it).
-    public init(text: String?, path: String, environment: [String: String], turnSecretFile: String? = nil) throws(TOMLError) {
+    ///   - adminKeyFile: where the caller will write rtcd's admin secret as callsctl's admin key.
+    public init(
+        text: String?, path: String, environment: [String: String], turnSecretFile: String? = nil,
+        adminKeyFile: String? = nil
+    ) throws(TOMLError) {
         var settings: [(key: String, value: TOMLValue, origin: String)] = []
         if let text {
             let doc = try TOMLDocument(parsing: text, file: path)
@@ -94,6 +101,8 @@ public struct RTCDImport: Sendable {
         var mapped: [Mapped] = []
         var notes: [String] = []
         var secret: String?
+        var adminSecret: (value: String, origin: String)?
+        var enableAdmin: (on: Bool, origin: String)?
         func put(_ key: String, _ value: ConfigValue, from rtcdKey: String, origin: String, comment: String? = nil) {
             let spec = ConfigKey.named(key)!
             out[spec.section, default: []].removeAll { $0.key == spec.keyInSection }
@@ -165,8 +174,11 @@ public struct RTCDImport: Sendable {
                     notes.append("rtc.turn.static_auth_secret_file")
                 }
             case ("api.security.admin_secret_key", .string(let s)):
-                if s.isEmpty { continue }
-                drop(key, origin, ConfigKey.rtcdOnly[key]!)
+                if !s.isEmpty { adminSecret = (s, origin) }
+            case ("api.security.enable_admin", .bool(let b)):
+                enableAdmin = (b, origin)
+            case ("api.security.enable_admin", .string(let text)):
+                enableAdmin = (["1", "true", "t", "yes"].contains(text.lowercased()), origin)
             case ("logger.console_level", .string(let s)):
                 let level = s.lowercased() == "warning" ? "warn" : s.lowercased()
                 if ["debug", "info", "warn", "error"].contains(level) {
@@ -184,6 +196,29 @@ public struct RTCDImport: Sendable {
                     drop(key, origin, "not an rtcd setting callsctl knows")
                 }
             }
+        }
+
+        // rtcd's admin password (Basic auth) becomes callsctl's admin key (Bearer) when it can serve as one.
+        var key: String?
+        if let adminSecret {
+            let usable = adminSecret.value.count >= 16 && !adminSecret.value.contains(where: { $0.isWhitespace })
+            if enableAdmin?.on != true {
+                drop(
+                    "api.security.admin_secret_key", adminSecret.origin,
+                    "rtcd's admin was off (api.security.enable_admin is not true); callsctl's admin API generates its own key")
+            } else if !usable {
+                drop(
+                    "api.security.admin_secret_key", adminSecret.origin,
+                    "too short or has spaces for a callsctl admin key (16 or more characters, no spaces); callsctl generates one")
+            } else if let adminKeyFile {
+                put("api.security.admin_key_file", .string(adminKeyFile), from: "api.security.admin_secret_key", origin: adminSecret.origin)
+                key = adminSecret.value
+            } else {
+                drop("api.security.admin_secret_key", adminSecret.origin, ConfigKey.rtcdOnly["api.security.admin_secret_key"]!)
+            }
+        }
+        if let enableAdmin, key == nil {
+            drop("api.security.enable_admin", enableAdmin.origin, ConfigKey.rtcdOnly["api.security.enable_admin"]!)
         }
 
         var lines = [
@@ -208,6 +243,7 @@ public struct RTCDImport: Sendable {
         self.mapped = mapped
         self.dropped = dropped
         turnSecret = secret
+        adminKey = key
     }
 
     /// An `RTCD_...` value typed like the TOML key it stands for.

@@ -224,13 +224,16 @@ struct ConfigImportRTCD: AsyncParsableCommand {
             throw CLIError("cannot read the rtcd config \(file): \(Self.reason(file))", exitCode: .undecided)
         }
         // rtcd keeps the TURN secret inline; callsctl reads it from a file beside --out.
-        let secretPath = out.map {
-            (URL(fileURLWithPath: $0).deletingLastPathComponent().path as NSString).appendingPathComponent("turn-secret")
+        func beside(_ name: String) -> String? {
+            out.map { (URL(fileURLWithPath: $0).deletingLastPathComponent().path as NSString).appendingPathComponent(name) }
         }
+        let secretPath = beside("turn-secret")
+        let adminKeyPath = beside("admin-key")
         let converted: RTCDImport
         do {
             converted = try RTCDImport(
-                text: text, path: file, environment: ProcessInfo.processInfo.environment, turnSecretFile: secretPath)
+                text: text, path: file, environment: ProcessInfo.processInfo.environment, turnSecretFile: secretPath,
+                adminKeyFile: adminKeyPath)
         } catch {
             throw CLIError("the rtcd config is not valid TOML: \(error.description)", exitCode: .negative)
         }
@@ -239,6 +242,7 @@ struct ConfigImportRTCD: AsyncParsableCommand {
         // The secret file is written below; check the rest now.
         resolution.diagnostics += resolution.config.validate(resolve: false).filter {
             !(converted.turnSecret != nil && $0.key == "rtc.turn.static_auth_secret_file")
+                && !(converted.adminKey != nil && $0.key == "api.security.admin_key_file")
         }
         let errors = resolution.diagnostics.filter { $0.severity == .error }
 
@@ -247,14 +251,16 @@ struct ConfigImportRTCD: AsyncParsableCommand {
                 throw CLIError(
                     "\(out) exists; not replacing it", exitCode: .negative, hint: "Pass --force to replace it, or choose another --out.")
             }
-            if let secret = converted.turnSecret, let secretPath {
-                if FileManager.default.fileExists(atPath: secretPath) && !force {
-                    throw CLIError(
-                        "\(secretPath) exists; not replacing it (it would receive rtcd's TURN secret)", exitCode: .negative,
-                        hint: "Pass --force to replace it, or choose another --out folder.")
-                }
-                try Self.writeAtomically(secret + "\n", to: secretPath, mode: 0o600)
+            let secrets = [
+                (converted.turnSecret, secretPath, "rtcd's TURN secret"), (converted.adminKey, adminKeyPath, "rtcd's admin secret"),
+            ].compactMap { value, path, what in value.flatMap { v in path.map { (v, $0, what) } } }
+            // Check every target before writing any, so a refusal leaves nothing half-done.
+            for (_, path, what) in secrets where FileManager.default.fileExists(atPath: path) && !force {
+                throw CLIError(
+                    "\(path) exists; not replacing it (it would receive \(what))", exitCode: .negative,
+                    hint: "Pass --force to replace it, or choose another --out folder.")
             }
+            for (value, path, _) in secrets { try Self.writeAtomically(value + "\n", to: path, mode: 0o600) }
             try Self.writeAtomically(converted.toml, to: out, mode: 0o644)
         }
 
@@ -280,6 +286,9 @@ struct ConfigImportRTCD: AsyncParsableCommand {
             }
             if let secretPath, converted.turnSecret != nil, errors.isEmpty {
                 output.note("wrote rtcd's TURN secret to \(secretPath) (mode 0600)")
+            }
+            if let adminKeyPath, converted.adminKey != nil, errors.isEmpty {
+                output.note("wrote rtcd's admin secret to \(adminKeyPath) (mode 0600); send it as \"Authorization: Bearer KEY\"")
             }
             if let out, errors.isEmpty {
                 output.note("wrote \(out): \(converted.mapped.count) setting(s) converted, \(converted.dropped.count) dropped")
