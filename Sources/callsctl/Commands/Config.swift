@@ -200,9 +200,10 @@ struct ConfigImportRTCD: AsyncParsableCommand {
         discussion: """
             Reads rtcd's config.toml and the RTCD_... environment variables (which override it, as in rtcd), \
             writes the callsctl.toml to --out (or standard output), and lists every rtcd setting it dropped and \
-            why. Secrets (admin_secret_key, turn.static_auth_secret) are never copied or printed: callsctl reads \
-            them from files. An existing --out is only replaced with --force; the file is written whole or not \
-            at all. Exit 2 when the converted config would not be valid (nothing is written).
+            why. Secrets are never printed: with --out, rtcd's turn.static_auth_secret goes to turn-secret and \
+            its admin_secret_key (when the admin was on) to admin-key beside it, mode 0600, and the config \
+            points there. Existing files are only replaced with --force; each is written whole or not at all. \
+            Exit 2 when the converted config would not be valid (nothing is written), 3 when FILE cannot be read.
 
             Examples:
               callsctl config import-rtcd /opt/rtcd/bin/config/config.toml --out /etc/callsctl/callsctl.toml
