@@ -95,6 +95,17 @@ import FoundationNetworking
         #expect(r.stdout.contains("\(b):2: error: limits.max_participants: 0 is out of range; allowed: a whole number, 1 or more"))
         #expect(r.stdout.contains("missing.toml: error: cannot read the config file: No such file or directory"))
         #expect(r.stdout.contains("3 errors, 0 warnings"))
+        // Reported in the order the files were given.
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.firstIndex { $0.hasPrefix(b) }! > lines.firstIndex { $0.hasPrefix(a) }!)
+        let reversed = try CLI.run(["config", "validate", b, a], dataDir: dir.path)
+        let rlines = reversed.stdout.split(separator: "\n").map(String.init)
+        #expect(rlines.firstIndex { $0.hasPrefix(b) }! < rlines.firstIndex { $0.hasPrefix(a) }!)
+        let latin1 = dir.url.appendingPathComponent("latin1.toml").path
+        FileManager.default.createFile(atPath: latin1, contents: Data([0x61, 0x20, 0x3D, 0x20, 0x22, 0xE9, 0x22, 0x0A]))
+        let enc = try CLI.run(["config", "validate", latin1], dataDir: dir.path)
+        #expect(enc.status == 2)
+        #expect(enc.stdout.contains("\(latin1): error: cannot read the config file: it is not UTF-8 text"))
         let usage = try CLI.run(["config", "validate"], dataDir: dir.path)
         #expect(usage.status == 64)
         #expect(usage.stderr.contains("give at least one config file, or --bundle DIR."))

@@ -131,7 +131,7 @@ enum FileCheck {
         if stat(path, &st) != 0 { return String(cString: strerror(errno)) }
         if (st.st_mode & S_IFMT) == S_IFDIR { return "it is a directory" }
         if access(path, R_OK) != 0 { return String(cString: strerror(errno)) }
-        return "unreadable"
+        return "it is not UTF-8 text"
     }
 
     enum Finding {

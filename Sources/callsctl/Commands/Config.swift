@@ -75,10 +75,11 @@ enum ConfigReport {
         extra: [(String, JSONValue)] = []
     ) throws {
         let out = global.output
-        // By file, then line; findings without a line (environment, whole file) first within their file.
+        // In the order the files were given, then by line; findings without a line (the whole file) first.
+        func rank(_ file: String?) -> Int { file.flatMap { checked.firstIndex(of: $0) } ?? checked.count }
         let findings = findings.enumerated().sorted { a, b in
-            let ka = (a.element.file ?? "", a.element.line ?? 0, a.offset)
-            let kb = (b.element.file ?? "", b.element.line ?? 0, b.offset)
+            let ka = (rank(a.element.file), a.element.line ?? 0, a.offset)
+            let kb = (rank(b.element.file), b.element.line ?? 0, b.offset)
             return ka < kb
         }.map(\.element)
         let errors = findings.filter { $0.severity == .error }.count
