@@ -339,13 +339,19 @@ import FoundationNetworking
         #expect(!p.isRunning)
     }
 
-    @Test func serveFlagsAndEnvironmentOverrideTheFile() throws {
+    @Test func serveFlagsAndEnvironmentOverrideTheFileAndWarningsArePrinted() throws {
         let dir = TempDir()
-        let file = Self.write(dir, "c.toml", "[api]\nhttp.listen_address = \"127.0.0.1:1\"\n[rtc]\nice_port_udp = 1\nice_port_tcp = 2\n")
+        let key = Self.write(dir, "admin-key", "0123456789abcdef0123\n", mode: 0o640)
+        let file = Self.write(
+            dir, "c.toml",
+            "[api]\nhttp.listen_address = \"127.0.0.1:1\"\nsecurity.admin_key_file = \"\(key)\"\n[rtc]\nice_port_udp = 1\nice_port_tcp = 2\n")
         // The flags win over the file's (unusable) ports; the environment wins over the file's drain timeout.
         let serve = try ServeCLITests.RunningServe(
             dataDir: dir.path, extraArgs: ["--config", file], env: ["CALLSCTL_SERVICE_DRAIN_TIMEOUT": "0"])
-        _ = serve.stop()
+        #expect(serve.stdoutLines.contains("admin key file: \(key)"))
+        let (status, err) = serve.stop()
+        #expect(status == 0)
+        #expect(err.contains("warning: \(file):3: api.security.admin_key_file: \"\(key)\" is readable by its group (mode 0640)\n  fix: chmod 600 \(key), unless the group is meant to read it\n"), "\(err)")
     }
 
     @Test func serveWithAnInvalidConfigExits2WithEveryError() throws {

@@ -60,7 +60,10 @@ extension ServeSettings {
             // Only environment values are left here (flags were checked by ArgumentParser).
             throw InvalidArgumentError(message: errors.count == 1 ? Self.plain(first) : errors.map(Self.plain).joined(separator: "\n"))
         }
-        for warning in findings where warning.severity == .warning { out.warning(warning.description) }
+        for w in findings where w.severity == .warning {
+            // out.warning adds the "warning:" prefix.
+            out.warning("\(w.location)\(w.key.map { "\($0): " } ?? "")\(w.message)" + (w.fix.map { "\n  fix: \($0)" } ?? ""))
+        }
 
         // The checks serve always made on flags and environment values, with their messages.
         for (flag, turn, name, key) in [
