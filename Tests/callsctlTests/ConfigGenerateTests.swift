@@ -321,6 +321,77 @@ import Glibc
         #expect(bad.status != 0)
     }
 
+    /// The generated proxy really carries the API and upgrades /ws to a WebSocket: nginx (as in production, but
+    /// listening on a free loopback port instead of 443/80) in front of a running `callsctl serve`.
+    @Test(.timeLimit(.minutes(1))) func nginxProxiesTheAPIAndWebSocketToServe() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx"), FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
+        else {
+            Issue.record("nginx and curl are needed (scripts/install-deps.sh --test)")
+            return
+        }
+        let tmp = TempDir()
+        let dir = tmp.path
+        try makeCertificate(in: dir)
+        let serve = try ServeCLITests.RunningServe(dataDir: "\(dir)/data")
+        defer { _ = serve.stop() }
+        let r = try generate(
+            "nginx", ["--api-port", "\(serve.apiPort)", "--tls-cert", "\(dir)/cert.pem", "--tls-key", "\(dir)/key.pem"], out: "\(dir)/gen")
+        #expect(r.status == 0, "\(r.stderr)")
+        let port = try Self.freePortPair()
+        // Sandbox only: HTTPS on a loopback port instead of 443 on every interface, and no port-80 redirect.
+        var conf = try String(contentsOfFile: "\(dir)/gen/nginx/callsctl.conf", encoding: .utf8)
+        #expect(conf.contains("listen 443 ssl;"))
+        conf = conf.replacingOccurrences(of: "listen 443 ssl;", with: "listen 127.0.0.1:\(port) ssl;")
+            .replacingOccurrences(of: "    listen [::]:443 ssl;\n", with: "")
+            .replacingOccurrences(of: "    listen 80;\n    listen [::]:80;\n", with: "    listen 127.0.0.1:\(port + 1);\n")
+        try conf.write(toFile: "\(dir)/gen/nginx/callsctl.conf", atomically: true, encoding: .utf8)
+        let main = """
+            pid \(dir)/nginx.pid;
+            error_log \(dir)/error.log;
+            daemon off;
+            # One process, so that killing it by its id ends nginx (no orphaned workers holding our pipes).
+            master_process off;
+            events {}
+            http {
+                access_log off;
+                client_body_temp_path \(dir)/tmp-body;
+                proxy_temp_path \(dir)/tmp-proxy;
+                include \(dir)/gen/nginx/callsctl.conf;
+            }
+
+            """
+        try main.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+        let nginx = Process()
+        nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        nginx.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log"]
+        nginx.standardOutput = FileHandle.nullDevice
+        nginx.standardError = FileHandle.nullDevice
+        try nginx.run()
+        defer {
+            kill(nginx.processIdentifier, SIGKILL)
+            nginx.waitUntilExit()
+        }
+        let base = "https://127.0.0.1:\(port)"
+        var health: CLI.Result?
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            health = try run("curl", ["-sk", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/healthz"])
+            if health?.stdout == "200" { break }
+            usleep(200_000)
+        }
+        #expect(health?.stdout == "200", "GET /healthz through nginx: \(health?.stdout ?? "") \((try? String(contentsOfFile: "\(dir)/error.log", encoding: .utf8)) ?? "")")
+        let metrics = try run("curl", ["-sk", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/metrics"])
+        #expect(metrics?.stdout == "404", "metrics stay private")
+        let ws = try run("curl", [
+            "-sk", "-i", "--http1.1", "--max-time", "2", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+            "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H", "Sec-WebSocket-Version: 13", "\(base)/ws",
+        ])
+        #expect(ws?.stdout.hasPrefix("HTTP/1.1 101") == true, "WebSocket upgrade through nginx: \(ws?.stdout ?? "") \(ws?.stderr ?? "")")
+        #expect(ws?.stdout.lowercased().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=") == true)
+        let redirect = try run("curl", ["-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port + 1)/"])
+        #expect(redirect?.stdout == "301")
+    }
+
     @Test func systemdAnalyzeVerifiesTheUnit() throws {
         let tmp = TempDir()
         let r = try generate("systemd", ["--callsctl-path", CLI.binary.path], out: tmp.path)
