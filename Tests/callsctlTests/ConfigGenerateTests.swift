@@ -242,6 +242,14 @@ import Glibc
         (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--max-participants", "0"], "error: --max-participants: 0 is not a number of participants; use 1 or more (leave it out for no limit)."),
         (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--nginx-stream"], "error: --nginx-stream: the stream block listens on the media port 8443 and cannot forward to a media server on the same host (--upstream-host 127.0.0.1); run nginx on another host and set --upstream-host to the media server's private address."),
         (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--turn-secret-file", "/nonexistent/secret"], "error: --turn-secret-file: the file /nonexistent/secret does not exist."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--turn-domain", "turn_host"], "error: --turn-domain: \"turn_host\" is not a DNS name, e.g. turn.example.com."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--turns-port", "3478"], "error: --turns-port: 3478 is also --turn-port; TURN over TLS needs its own port."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--turn-secret", "has space in it, 123"], "error: --turn-secret: must be printable ASCII without spaces, quotes, '\\' or '#' (it goes into several config formats); e.g. `openssl rand -hex 32`."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--upstream-host", "not a host"], "error: --upstream-host: \"not a host\" is neither an IP address nor a DNS name."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--callsctl-path", "callsctl"], "error: --callsctl-path: \"callsctl\" is not an absolute path; systemd needs one, e.g. /usr/local/bin/callsctl."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--image", "my image"], "error: --image: \"my image\" is not a container image reference, e.g. registry.example.com/callsctl:1.0."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--tls-cert", "cert.pem"], "error: --tls-cert: \"cert.pem\" is not an absolute path; nginx and coturn need one."),
+        (["--domain", "c.example.com", "--public-ip", "203.0.113.7", "--turn-credential-minutes", "10080"], "error: --turn-credential-minutes: 10080 is out of range; rtcd accepts 1-10079 (under a week)."),
     ])
     func badInputExitsTwoNamingTheFlag(args: [String], message: String) throws {
         let r = try CLI.run(["config", "generate", "coturn"] + args, dataDir: nil, timeout: 30)
@@ -261,6 +269,36 @@ import Glibc
         #expect(cidr.stderr.hasPrefix("error: --chat-server-cidr: \"10.0.0.0/33\" is not an address or network, e.g. 10.0.0.5 or 10.0.0.0/24."))
     }
 
+    @Test func secretFileProblemsExitTwo() throws {
+        let tmp = TempDir()
+        let empty = "\(tmp.path)/empty"
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        let r = try generate("coturn", ["--turn-secret-file", empty])
+        #expect(r.status == 2)
+        #expect(r.stderr == "error: --turn-secret-file: the file \(empty) is empty.\nCreate one with: openssl rand -hex 32 > FILE; chmod 600 FILE\n", "\(r.stderr)")
+        let key = "\(tmp.path)/key"
+        try "short\n".write(toFile: key, atomically: true, encoding: .utf8)
+        let k = try generate("rtcd", ["--admin-key-file", key])
+        #expect(k.status == 2)
+        #expect(k.stderr.hasPrefix("error: --admin-key-file: the key must be one line of at least 16 characters without spaces or quotes."))
+        let token = "\(tmp.path)/token"
+        try "not base64!\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let t = try generate("kubernetes", ["--token-secret-file", token])
+        #expect(t.status == 2)
+        #expect(t.stderr.hasPrefix("error: --token-secret-file: the secret must be at least 16 bytes in base64, as callsctl serve reads it; e.g. `head -c 32 /dev/urandom | base64`."))
+        let noURL = try CLI.run(
+            ["config", "generate", "bundle", "--domain", "c.example.com", "--public-ip", "203.0.113.7", "--chat-server-cidr", "10.0.0.5", "--out", "\(tmp.path)/b"],
+            dataDir: nil)
+        #expect(noURL.status == 2)
+        #expect(noURL.stderr.hasPrefix("error: --mattermost-url: missing; the bundle's calls-offloader config and mmctl commands need the chat server's site URL, e.g. --mattermost-url https://chat.example.com."))
+        #expect(!FileManager.default.fileExists(atPath: "\(tmp.path)/b"), "nothing is written on bad input")
+        let file = "\(tmp.path)/file"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let notDir = try generate("coturn", out: file)
+        #expect(notDir.status == 2)
+        #expect(notDir.stderr.hasPrefix("error: \(file) is a file, not a folder; give --out a folder path."))
+    }
+
     @Test func usageErrorsExit64() throws {
         let unknown = try CLI.run(["config", "generate", "apache", "--domain", "c.example.com"], dataDir: nil)
         #expect(unknown.status == 64)
@@ -271,6 +309,9 @@ import Glibc
         let both = try CLI.run(["config", "generate", "coturn", "--turn-secret", "x", "--turn-secret-file", "y"], dataDir: nil)
         #expect(both.status == 64)
         #expect(both.stderr.contains("--turn-secret and --turn-secret-file cannot be used together; choose one."))
+        let force = try CLI.run(["config", "generate", "coturn", "--force"], dataDir: nil)
+        #expect(force.status == 64)
+        #expect(force.stderr.contains("--force only applies with --out (files are never overwritten on standard output)."))
     }
 
     // MARK: Real programs

@@ -209,7 +209,10 @@ public struct DeploymentInputs: Sendable, Equatable {
             adminKey = Self.hex(32, &random)
             generated.append("admin key")
         }
-        if let token = raw.tokenSecret {
+        if let token = raw.tokenSecret?.trimmingCharacters(in: .whitespacesAndNewlines) {
+            guard let bytes = Data(base64Encoded: token), bytes.count >= 16 else {
+                throw InputError("--token-secret-file", "the secret must be at least 16 bytes in base64, as callsctl serve reads it; e.g. `head -c 32 /dev/urandom | base64`.")
+            }
             tokenSecret = token
         } else {
             tokenSecret = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }).base64EncodedString()

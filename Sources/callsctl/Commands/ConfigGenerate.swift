@@ -163,12 +163,16 @@ struct ConfigGenerate: AsyncParsableCommand {
             throw CLIError(missing.description, exitCode: .negative)
         }
         let files = target.files(inputs)
-        if target != .bundle, !inputs.generatedSecrets.isEmpty, files.contains(where: { $0.mode == 0o600 }) {
-            out.warning(
-                "generated a new \(inputs.generatedSecrets.joined(separator: ", ")); targets generated separately get other values. "
-                    + "Pass the same --turn-secret-file/--admin-key-file to each, or generate a bundle.")
+        // Said after the files are out, so that a failed write shows only its error.
+        func warnAboutGeneratedSecrets() {
+            if target != .bundle, !inputs.generatedSecrets.isEmpty, files.contains(where: { $0.mode == 0o600 }) {
+                out.warning(
+                    "generated a new \(inputs.generatedSecrets.joined(separator: ", ")); targets generated separately get other values. "
+                        + "Pass the same --turn-secret-file/--admin-key-file to each, or generate a bundle.")
+            }
         }
         guard let dir = self.out else {
+            defer { warnAboutGeneratedSecrets() }
             if global.json {
                 out.emit(.object([("target", .string(target.rawValue)), ("files", .array(files.map { Self.json($0, contents: true) }))]))
             } else if files.count == 1 {
@@ -184,6 +188,7 @@ struct ConfigGenerate: AsyncParsableCommand {
         } catch {
             throw CLIError(error.message, exitCode: .negative)
         }
+        warnAboutGeneratedSecrets()
         if global.json {
             out.emit(
                 .object([
