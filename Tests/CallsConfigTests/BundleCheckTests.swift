@@ -110,6 +110,34 @@ import Testing
         #expect(b.messages == ["TURN port differs: coturn/turnserver.conf:\(n) (listening-port) has 3479, rtcd/config.toml:\(ref) (rtc.ice_servers turn:calls.example.com:3478?transport=udp) has 3478."])
     }
 
+    @Test func turnTLSPortMismatchInTheFirewall() throws {
+        let b = try Bundle()
+        let n = try b.edit("firewall/callsctl.nft", "tcp dport 5349 accept", "tcp dport 5350 accept")
+        let ref = try b.line("coturn/turnserver.conf", "tls-listening-port=")
+        #expect(b.messages == ["TURN TLS port differs: firewall/callsctl.nft:\(n) (rule \"turns\") has 5350, coturn/turnserver.conf:\(ref) (tls-listening-port) has 5349."])
+    }
+
+    @Test func apiPortMismatchInTheRTCDEnvironment() throws {
+        let b = try Bundle()
+        let n = try b.edit("rtcd/rtcd.env", "RTCD_API_HTTP_LISTENADDRESS=:8045", "RTCD_API_HTTP_LISTENADDRESS=:9045")
+        let ref = try b.line("rtcd/config.toml", "http.listen_address")
+        #expect(b.messages == ["API port differs: rtcd/rtcd.env:\(n) (RTCD_API_HTTP_LISTENADDRESS) has 9045, rtcd/config.toml:\(ref) (api.http.listen_address) has 8045."])
+    }
+
+    @Test func hostOverrideMismatchInTheKubernetesArguments() throws {
+        let b = try Bundle()
+        let n = try b.edit("kubernetes/callsctl.yaml", "- \"203.0.113.7\"", "- \"203.0.113.8\"")
+        let ref = try b.line("rtcd/config.toml", "ice_host_override")
+        #expect(b.messages == ["ICE host override differs: kubernetes/callsctl.yaml:\(n) (--ice-host-override) has 203.0.113.8, rtcd/config.toml:\(ref) (rtc.ice_host_override) has 203.0.113.7."])
+    }
+
+    @Test func turnSecretMismatchInTheKubernetesSecret() throws {
+        let b = try Bundle()
+        let n = try b.edit("kubernetes/callsctl.yaml", "turn-secret: \"0f1e", "turn-secret: \"9f1e")
+        let ref = try b.line("coturn/turnserver.conf", "static-auth-secret=")
+        #expect(b.messages == ["TURN secret differs between kubernetes/callsctl.yaml:\(n) (turn-secret) and coturn/turnserver.conf:\(ref) (static-auth-secret)."])
+    }
+
     @Test func relayRangeMismatchInTheFirewall() throws {
         let b = try Bundle()
         let n = try b.edit("firewall/callsctl.nft", "udp dport 49152-65535", "udp dport 50000-60000")

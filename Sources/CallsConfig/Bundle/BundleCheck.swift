@@ -347,8 +347,9 @@ struct BundleCheck {
     mutating func readServeFlags(_ words: [(String, Int)], file: String) {
         var index = 0
         while index + 1 < words.count {
-            let (flag, line) = words[index]
-            let value = words[index + 1].0
+            let flag = words[index].0
+            // The value's line: in YAML lists the value is on the line after its flag.
+            let (value, line) = words[index + 1]
             switch flag {
             case "--rtc-listen":
                 let port = Self.port(ofListen: value)
