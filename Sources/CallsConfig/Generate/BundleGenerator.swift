@@ -55,7 +55,7 @@ enum BundleGenerator {
         for f in parts { readme += "| `\(f.path)` | \(String(f.mode, radix: 8)) | \(f.description) |\n" }
         readme += """
 
-            Files with mode 600 hold secrets (`secrets/secrets.env` has all of them): copy them with care and
+            Files with mode 600 or 700 hold secrets (`secrets/secrets.env` has all of them): copy them with care and
             keep them out of version control.
 
             ## Order of steps
