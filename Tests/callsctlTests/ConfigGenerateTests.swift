@@ -149,6 +149,44 @@ import Glibc
         #expect(check.status == 0 && check.stdout.contains("ok"), "\(check.stdout)\(check.stderr)")
     }
 
+    /// The mmctl script runs under sh with a stand-in `mmctl` that records its arguments: each setting arrives
+    /// as one argument with the same value as in plugin-settings.json (the shell quoting holds).
+    @Test func mmctlScriptPassesTheSameValuesAsTheJSON() throws {
+        let tmp = TempDir()
+        let dir = "\(tmp.path)/b"
+        #expect(try generate("mattermost-plugin", ["--turn-secret", "0123456789abcdef0123"], out: dir).status == 0)
+        let bin = "\(tmp.path)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> \"$MMCTL_LOG\"; printf '\\n' >> \"$MMCTL_LOG\"\n"
+            .write(toFile: "\(bin)/mmctl", atomically: true, encoding: .utf8)
+        chmod("\(bin)/mmctl", 0o755)
+        let log = "\(tmp.path)/log"
+        let sh = try #require(try run("/bin/sh", ["-c", "PATH=\(bin):$PATH MMCTL_LOG=\(log) sh \(dir)/mattermost/mmctl-commands.sh"]))
+        #expect(sh.status == 0, "\(sh.stderr)")
+        let calls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: "\0", omittingEmptySubsequences: false).map(String.init).dropLast()
+        }
+        let jsonText = try String(contentsOfFile: "\(dir)/mattermost/plugin-settings.json", encoding: .utf8)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: Any])
+        let settings = try #require(((json["PluginSettings"] as? [String: Any])?["Plugins"] as? [String: Any])?["com.mattermost.calls"] as? [String: Any])
+        var seen = 0
+        for call in calls where call.count == 4 && call[0] == "config" && call[1] == "set" {
+            let key = String(call[2].dropFirst("PluginSettings.Plugins.com.mattermost.calls.".count))
+            #expect(settings[key] != nil, "mmctl sets \(key), which the JSON lacks")
+            // The literal as written in the JSON file (numbers and booleans as text, strings decoded).
+            let line = try #require(jsonText.split(separator: "\n").first { $0.contains("\"\(key)\": ") })
+            var literal = String(line.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
+            if literal.hasSuffix(",") { literal.removeLast() }
+            if literal.hasPrefix("\"") {
+                literal = try #require(try JSONSerialization.jsonObject(with: Data("[\(literal)]".utf8)) as? [String]).first ?? ""
+            }
+            #expect(call[3] == literal, "\(key)")
+            seen += 1
+        }
+        #expect(seen == settings.count)
+        #expect(calls.last.map(Array.init) == ["plugin", "enable", "com.mattermost.calls"])
+    }
+
     @Test func neverOverwritesWithoutForce() throws {
         let tmp = TempDir()
         let dir = tmp.path
