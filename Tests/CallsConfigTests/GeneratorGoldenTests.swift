@@ -96,6 +96,18 @@ enum GoldenInputs {
         }
     }
 
+    @Test func systemdUnitGrantsTheLowPortCapabilityOnlyWhenNeeded() throws {
+        let unit = { (raw: DeploymentInputs.Raw) throws -> String in
+            try GenerateTarget.systemd.files(DeploymentInputs(raw)).first { $0.path == "systemd/callsctl.service" }!.contents
+        }
+        let normal = try unit(GoldenInputs.raw())
+        #expect(normal.contains("\nCapabilityBoundingSet=\n") && !normal.contains("AmbientCapabilities"))
+        var low = GoldenInputs.raw()
+        low.rtcPort = 443
+        let lowUnit = try unit(low)
+        #expect(lowUnit.contains("\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"))
+    }
+
     @Test func bundleAgreesWithItselfAndReadmeListsEveryFile() throws {
         let inputs = try DeploymentInputs(GoldenInputs.raw())
         let files = GenerateTarget.bundle.files(inputs)

@@ -106,6 +106,8 @@ enum KubernetesGenerator {
                         secretName: callsctl-secrets
                         # Group-readable for fsGroup 10001 (serve warns about the group bit; the pod is the only reader).
                         defaultMode: 0440
+                    # calls.db (channel settings, test mode) lives here: use a PersistentVolumeClaim
+                    # (or a hostPath on the node) to keep it across pod restarts.
                     - name: data
                       emptyDir: {}
             ---

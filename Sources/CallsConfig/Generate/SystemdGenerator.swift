@@ -20,6 +20,10 @@ enum SystemdGenerator {
 
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
         let exec = "ExecStart=\(i.callsctlPath) serve --config \(Paths.config) --data-dir \(Paths.dataDir)"
+        // Only ports below 1024 need a capability; otherwise the service keeps none.
+        let capabilities = min(i.rtcPort, i.apiPort) < 1024
+            ? "# Ports below 1024 need this capability.\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE"
+            : "CapabilityBoundingSet="
         let unit = """
             # callsctl media server for \(i.domain). \(Render.header).
             # Install as /etc/systemd/system/callsctl.service. Before the first start:
@@ -47,9 +51,7 @@ enum SystemdGenerator {
             StateDirectory=callsctl
             StateDirectoryMode=0700
             LimitNOFILE=65536
-            # Low ports (below 1024) need this; harmless otherwise.
-            AmbientCapabilities=CAP_NET_BIND_SERVICE
-            CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+            \(capabilities)
             NoNewPrivileges=yes
             ProtectSystem=strict
             ProtectHome=yes
