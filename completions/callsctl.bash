@@ -188,7 +188,7 @@ _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server --stun-url --turn-url)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --turn-secret-file --turn-ttl)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --turn-secret-file --turn-ttl --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -234,6 +234,10 @@ _callsctl_serve() {
         return
         ;;
     '--turn-ttl')
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -480,22 +484,22 @@ _callsctl_config() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    generate|validate|show)
+    generate|validate|show|import-rtcd)
         # Offer subcommand argument completions
         "_callsctl_config_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'generate validate show' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'generate validate show import-rtcd' -- "${cur}"))
         ;;
     esac
 }
 
 _callsctl_config_generate() {
     repeating_flags=()
-    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --force --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--data-dir --domain --public-ip --out)
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --nginx-stream --force --version -h --help)
+    repeating_options=(--chat-server-cidr)
+    non_repeating_options=(--data-dir --domain --public-ip --ice-host-override --turn-domain --mattermost-url --rtc-port --api-port --turn-port --turns-port --relay-ports --turn-secret --turn-secret-file --admin-key-file --token-secret-file --upstream-host --kubernetes-kind --image --callsctl-path --tls-cert --tls-key --max-participants --test-mode --turn-credential-minutes --out)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -510,8 +514,85 @@ _callsctl_config_generate() {
     '--public-ip')
         return
         ;;
+    '--ice-host-override')
+        return
+        ;;
+    '--turn-domain')
+        return
+        ;;
+    '--mattermost-url')
+        return
+        ;;
+    '--rtc-port')
+        return
+        ;;
+    '--api-port')
+        return
+        ;;
+    '--turn-port')
+        return
+        ;;
+    '--turns-port')
+        return
+        ;;
+    '--relay-ports')
+        return
+        ;;
+    '--turn-secret')
+        return
+        ;;
+    '--turn-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--token-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--chat-server-cidr')
+        return
+        ;;
+    '--upstream-host')
+        return
+        ;;
+    '--kubernetes-kind')
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--callsctl-path')
+        return
+        ;;
+    '--tls-cert')
+        return
+        ;;
+    '--tls-key')
+        return
+        ;;
+    '--max-participants')
+        return
+        ;;
+    '--test-mode')
+        return
+        ;;
+    '--turn-credential-minutes')
+        return
+        ;;
     '--out')
         __callsctl_add_completions -d
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __callsctl_add_completions -W 'callsctl'$'\n''rtcd'$'\n''mattermost-plugin'$'\n''coturn'$'\n''nginx'$'\n''kubernetes'$'\n''systemd'$'\n''firewall'$'\n''calls-offloader'$'\n''bundle'
         return
         ;;
     esac
@@ -521,12 +602,16 @@ _callsctl_config_validate() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --strict --resolve --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir)
+    non_repeating_options=(--data-dir --bundle)
     __callsctl_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
+        __callsctl_add_completions -d
+        return
+        ;;
+    '--bundle')
         __callsctl_add_completions -d
         return
         ;;
@@ -545,13 +630,45 @@ _callsctl_config_show() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --effective --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir)
+    non_repeating_options=(--data-dir --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
         __callsctl_add_completions -d
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
+        return
+        ;;
+    esac
+}
+
+_callsctl_config_import-rtcd() {
+    repeating_flags=()
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --force --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--data-dir --out)
+    __callsctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--data-dir')
+        __callsctl_add_completions -d
+        return
+        ;;
+    '--out')
+        __callsctl_add_completions -f
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac

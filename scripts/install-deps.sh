@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(libssl-dev libsrtp2-dev libsqlite3-dev pkg-config)
-TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux)
+TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux nginx libnginx-mod-stream python3-yaml)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
@@ -33,6 +33,13 @@ fi
 # coturn's Debian package starts a system-wide turnserver on 3478; tests run their own instances.
 if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now coturn >/dev/null 2>&1 || true
+  # nginx's package starts a system nginx on port 80; the config tests only run `nginx -t` on generated files.
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+# Without systemd as PID 1 (containers) the package's postinst may have started nginx through its init script.
+if [[ "${1:-}" == "--test" ]] && [[ -s /run/nginx.pid ]] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
+  SUDO=""; if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO nginx -s stop >/dev/null 2>&1 || true
 fi
 # aiortc: the scripted WebRTC peer of the media tests (wheels from PyPI; numpy for the tone check).
 if [[ "${1:-}" == "--test" ]] && ! python3 -c "import aiortc, numpy" >/dev/null 2>&1; then

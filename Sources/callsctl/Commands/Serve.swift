@@ -41,6 +41,11 @@ struct Serve: AsyncParsableCommand {
             CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_MAX_PARTICIPANTS, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
             CALLSCTL_TURN_SECRET_FILE, CALLSCTL_TURN_TTL.
 
+            Config file: --config FILE (or CALLSCTL_CONFIG), else callsctl.toml in the data directory if it \
+            exists. Precedence: defaults < file < environment < flags. Every key also has the environment \
+            name CALLSCTL_<SECTION>_<KEY> (CALLSCTL_RTC_ICE_PORT_UDP); see `callsctl config show --effective`. \
+            An invalid config file stops serve with exit 2 and every error listed.
+
             Advertised address: --ice-host-override, else the public IP learned once at start from \
             the --stun-server list, else the addresses of the local interfaces (air-gapped networks).
 
@@ -120,6 +125,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Lifetime of TURN credentials in seconds. Default: 86400.", valueName: "seconds"))
     var turnTTL: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Config file (TOML). Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory if present.",
+            discussion: "Precedence: defaults < file < CALLSCTL_... environment < flags. Keys: docs/configuration.md.",
+            valueName: "file"),
+        completion: .file(extensions: ["toml"]))
+    var config: String?
+
     func validate() throws {
         if let maxParticipants, maxParticipants < 1 {
             throw ValidationError("--max-participants needs a number of participants, 1 or more, not \(maxParticipants).")
@@ -142,9 +155,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let signals = SignalWait([SIGTERM, SIGINT])
-        let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
         let out = global.output
-        let level: Logger.Level = global.verbose ? .debug : (global.quiet ? .warning : .info)
+        let settings = try ServeSettings(
+            resolving: self, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir, out: out)
+        let level: Logger.Level = global.verbose ? .debug : (global.quiet ? .warning : settings.logLevel)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -175,7 +189,7 @@ struct Serve: AsyncParsableCommand {
         let advertised = try AdvertisedAddress.resolve(settings: settings, out: out)
         var media = MediaBackendConfiguration()
         media.udpListen = settings.rtcListen.description
-        media.tcpListen = settings.rtcListen.description
+        media.tcpListen = settings.rtcTCPListen.description
         media.advertisedAddresses = advertised.addresses
         media.offerUDPCandidates = !settings.noUDPCandidates
 
@@ -225,6 +239,7 @@ struct Serve: AsyncParsableCommand {
                     ("adminKeyFile", .string(adminKey.path)), ("drainTimeout", .int(Int64(settings.drainTimeout))),
                     ("stunURLs", .array(settings.stunURLs.map { .string($0) })),
                     ("turnURLs", .array(settings.turnURLs.map { .string($0) })),
+                    ("configFile", settings.configFile.map { .string($0) } ?? .null),
                 ]))
         } else {
             out.line("api listening on \(bound)")
@@ -235,6 +250,7 @@ struct Serve: AsyncParsableCommand {
             if !ice.isEmpty {
                 out.line("ice servers for clients: \((settings.stunURLs + settings.turnURLs).joined(separator: ", "))")
             }
+            if let file = settings.configFile { out.line("config file: \(file)") }
             out.line("data directory: \(global.resolvedDataDir)")
             let host = bound.isWildcard ? "127.0.0.1" : bound.host
             out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
@@ -294,9 +310,10 @@ enum AdminKeyAccess {
     }
 }
 
-/// The settings after merging flags and environment (flags win).
+/// The settings after merging defaults, config file, environment and flags (flags win); see Serve+Config.swift.
 struct ServeSettings {
     var rtcListen: ListenAddress
+    var rtcTCPListen: ListenAddress
     var apiListen: ListenAddress
     var iceHostOverride: String?
     var stunServers: [String]
@@ -309,74 +326,8 @@ struct ServeSettings {
     var turnURLs: [String]
     var turnSecretFile: String?
     var turnTTL: Int
-
-    init(_ serve: Serve, environment env: [String: String]) throws {
-        func pick(_ flag: String?, _ key: String) -> String? {
-            if let flag { return flag }
-            if let value = env[key], !value.isEmpty { return value }
-            return nil
-        }
-        func address(_ flag: String?, _ key: String, _ name: String, _ fallback: String) throws -> ListenAddress {
-            let text = pick(flag, key) ?? fallback
-            do { return try ListenAddress(parsing: text) } catch {
-                throw InvalidArgumentError(message: "\(flag != nil ? name : key) \(error.description)")
-            }
-        }
-        rtcListen = try address(serve.rtcListen, "CALLSCTL_RTC_LISTEN", "--rtc-listen", "0.0.0.0:8443")
-        apiListen = try address(serve.apiListen, "CALLSCTL_API_LISTEN", "--api-listen", "0.0.0.0:8045")
-        iceHostOverride = pick(serve.iceHostOverride, "CALLSCTL_ICE_HOST_OVERRIDE")
-        if !serve.stunServers.isEmpty {
-            stunServers = serve.stunServers
-        } else {
-            stunServers = (env["CALLSCTL_STUN_SERVERS"] ?? "").split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        tokenSecretFile = pick(serve.tokenSecretFile, "CALLSCTL_TOKEN_SECRET_FILE")
-        let envNoUDP = ["1", "true", "yes"].contains((env["CALLSCTL_NO_UDP_CANDIDATES"] ?? "").lowercased())
-        noUDPCandidates = serve.noUDPCandidates || envNoUDP
-        adminKeyFile = pick(serve.adminKeyFile, "CALLSCTL_ADMIN_KEY_FILE")
-        func seconds(_ flag: Int?, _ key: String, _ name: String, _ fallback: Int, minimum: Int) throws -> Int {
-            if let flag { return flag }
-            guard let text = env[key], !text.isEmpty else { return fallback }
-            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= minimum else {
-                throw InvalidArgumentError(message: "\(key) must be a whole number of seconds, \(minimum) or more (like \(name)), not \"\(text)\"")
-            }
-            return n
-        }
-        drainTimeout = try seconds(serve.drainTimeout, "CALLSCTL_DRAIN_TIMEOUT", "--drain-timeout", 30, minimum: 0)
-        turnTTL = try seconds(serve.turnTTL, "CALLSCTL_TURN_TTL", "--turn-ttl", 86400, minimum: 1)
-        if let flag = serve.maxParticipants {
-            maxParticipants = flag
-        } else if let text = env["CALLSCTL_MAX_PARTICIPANTS"], !text.isEmpty {
-            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= 1 else {
-                throw InvalidArgumentError(message: "CALLSCTL_MAX_PARTICIPANTS must be a whole number, 1 or more (like --max-participants), not \"\(text)\"")
-            }
-            maxParticipants = n
-        } else {
-            maxParticipants = nil
-        }
-        func list(_ flag: [String], _ key: String) -> [String] {
-            if !flag.isEmpty { return flag }
-            return (env[key] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        stunURLs = list(serve.stunURLs, "CALLSCTL_STUN_URLS")
-        turnURLs = list(serve.turnURLs, "CALLSCTL_TURN_URLS")
-        for (urls, turn, name, key) in [
-            (stunURLs, false, "--stun-url", "CALLSCTL_STUN_URLS"), (turnURLs, true, "--turn-url", "CALLSCTL_TURN_URLS"),
-        ] {
-            for url in urls {
-                if let problem = ICEServerSettings.problem(url: url, turn: turn) {
-                    let source = (turn ? serve.turnURLs : serve.stunURLs).isEmpty ? key : name
-                    throw InvalidArgumentError(message: "\(source) \(url) \(problem)")
-                }
-            }
-        }
-        turnSecretFile = pick(serve.turnSecretFile, "CALLSCTL_TURN_SECRET_FILE")
-        if !turnURLs.isEmpty && turnSecretFile == nil {
-            throw InvalidArgumentError(
-                message: "--turn-url needs --turn-secret-file (the TURN server's shared secret) to make credentials for clients")
-        }
-    }
+    var configFile: String?
+    var logLevel: Logger.Level
 }
 
 /// The address written into host candidates, and where it came from.

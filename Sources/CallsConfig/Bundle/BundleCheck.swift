@@ -1,0 +1,457 @@
+import Foundation
+
+/// Checks that the configs in a generated bundle folder agree with each other: the TURN secret (plugin,
+/// rtcd, callsctl, coturn, Kubernetes), the media, API and TURN ports (plugin, media servers, firewall,
+/// proxy, ICE server URLs), and the advertised address (every ICE host override, and coturn's external IP
+/// when coturn runs on the media host). Each mismatch is one error naming both files and lines.
+/// Files that are missing are skipped; files that cannot be parsed are reported.
+public func crossCheckBundle(directory: String) -> [ConfigDiagnostic] {
+    var check = BundleCheck(directory: directory)
+    return check.run()
+}
+
+/// One place a value was found: file (relative to the bundle), line, and what it is called there.
+struct Observation {
+    let file: String
+    let line: Int
+    let key: String
+    let value: String
+}
+
+struct BundleCheck {
+    let directory: String
+    var diagnostics: [ConfigDiagnostic] = []
+
+    /// Facts that must be equal everywhere they appear.
+    var secret: [Observation] = []
+    var mediaUDP: [Observation] = []
+    var mediaTCP: [Observation] = []
+    var api: [Observation] = []
+    var turnPort: [Observation] = []
+    var turnsPort: [Observation] = []
+    var relay: [Observation] = []
+    var override: [Observation] = []
+    /// coturn's external IP, compared with the override when coturn is on the media host.
+    var externalIP: Observation?
+    var coturnRealm: String?
+    var mediaDomain: String?
+
+    init(directory: String) { self.directory = directory }
+
+    mutating func run() -> [ConfigDiagnostic] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            return [.error("\(directory) is not a folder.", fix: "give the folder written by `callsctl config generate bundle --out DIR`")]
+        }
+        readCoturn()
+        readRTCDToml()
+        readEnv("rtcd/rtcd.env")
+        readEnv("kubernetes/rtcd-values.yaml", yaml: true)
+        readPluginJSON()
+        readMmctl()
+        readCallsctlToml()
+        readSecretFiles()
+        readSystemd()
+        readKubernetes()
+        readFirewall()
+        readNginx()
+
+        compare(secret, what: "TURN secret", showValues: false)
+        compare(mediaUDP, what: "media UDP port")
+        compare(mediaTCP, what: "media TCP port")
+        compare(api, what: "API port")
+        compare(turnPort, what: "TURN port")
+        compare(turnsPort, what: "TURN TLS port")
+        compare(relay, what: "TURN relay range")
+        compare(override, what: "ICE host override")
+        if let ip = externalIP, let realm = coturnRealm, realm == mediaDomain, let reference = majority(override),
+            DeploymentInputs.isIPAddress(reference.value), reference.value != ip.value
+        {
+            diagnostics.append(
+                .error(
+                    "ICE host override differs from the public IP: \(reference.file):\(reference.line) (\(reference.key)) has \(reference.value), \(ip.file):\(ip.line) (\(ip.key)) has \(ip.value); coturn runs on the media host (realm \(realm)), so both are that host's public IP.",
+                    file: ip.file, line: ip.line, key: ip.key,
+                    fix: "set both to the media host's public IP (or regenerate the bundle with the right --public-ip)"))
+        }
+        return diagnostics
+    }
+
+    // MARK: Comparing
+
+    /// The value most observations agree on (ties: the first seen), as its first observation.
+    func majority(_ list: [Observation]) -> Observation? {
+        var counts: [String: Int] = [:]
+        for o in list { counts[o.value, default: 0] += 1 }
+        guard let best = counts.values.max() else { return nil }
+        return list.first { counts[$0.value] == best }
+    }
+
+    mutating func compare(_ list: [Observation], what: String, showValues: Bool = true) {
+        guard let reference = majority(list) else { return }
+        for o in list where o.value != reference.value {
+            let values = showValues ? " has \(o.value), \(reference.file):\(reference.line) (\(reference.key)) has \(reference.value)" : ""
+            let message =
+                showValues
+                ? "\(what) differs: \(o.file):\(o.line) (\(o.key))\(values)."
+                : "\(what) differs between \(o.file):\(o.line) (\(o.key)) and \(reference.file):\(reference.line) (\(reference.key))."
+            diagnostics.append(
+                .error(
+                    message, file: o.file, line: o.line, key: o.key,
+                    fix: "make \(o.file) agree with \(reference.file) (secrets/secrets.env holds the generated secrets), or regenerate the bundle with --force"))
+        }
+    }
+
+    // MARK: Reading
+
+    func text(_ file: String) -> String? {
+        try? String(contentsOfFile: (directory as NSString).appendingPathComponent(file), encoding: .utf8)
+    }
+
+    /// Lines with their 1-based numbers.
+    func lines(_ text: String) -> [(Int, String)] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { ($0.offset + 1, String($0.element)) }
+    }
+
+    mutating func readCoturn() {
+        let file = "coturn/turnserver.conf"
+        guard let text = text(file) else { return }
+        var minPort: (Int, String)?
+        var maxPort: (Int, String)?
+        for (n, raw) in lines(text) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            let (key, value) = (parts[0], parts[1])
+            switch key {
+            case "static-auth-secret": secret.append(Observation(file: file, line: n, key: key, value: value))
+            case "listening-port": turnPort.append(Observation(file: file, line: n, key: key, value: value))
+            case "tls-listening-port": turnsPort.append(Observation(file: file, line: n, key: key, value: value))
+            case "min-port": minPort = (n, value)
+            case "max-port": maxPort = (n, value)
+            case "external-ip":
+                externalIP = Observation(file: file, line: n, key: key, value: String(value.split(separator: "/").first ?? ""))
+            case "realm": coturnRealm = value
+            default: break
+            }
+        }
+        if let minPort, let maxPort {
+            relay.append(Observation(file: file, line: minPort.0, key: "min-port/max-port", value: "\(minPort.1)-\(maxPort.1)"))
+        }
+    }
+
+    mutating func parseTOML(_ file: String) -> TOMLDocument? {
+        guard let text = text(file) else { return nil }
+        do {
+            return try TOMLDocument(parsing: text, file: file)
+        } catch {
+            diagnostics.append(.error("cannot parse: \(error.message)", file: file, line: error.line, fix: "fix the TOML syntax"))
+            return nil
+        }
+    }
+
+    static func scalar(_ value: TOMLValue) -> String? {
+        switch value {
+        case .string(let s): s
+        case .integer(let i): String(i)
+        case .bool(let b): b ? "true" : "false"
+        default: nil
+        }
+    }
+
+    /// Every string in a TOML value (ICE server URLs in arrays and inline tables).
+    static func strings(_ value: TOMLValue) -> [String] {
+        switch value {
+        case .string(let s): [s]
+        case .array(let items): items.flatMap(strings)
+        case .inlineTable(let table): table.keys.sorted().flatMap { strings(table[$0]!) }
+        default: []
+        }
+    }
+
+    /// The port after the last ':' of `host:port` or `:port`.
+    static func port(ofListen text: String) -> String {
+        String(text.split(separator: ":").last ?? "")
+    }
+
+    /// TURN and TURN-TLS ports named in ICE server URLs.
+    mutating func readICEURLs(_ urls: [String], file: String, line: Int, key: String) {
+        for url in urls {
+            guard let (scheme, port) = Self.urlPort(url) else { continue }
+            if scheme == "turn" { turnPort.append(Observation(file: file, line: line, key: "\(key) \(url)", value: port)) }
+            if scheme == "turns" { turnsPort.append(Observation(file: file, line: line, key: "\(key) \(url)", value: port)) }
+        }
+    }
+
+    /// `turn:host:3478?transport=udp` → ("turn", "3478").
+    static func urlPort(_ url: String) -> (String, String)? {
+        let noQuery = url.split(separator: "?").first.map(String.init) ?? url
+        let parts = noQuery.split(separator: ":").map(String.init)
+        guard parts.count >= 3, let scheme = parts.first else { return nil }
+        return (scheme, parts.last!)
+    }
+
+    mutating func readRTCDToml() {
+        let file = "rtcd/config.toml"
+        guard let doc = parseTOML(file) else { return }
+        for e in doc.entries {
+            let value = Self.scalar(e.value)
+            switch e.key {
+            case "rtc.turn.static_auth_secret": if let value { secret.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
+            case "rtc.ice_port_udp": if let value { mediaUDP.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
+            case "rtc.ice_port_tcp": if let value { mediaTCP.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
+            case "rtc.ice_host_override": if let value { override.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
+            case "api.http.listen_address":
+                if let value { api.append(Observation(file: file, line: e.line, key: e.key, value: Self.port(ofListen: value))) }
+            case "rtc.ice_servers": readICEURLs(Self.strings(e.value), file: file, line: e.line, key: e.key)
+            default: break
+            }
+        }
+    }
+
+    mutating func readCallsctlToml() {
+        let file = "callsctl/callsctl.toml"
+        guard let doc = parseTOML(file) else { return }
+        for e in doc.entries {
+            guard let value = Self.scalar(e.value) ?? (Self.strings(e.value).isEmpty ? nil : "") else { continue }
+            switch e.key {
+            case CallsctlGenerator.Keys.mediaUDPPort: mediaUDP.append(Observation(file: file, line: e.line, key: e.key, value: value))
+            case CallsctlGenerator.Keys.mediaTCPPort: mediaTCP.append(Observation(file: file, line: e.line, key: e.key, value: value))
+            case CallsctlGenerator.Keys.iceHostOverride: override.append(Observation(file: file, line: e.line, key: e.key, value: value))
+            case CallsctlGenerator.Keys.apiListen: api.append(Observation(file: file, line: e.line, key: e.key, value: Self.port(ofListen: value)))
+            case CallsctlGenerator.Keys.iceServers: readICEURLs(Self.strings(e.value), file: file, line: e.line, key: e.key)
+            default: break
+            }
+        }
+    }
+
+    /// `NAME=value` (env files) or `  NAME: "value"` (the Helm values' environmentVariables).
+    mutating func readEnv(_ file: String, yaml: Bool = false) {
+        guard let text = text(file) else { return }
+        for (n, raw) in lines(text) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("RTCD_") else { continue }
+            let parts = line.split(separator: yaml ? ":" : "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            let name = parts[0]
+            let value = yaml ? Self.unquoteJSON(parts[1]) : parts[1]
+            switch name {
+            case "RTCD_RTC_TURNCONFIG_STATICAUTHSECRET": secret.append(Observation(file: file, line: n, key: name, value: value))
+            case "RTCD_RTC_ICEPORTUDP": mediaUDP.append(Observation(file: file, line: n, key: name, value: value))
+            case "RTCD_RTC_ICEPORTTCP": mediaTCP.append(Observation(file: file, line: n, key: name, value: value))
+            case "RTCD_RTC_ICEHOSTOVERRIDE": override.append(Observation(file: file, line: n, key: name, value: value))
+            case "RTCD_API_HTTP_LISTENADDRESS": api.append(Observation(file: file, line: n, key: name, value: Self.port(ofListen: value)))
+            case "RTCD_RTC_ICESERVERS": readICEURLs(Self.iceURLs(json: value), file: file, line: n, key: name)
+            default: break
+            }
+        }
+    }
+
+    /// A YAML/JSON double-quoted scalar's value (or the text itself when not quoted).
+    static func unquoteJSON(_ text: String) -> String {
+        guard text.hasPrefix("\""), let data = "[\(text)]".data(using: .utf8),
+            let array = try? JSONSerialization.jsonObject(with: data) as? [String], let first = array.first
+        else { return text }
+        return first
+    }
+
+    /// URLs in an ICE servers JSON list (`[{"urls": [...]}]` or `["stun:..."]`).
+    static func iceURLs(json: String) -> [String] {
+        guard let data = json.data(using: .utf8), let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else { return [] }
+        return list.flatMap { item -> [String] in
+            if let s = item as? String { return [s] }
+            if let d = item as? [String: Any] {
+                if let urls = d["urls"] as? [String] { return urls }
+                if let url = d["urls"] as? String { return [url] }
+            }
+            return []
+        }
+    }
+
+    /// The line of the first `"key"` in a JSON text.
+    func jsonLine(_ text: String, key: String) -> Int {
+        lines(text).first { $0.1.contains("\"\(key)\"") }?.0 ?? 1
+    }
+
+    mutating func readPluginJSON() {
+        let file = "mattermost/plugin-settings.json"
+        guard let text = text(file) else { return }
+        guard let data = text.data(using: .utf8), let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            diagnostics.append(.error("cannot parse: not a JSON object.", file: file, fix: "fix the JSON syntax (python3 -m json.tool shows where)"))
+            return
+        }
+        guard let settings = ((root["PluginSettings"] as? [String: Any])?["Plugins"] as? [String: Any])?[PluginGenerator.pluginID] as? [String: Any]
+        else {
+            diagnostics.append(.error("has no PluginSettings.Plugins[\"\(PluginGenerator.pluginID)\"] object.", file: file))
+            return
+        }
+        func value(_ key: String) -> String? {
+            switch settings[key] {
+            case let s as String: s
+            case let n as NSNumber: n.stringValue
+            default: nil
+            }
+        }
+        func observe(_ key: String, transform: (String) -> String = { $0 }) -> [Observation] {
+            guard let v = value(key) else { return [] }
+            return [Observation(file: file, line: jsonLine(text, key: key), key: key, value: transform(v))]
+        }
+        secret += observe("turnstaticauthsecret")
+        mediaUDP += observe("udpserverport")
+        mediaTCP += observe("tcpserverport")
+        override += observe("icehostoverride")
+        api += observe("rtcdserviceurl") { url in URL(string: url)?.port.map(String.init) ?? "" }
+        if let urls = value("iceserversconfigs") {
+            readICEURLs(Self.iceURLs(json: urls), file: file, line: jsonLine(text, key: "iceserversconfigs"), key: "iceserversconfigs")
+        }
+        if let url = value("rtcdserviceurl") { mediaDomain = URL(string: url)?.host }
+    }
+
+    mutating func readMmctl() {
+        let file = "mattermost/mmctl-commands.sh"
+        guard let text = text(file) else { return }
+        let prefix = "mmctl config set PluginSettings.Plugins.\(PluginGenerator.pluginID)."
+        for (n, line) in lines(text) where line.hasPrefix(prefix) {
+            let rest = line.dropFirst(prefix.count)
+            guard let space = rest.firstIndex(of: " ") else { continue }
+            let key = String(rest[..<space])
+            var value = String(rest[rest.index(after: space)...]).trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
+                value = String(value.dropFirst().dropLast()).replacingOccurrences(of: "'\\''", with: "'")
+            }
+            let o = Observation(file: file, line: n, key: key, value: value)
+            switch key {
+            case "turnstaticauthsecret": secret.append(o)
+            case "udpserverport": mediaUDP.append(o)
+            case "tcpserverport": mediaTCP.append(o)
+            case "icehostoverride": override.append(o)
+            case "rtcdserviceurl": api.append(Observation(file: file, line: n, key: key, value: URL(string: value)?.port.map(String.init) ?? ""))
+            case "iceserversconfigs": readICEURLs(Self.iceURLs(json: value), file: file, line: n, key: key)
+            default: break
+            }
+        }
+    }
+
+    mutating func readSecretFiles() {
+        if let text = text("secrets/turn-secret") {
+            secret.append(Observation(file: "secrets/turn-secret", line: 1, key: "turn-secret", value: text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        if let text = text("secrets/secrets.env") {
+            for (n, line) in lines(text) where line.hasPrefix("TURN_STATIC_AUTH_SECRET=") {
+                secret.append(Observation(file: "secrets/secrets.env", line: n, key: "TURN_STATIC_AUTH_SECRET", value: String(line.dropFirst(24))))
+            }
+        }
+    }
+
+    /// `callsctl serve` flags as (flag, value, line) from a list of words with their lines.
+    mutating func readServeFlags(_ words: [(String, Int)], file: String) {
+        var index = 0
+        while index + 1 < words.count {
+            let flag = words[index].0
+            // The value's line: in YAML lists the value is on the line after its flag.
+            let (value, line) = words[index + 1]
+            switch flag {
+            case "--rtc-listen":
+                let port = Self.port(ofListen: value)
+                mediaUDP.append(Observation(file: file, line: line, key: flag, value: port))
+                mediaTCP.append(Observation(file: file, line: line, key: flag, value: port))
+            case "--api-listen": api.append(Observation(file: file, line: line, key: flag, value: Self.port(ofListen: value)))
+            case "--ice-host-override": override.append(Observation(file: file, line: line, key: flag, value: value))
+            case "--turn-url": readICEURLs([value], file: file, line: line, key: flag)
+            default: index += 1; continue
+            }
+            index += 2
+        }
+    }
+
+    mutating func readSystemd() {
+        let file = "systemd/callsctl.service"
+        guard let text = text(file) else { return }
+        var words: [(String, Int)] = []
+        var inExec = false
+        for (n, raw) in lines(text) {
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("ExecStart=") {
+                inExec = true
+                line = String(line.dropFirst("ExecStart=".count))
+            } else if !inExec {
+                continue
+            }
+            let continues = line.hasSuffix("\\")
+            if continues { line = String(line.dropLast()) }
+            for word in line.split(separator: " ") { words.append((String(word).trimmingCharacters(in: CharacterSet(charactersIn: "\"")), n)) }
+            if !continues { inExec = false }
+        }
+        readServeFlags(words, file: file)
+    }
+
+    mutating func readKubernetes() {
+        let file = "kubernetes/callsctl.yaml"
+        guard let text = text(file) else { return }
+        var words: [(String, Int)] = []
+        for (n, raw) in lines(text) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("turn-secret:") {
+                secret.append(Observation(file: file, line: n, key: "turn-secret", value: Self.unquoteJSON(String(line.dropFirst(12)).trimmingCharacters(in: .whitespaces))))
+            } else if line.hasPrefix("- \"") {
+                words.append((Self.unquoteJSON(String(line.dropFirst(2))), n))
+            }
+        }
+        readServeFlags(words, file: file)
+    }
+
+    mutating func readFirewall() {
+        for file in ["firewall/callsctl.nft", "firewall/media-host.nft", "firewall/turn-host.nft"] {
+            guard let text = text(file) else { continue }
+            for (n, raw) in lines(text) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                guard let range = line.range(of: "comment \""), let dport = line.range(of: "dport ") else { continue }
+                let name = line[range.upperBound...].prefix { $0 != "\"" }
+                let port = String(line[dport.upperBound...].prefix { $0 != " " })
+                let o = Observation(file: file, line: n, key: "rule \"\(name)\"", value: port)
+                switch name {
+                case "media-udp": mediaUDP.append(o)
+                case "media-tcp": mediaTCP.append(o)
+                case "api": api.append(o)
+                case "turn-udp", "turn-tcp": turnPort.append(o)
+                case "turns": turnsPort.append(o)
+                case "turn-relay": relay.append(o)
+                default: break
+                }
+            }
+        }
+    }
+
+    mutating func readNginx() {
+        if let text = text("nginx/callsctl.conf") {
+            var inUpstream = false
+            for (n, raw) in lines(text) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("upstream callsctl_api") { inUpstream = true }
+                if inUpstream, line.hasPrefix("server ") {
+                    let target = line.dropFirst(7).prefix { $0 != ";" && $0 != " " }
+                    api.append(Observation(file: "nginx/callsctl.conf", line: n, key: "upstream callsctl_api server", value: Self.port(ofListen: String(target))))
+                    inUpstream = false
+                }
+            }
+        }
+        if let text = text("nginx/callsctl-stream.conf") {
+            let file = "nginx/callsctl-stream.conf"
+            var udp = false
+            for (n, raw) in lines(text) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("listen ") {
+                    let words = line.dropLast(line.hasSuffix(";") ? 1 : 0).split(separator: " ")
+                    udp = words.contains("udp")
+                    let port = Self.port(ofListen: String(words[1]))
+                    let o = Observation(file: file, line: n, key: udp ? "listen (udp)" : "listen (tcp)", value: port)
+                    if udp { mediaUDP.append(o) } else { mediaTCP.append(o) }
+                } else if line.hasPrefix("proxy_pass ") {
+                    let target = String(line.dropFirst(11).prefix { $0 != ";" })
+                    let o = Observation(file: file, line: n, key: "proxy_pass", value: Self.port(ofListen: target))
+                    if udp { mediaUDP.append(o) } else { mediaTCP.append(o) }
+                }
+            }
+        }
+    }
+}

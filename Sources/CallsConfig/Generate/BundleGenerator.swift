@@ -1,0 +1,86 @@
+import Foundation
+
+/// `bundle`: every target in one folder, the secrets (mode 0600) and a README saying what goes where
+/// and in which order.
+enum BundleGenerator {
+    static let targets: [GenerateTarget] = [
+        .callsctl, .rtcd, .mattermostPlugin, .coturn, .nginx, .kubernetes, .systemd, .firewall, .callsOffloader,
+    ]
+
+    static func secretFiles(_ i: DeploymentInputs) -> [GeneratedFile] {
+        let env = """
+            # Secrets of the calls deployment for \(i.domain). \(Render.header).
+            # Mode 0600; keep out of version control. The same values are inside the files that need them.
+            TURN_STATIC_AUTH_SECRET=\(i.turnSecret)
+            ADMIN_KEY=\(i.adminKey)
+            TOKEN_SECRET=\(i.tokenSecret)
+
+            """
+        return [
+            GeneratedFile(path: "secrets/secrets.env", contents: env, mode: 0o600, description: "all secrets of the deployment"),
+            GeneratedFile(path: "secrets/turn-secret", contents: i.turnSecret + "\n", mode: 0o600,
+                          description: "TURN shared secret for callsctl serve; \(Paths.turnSecret)"),
+            GeneratedFile(path: "secrets/admin-key", contents: i.adminKey + "\n", mode: 0o600,
+                          description: "admin API bearer key for callsctl serve; \(Paths.adminKey)"),
+            GeneratedFile(path: "secrets/token-secret", contents: i.tokenSecret + "\n", mode: 0o600,
+                          description: "join-token signing secret for callsctl serve; \(Paths.tokenSecret)"),
+        ]
+    }
+
+    static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
+        let parts = targets.flatMap { $0.files(i) } + secretFiles(i)
+        var readme = """
+            # Calls deployment for \(i.domain)
+
+            \(Render.header). Every file below was made from the same inputs, so ports, the TURN
+            secret and the advertised address agree; check that they still do after editing with
+            `callsctl config validate --bundle THIS-FOLDER`.
+
+            | input | value |
+            |---|---|
+            | media server | \(i.domain) (public IP \(i.publicIP)) |
+            | ICE host override | \(i.iceHostOverride) |
+            | TURN server | \(i.turnDomain) |
+            | chat server | \(i.mattermostURL ?? "-") |
+            | media port | \(i.rtcPort) UDP and TCP, open to everyone |
+            | API port | \(i.apiPort) TCP, open to \(i.chatServerCIDRs.isEmpty ? "-" : i.chatServerCIDRs.joined(separator: ", ")) |
+            | TURN ports | \(i.turnPort) UDP/TCP, \(i.turnsPort) TLS, relay \(i.relayPorts.lowerBound)-\(i.relayPorts.upperBound) UDP |
+
+            ## Files
+
+            | file | mode | what and where |
+            |---|---|---|
+
+            """
+        for f in parts { readme += "| `\(f.path)` | \(String(f.mode, radix: 8)) | \(f.description) |\n" }
+        readme += """
+
+            Files with mode 600 or 700 hold secrets (`secrets/secrets.env` has all of them): copy them with care and
+            keep them out of version control.
+
+            ## Order of steps
+
+            1. Firewall: load `firewall/` on each host (`nft -c -f FILE`, then `nft -f FILE`).
+            2. TURN host: install coturn, copy `coturn/turnserver.conf` to `/etc/turnserver.conf`, put the
+               TLS certificate for \(i.turnDomain) in place, start coturn. Check:
+               `callsctl probe turn turn:\(i.turnDomain):\(i.turnPort) --secret-file secrets/turn-secret`.
+            3. Media server, one of:
+               - callsctl with systemd: create the user `callsctl`; `callsctl/callsctl.toml` to
+                 `\(Paths.config)`; the three files of `secrets/` (not `secrets.env`) to `\(Paths.etc)/`
+                 (owner callsctl, mode 600); `systemd/90-callsctl.conf` to `/etc/sysctl.d/`
+                 (`sysctl --system`); `systemd/callsctl.service` to `/etc/systemd/system/`; then
+                 `callsctl config validate \(Paths.config)` and `systemctl enable --now callsctl`.
+               - callsctl on Kubernetes: `kubectl apply -f kubernetes/callsctl.yaml`.
+               - rtcd: `rtcd/config.toml` (or `rtcd/rtcd.env`), or on Kubernetes
+                 `helm install rtcd mattermost/mattermost-rtcd -f kubernetes/rtcd-values.yaml`.
+            4. Reverse proxy: `nginx/callsctl.conf` to `/etc/nginx/conf.d/`, with a certificate for
+               \(i.domain); `nginx -t && systemctl reload nginx`.
+            5. Recording (optional): calls-offloader with `calls-offloader/config.toml`.
+            6. Chat server: apply `mattermost/plugin-settings.json` (`mmctl config patch`) or run
+               `mattermost/mmctl-commands.sh`.
+            7. Check the whole path: `callsctl doctor`.
+
+            """
+        return parts + [GeneratedFile(path: "README.md", contents: readme, description: "this overview")]
+    }
+}

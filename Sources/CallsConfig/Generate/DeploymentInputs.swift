@@ -1,0 +1,329 @@
+import Foundation
+
+/// One file a generator writes: where it goes inside the output folder, its text, its mode, and one
+/// line saying what it is and where it belongs on the target machine.
+public struct GeneratedFile: Sendable, Equatable {
+    /// Path relative to the output folder, e.g. `coturn/turnserver.conf`.
+    public var path: String
+    public var contents: String
+    /// POSIX mode: 0o600 for anything holding a secret, else 0o644.
+    public var mode: Int
+    public var description: String
+
+    public init(path: String, contents: String, mode: Int = 0o644, description: String) {
+        self.path = path
+        self.contents = contents
+        self.mode = mode
+        self.description = description
+    }
+}
+
+/// A problem with the generator inputs: the flag, what was wrong, and how to fix it.
+public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let flag: String
+    public let message: String
+
+    public init(_ flag: String, _ message: String) {
+        self.flag = flag
+        self.message = message
+    }
+
+    public var description: String { "\(flag): \(message)" }
+}
+
+/// The one set of inputs every generator reads, so that the files they write agree with each other.
+/// Build it with ``DeploymentInputs/init(_:)`` from ``DeploymentInputs/Raw`` (strings as typed on the
+/// command line): it checks every value and names the flag of the first bad one.
+public struct DeploymentInputs: Sendable, Equatable {
+    /// Public DNS name of the media server (API and media).
+    public var domain: String
+    /// Public IPv4 or IPv6 address of the media server.
+    public var publicIP: String
+    /// What the media server advertises in ICE candidates (default: the public IP).
+    public var iceHostOverride: String
+    /// Public DNS name of the TURN server (default: the domain, i.e. coturn on the media host).
+    public var turnDomain: String
+    /// Site URL of the Mattermost (chat) server, if given.
+    public var mattermostURL: String?
+    public var rtcPort: Int
+    public var apiPort: Int
+    public var turnPort: Int
+    public var turnsPort: Int
+    public var relayPorts: ClosedRange<Int>
+    /// coturn `static-auth-secret`, shared by every TURN REST credential issuer.
+    public var turnSecret: String
+    /// Admin key of the media server's API (callsctl bearer key, rtcd admin secret).
+    public var adminKey: String
+    /// The secret signing callsctl join tokens (base64 of 32 bytes).
+    public var tokenSecret: String
+    /// Networks of the chat servers, the only ones allowed to reach the API port.
+    public var chatServerCIDRs: [String]
+    /// Write an nginx `stream` block for the media ports.
+    public var nginxStream: Bool
+    /// Where nginx forwards to (the media server's private address).
+    public var upstreamHost: String
+    public var kubernetesKind: KubernetesKind
+    /// Path of the callsctl binary in the systemd unit.
+    public var callsctlPath: String
+    /// Container image for the Kubernetes manifests.
+    public var image: String
+    public var tlsCert: String
+    public var tlsKey: String
+    /// Participants per call; nil = unlimited.
+    public var maxParticipants: Int?
+    /// Calls plugin test mode (only system admins start calls where not explicitly enabled).
+    public var testMode: Bool
+    /// Lifetime of TURN REST credentials handed to clients, in minutes.
+    public var turnCredentialMinutes: Int
+    /// True when the TURN secret, admin key or token secret was generated here (not given).
+    public var generatedSecrets: [String]
+
+    public enum KubernetesKind: String, Sendable, CaseIterable { case deployment, daemonset }
+
+    /// Inputs as typed, before checking.
+    public struct Raw: Sendable {
+        public var domain: String?
+        public var publicIP: String?
+        public var iceHostOverride: String?
+        public var turnDomain: String?
+        public var mattermostURL: String?
+        public var rtcPort: Int = 8443
+        public var apiPort: Int = 8045
+        public var turnPort: Int = 3478
+        public var turnsPort: Int = 5349
+        public var relayPorts: String = "49152-65535"
+        public var turnSecret: String?
+        public var adminKey: String?
+        public var tokenSecret: String?
+        public var chatServerCIDRs: [String] = []
+        public var nginxStream = false
+        public var upstreamHost: String = "127.0.0.1"
+        public var kubernetesKind: String = "deployment"
+        public var callsctlPath: String = "/usr/local/bin/callsctl"
+        public var image: String = "callsctl:latest"
+        public var tlsCert: String?
+        public var tlsKey: String?
+        public var maxParticipants: Int?
+        public var testMode: String = "on"
+        public var turnCredentialMinutes: Int = 240
+
+        public init() {}
+    }
+
+    /// Checks `raw` and fills in defaults; secrets not given are generated from the system's
+    /// cryptographic random source.
+    /// - Throws: ``InputError`` naming the flag.
+    public init(_ raw: Raw) throws(InputError) {
+        var rng = SystemRandomNumberGenerator()
+        try self.init(raw, random: &rng)
+    }
+
+    /// As ``init(_:)`` with a chosen random source (tests).
+    public init(_ raw: Raw, random: inout some RandomNumberGenerator) throws(InputError) {
+        guard let domainText = raw.domain?.trimmingCharacters(in: .whitespaces), !domainText.isEmpty else {
+            throw InputError("--domain", "missing; give the public DNS name of the media server, e.g. --domain calls.example.com.")
+        }
+        guard Self.isHostName(domainText) else {
+            throw InputError("--domain", "\"\(domainText)\" is not a DNS name; use letters, digits, '-' and '.', e.g. calls.example.com.")
+        }
+        domain = domainText.lowercased()
+        guard let ipText = raw.publicIP?.trimmingCharacters(in: .whitespaces), !ipText.isEmpty else {
+            throw InputError("--public-ip", "missing; give the public IP address clients reach the media server at, e.g. --public-ip 203.0.113.7.")
+        }
+        guard Self.isIPAddress(ipText) else {
+            throw InputError("--public-ip", "\"\(ipText)\" is not an IPv4 or IPv6 address, e.g. 203.0.113.7.")
+        }
+        publicIP = ipText
+        if let override = raw.iceHostOverride {
+            let text = override.trimmingCharacters(in: .whitespaces)
+            guard Self.isIPAddress(text) || Self.isHostName(text) else {
+                throw InputError("--ice-host-override", "\"\(override)\" is neither an IP address nor a DNS name.")
+            }
+            iceHostOverride = text
+        } else {
+            iceHostOverride = ipText
+        }
+        if let turn = raw.turnDomain {
+            let text = turn.trimmingCharacters(in: .whitespaces).lowercased()
+            guard Self.isHostName(text) else {
+                throw InputError("--turn-domain", "\"\(turn)\" is not a DNS name, e.g. turn.example.com.")
+            }
+            turnDomain = text
+        } else {
+            turnDomain = domain
+        }
+        if let url = raw.mattermostURL {
+            guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http",
+                let host = parsed.host, !host.isEmpty
+            else {
+                throw InputError("--mattermost-url", "\"\(url)\" is not an http(s) URL; give the site URL, e.g. https://chat.example.com.")
+            }
+            mattermostURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        } else {
+            mattermostURL = nil
+        }
+        for (flag, value) in [("--rtc-port", raw.rtcPort), ("--api-port", raw.apiPort), ("--turn-port", raw.turnPort), ("--turns-port", raw.turnsPort)] {
+            guard (1...65535).contains(value) else {
+                throw InputError(flag, "\(value) is not a port; use 1-65535.")
+            }
+        }
+        rtcPort = raw.rtcPort
+        apiPort = raw.apiPort
+        turnPort = raw.turnPort
+        turnsPort = raw.turnsPort
+        if rtcPort == apiPort {
+            throw InputError("--api-port", "\(apiPort) is also the media port (--rtc-port); both listen on TCP, so choose different ports.")
+        }
+        if turnPort == turnsPort {
+            throw InputError("--turns-port", "\(turnsPort) is also --turn-port; TURN over TLS needs its own port.")
+        }
+        let parts = raw.relayPorts.split(separator: "-", omittingEmptySubsequences: false).map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], (1...65535).contains(low), (1...65535).contains(high), low <= high else {
+            throw InputError("--relay-ports", "\"\(raw.relayPorts)\" is not a port range MIN-MAX within 1-65535, e.g. 49152-65535.")
+        }
+        relayPorts = low...high
+        for (flag, port) in [("--turn-port", turnPort), ("--turns-port", turnsPort)] where relayPorts.contains(port) {
+            throw InputError("--relay-ports", "\(low)-\(high) contains the TURN listening port \(port) (\(flag)); move the range or the port.")
+        }
+        var generated: [String] = []
+        if let secret = raw.turnSecret?.trimmingCharacters(in: .whitespacesAndNewlines) {
+            guard secret.count >= 16 else {
+                throw InputError("--turn-secret", "too short (\(secret.count) characters); use at least 16, e.g. `openssl rand -hex 32`.")
+            }
+            guard secret.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != "\\" && $0 != "#" }) else {
+                throw InputError("--turn-secret", "must be printable ASCII without spaces, quotes, '\\' or '#' (it goes into several config formats); e.g. `openssl rand -hex 32`.")
+            }
+            turnSecret = secret
+        } else {
+            turnSecret = Self.hex(32, &random)
+            generated.append("turn secret")
+        }
+        if let key = raw.adminKey?.trimmingCharacters(in: .whitespacesAndNewlines) {
+            guard key.count >= 16, !key.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "\\" }) else {
+                throw InputError("--admin-key-file", "the key must be one line of at least 16 characters without spaces or quotes.")
+            }
+            adminKey = key
+        } else {
+            adminKey = Self.hex(32, &random)
+            generated.append("admin key")
+        }
+        if let token = raw.tokenSecret?.trimmingCharacters(in: .whitespacesAndNewlines) {
+            guard let bytes = Data(base64Encoded: token), bytes.count >= 16 else {
+                throw InputError("--token-secret-file", "the secret must be at least 16 bytes in base64, as callsctl serve reads it; e.g. `head -c 32 /dev/urandom | base64`.")
+            }
+            tokenSecret = token
+        } else {
+            tokenSecret = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }).base64EncodedString()
+            generated.append("token secret")
+        }
+        generatedSecrets = generated
+        var cidrs: [String] = []
+        for cidr in raw.chatServerCIDRs.flatMap({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) {
+            guard Self.isCIDR(cidr) else {
+                throw InputError("--chat-server-cidr", "\"\(cidr)\" is not an address or network, e.g. 10.0.0.5 or 10.0.0.0/24.")
+            }
+            cidrs.append(cidr)
+        }
+        chatServerCIDRs = cidrs
+        nginxStream = raw.nginxStream
+        let upstream = raw.upstreamHost.trimmingCharacters(in: .whitespaces)
+        guard Self.isIPAddress(upstream) || Self.isHostName(upstream) else {
+            throw InputError("--upstream-host", "\"\(raw.upstreamHost)\" is neither an IP address nor a DNS name.")
+        }
+        upstreamHost = upstream
+        if nginxStream && (upstream == "127.0.0.1" || upstream == "::1" || upstream == "localhost") {
+            throw InputError(
+                "--nginx-stream",
+                "the stream block listens on the media port \(rtcPort) and cannot forward to a media server on the same host (--upstream-host \(upstream)); run nginx on another host and set --upstream-host to the media server's private address."
+            )
+        }
+        guard let kind = KubernetesKind(rawValue: raw.kubernetesKind.lowercased()) else {
+            throw InputError("--kubernetes-kind", "\"\(raw.kubernetesKind)\" is not one of deployment, daemonset.")
+        }
+        kubernetesKind = kind
+        guard raw.callsctlPath.hasPrefix("/") else {
+            throw InputError("--callsctl-path", "\"\(raw.callsctlPath)\" is not an absolute path; systemd needs one, e.g. /usr/local/bin/callsctl.")
+        }
+        callsctlPath = raw.callsctlPath
+        guard !raw.image.isEmpty, !raw.image.contains(where: { $0.isWhitespace }) else {
+            throw InputError("--image", "\"\(raw.image)\" is not a container image reference, e.g. registry.example.com/callsctl:1.0.")
+        }
+        image = raw.image
+        tlsCert = raw.tlsCert ?? "/etc/letsencrypt/live/\(domain)/fullchain.pem"
+        tlsKey = raw.tlsKey ?? "/etc/letsencrypt/live/\(domain)/privkey.pem"
+        for (flag, path) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey)] where !path.hasPrefix("/") {
+            throw InputError(flag, "\"\(path)\" is not an absolute path; nginx and coturn need one.")
+        }
+        if let max = raw.maxParticipants, max < 1 {
+            throw InputError("--max-participants", "\(max) is not a number of participants; use 1 or more (leave it out for no limit).")
+        }
+        maxParticipants = raw.maxParticipants
+        switch raw.testMode.lowercased() {
+        case "on": testMode = true
+        case "off": testMode = false
+        default: throw InputError("--test-mode", "\"\(raw.testMode)\" is not on or off.")
+        }
+        guard (1..<10080).contains(raw.turnCredentialMinutes) else {
+            throw InputError("--turn-credential-minutes", "\(raw.turnCredentialMinutes) is out of range; rtcd accepts 1-10079 (under a week).")
+        }
+        turnCredentialMinutes = raw.turnCredentialMinutes
+    }
+
+    // MARK: Derived values shared by the generators
+
+    /// True when coturn runs on the media host (same name), so it shares the public IP.
+    public var turnOnMediaHost: Bool { turnDomain == domain }
+
+    /// TURN URLs handed to clients: UDP, TCP and TLS.
+    public var turnURLs: [String] {
+        ["turn:\(turnDomain):\(turnPort)?transport=udp", "turn:\(turnDomain):\(turnPort)?transport=tcp", "turns:\(turnDomain):\(turnsPort)?transport=tcp"]
+    }
+
+    public var stunURL: String { "stun:\(turnDomain):\(turnPort)" }
+
+    /// The API URL the chat servers use (plain HTTP on the private API port).
+    public var apiURL: String { "http://\(domain):\(apiPort)" }
+
+    public var mattermostHost: String? { mattermostURL.flatMap { URL(string: $0)?.host } }
+
+    // MARK: Checks
+
+    static func isIPAddress(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
+
+    static func isIPv4(_ text: String) -> Bool {
+        var addr = in_addr()
+        return inet_pton(AF_INET, text, &addr) == 1
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var addr = in6_addr()
+        return inet_pton(AF_INET6, text, &addr) == 1
+    }
+
+    static func isHostName(_ text: String) -> Bool {
+        guard !text.isEmpty, text.count <= 253, !isIPv4(text) else { return false }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        } && !(labels.last?.allSatisfy(\.isNumber) ?? true)
+    }
+
+    static func isCIDR(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2 else { return false }
+        let ip = String(parts[0])
+        let bits = isIPv4(ip) ? 32 : (isIPv6(ip) ? 128 : -1)
+        guard bits > 0 else { return false }
+        if parts.count == 2 {
+            guard let n = Int(parts[1]), (0...bits).contains(n) else { return false }
+        }
+        return true
+    }
+
+    static func hex(_ count: Int, _ random: inout some RandomNumberGenerator) -> String {
+        (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
+    }
+}

@@ -1,0 +1,245 @@
+/// Where a resolved value came from.
+public enum ConfigSource: Sendable, Hashable, CustomStringConvertible {
+    case `default`
+    case file(path: String, line: Int)
+    case environment(String)
+    case flag(String)
+
+    public var description: String {
+        switch self {
+        case .default: "default"
+        case .file(let path, let line): "\(path):\(line)"
+        case .environment(let name): "environment \(name)"
+        case .flag(let name): "flag \(name)"
+        }
+    }
+
+    /// `default`, `file`, `environment` or `flag`, for JSON.
+    public var kind: String {
+        switch self {
+        case .default: "default"
+        case .file: "file"
+        case .environment: "environment"
+        case .flag: "flag"
+        }
+    }
+}
+
+/// A setting's value, in the few shapes callsctl's keys take.
+public enum ConfigValue: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case integer(Int)
+    case bool(Bool)
+    case list([String])
+
+    public var description: String {
+        switch self {
+        case .string(let s): TOMLValue.quoted(s)
+        case .integer(let i): String(i)
+        case .bool(let b): b ? "true" : "false"
+        case .list(let items): "[" + items.map(TOMLValue.quoted).joined(separator: ", ") + "]"
+        }
+    }
+
+    /// The value as TOML text.
+    public var tomlText: String { description }
+}
+
+/// What values a key takes; decides parsing and the "allowed" text of messages.
+public enum ConfigKeyKind: Sendable, Hashable {
+    /// `HOST:PORT` with an IP address (`:8045` means all interfaces).
+    case listenAddress
+    /// An IP address of this machine, or empty for all interfaces.
+    case localIP
+    case port
+    /// A whole number in a range.
+    case integer(min: Int, max: Int)
+    case bool
+    /// A file path; `secret` files must not be readable by others.
+    case file(secret: Bool)
+    /// An IP address or host name.
+    case host
+    /// `host[:port]` of STUN servers.
+    case stunServerList
+    /// STUN/TURN URLs for clients.
+    case iceURLList
+    /// One of the given words (case-insensitive).
+    case choice([String])
+
+    public var allowed: String {
+        switch self {
+        case .listenAddress: "HOST:PORT with an IP address and a port from 1 to 65535, like \"0.0.0.0:8045\" or \"[::]:8045\""
+        case .localIP: "an IP address of this machine, or \"\" for all interfaces"
+        case .port: "a whole number from 1 to 65535"
+        case .integer(let min, let max):
+            max == Int.max ? "a whole number, \(min) or more" : "a whole number from \(min) to \(max)"
+        case .bool: "true or false"
+        case .file(let secret): secret ? "the path of a readable file that only its owner can read" : "the path of a readable file"
+        case .host: "an IP address or a host name"
+        case .stunServerList: "a list of \"host[:port]\" strings, like [\"stun.example.com:3478\"]"
+        case .iceURLList:
+            "a list of STUN/TURN URLs, like [\"stun:stun.example.com:3478\", \"turn:turn.example.com:3478?transport=udp\"]"
+        case .choice(let words): words.map { "\"\($0)\"" }.joined(separator: ", ")
+        }
+    }
+}
+
+/// One key of callsctl.toml: its name, environment variable, flag, default and meaning.
+public struct ConfigKey: Sendable, Hashable {
+    /// The dotted key as written in the file: `rtc.ice_port_udp`.
+    public let name: String
+    public let kind: ConfigKeyKind
+    /// The default, or nil when unset by default.
+    public let defaultValue: ConfigValue?
+    /// The `serve` flag(s) that set it.
+    public let flags: [String]
+    /// Older environment names that still work (the canonical name wins when both are set).
+    public let envAliases: [String]
+    /// Shown as `<redacted>` by `config show`. (No key holds a secret inline today; secret files are paths.)
+    public let isSecret: Bool
+    public let help: String
+
+    /// `CALLSCTL_` + the key in upper case with dots as underscores: `CALLSCTL_RTC_ICE_PORT_UDP`.
+    public var environmentName: String {
+        "CALLSCTL_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// The section (`api`, `rtc`, ...) and the key inside it (`http.listen_address`).
+    public var section: String { String(name.prefix { $0 != "." }) }
+    public var keyInSection: String { String(name.drop { $0 != "." }.dropFirst()) }
+}
+
+extension ConfigKey {
+    /// Every key callsctl.toml knows, in the order `config show` prints them.
+    public static let all: [ConfigKey] = [
+        ConfigKey(
+            name: "api.http.listen_address", kind: .listenAddress, defaultValue: .string("0.0.0.0:8045"),
+            flags: ["--api-listen"], envAliases: ["CALLSCTL_API_LISTEN"], isSecret: false,
+            help: "Address of the HTTP/WebSocket API (signaling, admin API, metrics, test page)."),
+        ConfigKey(
+            name: "api.security.admin_key_file", kind: .file(secret: true), defaultValue: nil,
+            flags: ["--admin-key-file"], envAliases: ["CALLSCTL_ADMIN_KEY_FILE"], isSecret: false,
+            help: "File with the admin API bearer key. Unset: admin-key in the data directory (generated)."),
+        ConfigKey(
+            name: "api.security.token_secret_file", kind: .file(secret: true), defaultValue: nil,
+            flags: ["--token-secret-file"], envAliases: ["CALLSCTL_TOKEN_SECRET_FILE"], isSecret: false,
+            help: "File with the secret that signs join tokens. Unset: token-secret in the data directory (generated)."),
+        ConfigKey(
+            name: "rtc.ice_address_udp", kind: .localIP, defaultValue: .string(""),
+            flags: ["--rtc-listen"], envAliases: ["CALLSCTL_RTC_LISTEN"], isSecret: false,
+            help: "Local IP for media over UDP; \"\" listens on all interfaces (0.0.0.0)."),
+        ConfigKey(
+            name: "rtc.ice_port_udp", kind: .port, defaultValue: .integer(8443),
+            flags: ["--rtc-listen"], envAliases: ["CALLSCTL_RTC_LISTEN"], isSecret: false,
+            help: "UDP port for media."),
+        ConfigKey(
+            name: "rtc.ice_address_tcp", kind: .localIP, defaultValue: .string(""),
+            flags: ["--rtc-listen"], envAliases: ["CALLSCTL_RTC_LISTEN"], isSecret: false,
+            help: "Local IP for media over TCP (ICE-TCP); \"\" listens on all interfaces."),
+        ConfigKey(
+            name: "rtc.ice_port_tcp", kind: .port, defaultValue: .integer(8443),
+            flags: ["--rtc-listen"], envAliases: ["CALLSCTL_RTC_LISTEN"], isSecret: false,
+            help: "TCP port for media (ICE-TCP); must differ from the API port on the same address."),
+        ConfigKey(
+            name: "rtc.ice_host_override", kind: .host, defaultValue: nil,
+            flags: ["--ice-host-override"], envAliases: ["CALLSCTL_ICE_HOST_OVERRIDE"], isSecret: false,
+            help: "IP or host name advertised in ICE candidates (resolved at start)."),
+        ConfigKey(
+            name: "rtc.stun_servers", kind: .stunServerList, defaultValue: .list([]),
+            flags: ["--stun-server"], envAliases: ["CALLSCTL_STUN_SERVERS"], isSecret: false,
+            help: "STUN servers asked once at start for the public IP (when no ICE host override is set)."),
+        ConfigKey(
+            name: "rtc.ice_servers", kind: .iceURLList, defaultValue: .list([]),
+            flags: ["--stun-url", "--turn-url"], envAliases: ["CALLSCTL_STUN_URLS", "CALLSCTL_TURN_URLS"],
+            isSecret: false,
+            help: "STUN and TURN URLs handed to clients; TURN URLs get fresh credentials from the TURN secret."),
+        ConfigKey(
+            name: "rtc.turn.static_auth_secret_file", kind: .file(secret: true), defaultValue: nil,
+            flags: ["--turn-secret-file"], envAliases: ["CALLSCTL_TURN_SECRET_FILE"], isSecret: false,
+            help: "File with the TURN server's shared secret (coturn static-auth-secret)."),
+        ConfigKey(
+            name: "rtc.turn.credentials_expiration_minutes", kind: .integer(min: 1, max: 10079),
+            defaultValue: .integer(1440), flags: ["--turn-ttl"], envAliases: ["CALLSCTL_TURN_TTL"], isSecret: false,
+            help: "Lifetime of TURN credentials in minutes (the flag and CALLSCTL_TURN_TTL take seconds)."),
+        ConfigKey(
+            name: "rtc.no_udp_candidates", kind: .bool, defaultValue: .bool(false),
+            flags: ["--no-udp-candidates"], envAliases: ["CALLSCTL_NO_UDP_CANDIDATES"], isSecret: false,
+            help: "Diagnostic: offer only the TCP candidate (forces ICE-TCP)."),
+        ConfigKey(
+            name: "limits.max_participants", kind: .integer(min: 1, max: Int.max), defaultValue: nil,
+            flags: ["--max-participants"], envAliases: ["CALLSCTL_MAX_PARTICIPANTS"], isSecret: false,
+            help: "Participants allowed in one call; unset is unlimited (the docs advise 50)."),
+        ConfigKey(
+            name: "service.drain_timeout", kind: .integer(min: 0, max: Int.max), defaultValue: .integer(30),
+            flags: ["--drain-timeout"], envAliases: ["CALLSCTL_DRAIN_TIMEOUT"], isSecret: false,
+            help: "Seconds running calls may go on after SIGTERM before the process exits."),
+        ConfigKey(
+            name: "logger.console_level", kind: .choice(["debug", "info", "warn", "error"]), defaultValue: .string("info"),
+            flags: ["--verbose", "--quiet"], envAliases: [], isSecret: false,
+            help: "Log level on standard error; --verbose means debug and --quiet means warn."),
+    ]
+
+    /// The key with this name.
+    public static func named(_ name: String) -> ConfigKey? { all.first { $0.name == name } }
+
+    /// rtcd keys callsctl knows but does not use, with why (for unknown-key messages and import-rtcd).
+    public static let rtcdOnly: [String: String] = [
+        "api.http.tls.enable": "callsctl serves the API over plain HTTP; put TLS in a reverse proxy in front of it",
+        "api.http.tls.cert_file": "callsctl serves the API over plain HTTP; put TLS in a reverse proxy in front of it",
+        "api.http.tls.cert_key": "callsctl serves the API over plain HTTP; put TLS in a reverse proxy in front of it",
+        "api.security.allow_self_registration": "callsctl has no client registration; joins use signed tokens",
+        "api.security.enable_admin": "callsctl's admin API is always on and uses the bearer key in api.security.admin_key_file",
+        "api.security.admin_secret_key":
+            "callsctl reads the admin key from a file: write it to a file with mode 0600 and set api.security.admin_key_file",
+        "api.security.session_cache.expiration_minutes": "callsctl has no login sessions; join tokens carry their own expiry",
+        "rtc.enable_ipv6": "not supported by callsctl yet; listen on an IPv6 address with rtc.ice_address_udp/tcp instead",
+        "rtc.ice_host_port_override": "not supported by callsctl; candidates advertise rtc.ice_port_udp/tcp",
+        "rtc.turn.static_auth_secret":
+            "callsctl reads the TURN secret from a file: write it to a file with mode 0600 and set rtc.turn.static_auth_secret_file",
+        "rtc.udp_sockets_count": "callsctl sizes its UDP sockets itself",
+        "rtc.nack_buffer_size": "callsctl's retransmission buffer is fixed",
+        "rtc.nack_disable_copy": "callsctl's retransmission buffer is fixed",
+        "store.data_source": "callsctl keeps its data in the data directory (--data-dir), not an rtcd client store",
+        "logger.enable_console": "callsctl always logs to standard error",
+        "logger.console_json": "callsctl logs text only",
+        "logger.enable_file": "callsctl logs to standard error only; let systemd or Docker keep the log",
+        "logger.file_json": "callsctl logs to standard error only",
+        "logger.file_level": "callsctl logs to standard error only",
+        "logger.file_location": "callsctl logs to standard error only",
+        "logger.enable_color": "callsctl colours its own output only on a terminal (see --no-color)",
+    ]
+}
+
+/// Edit distance, for "did you mean".
+func levenshtein(_ a: String, _ b: String) -> Int {
+    let a = Array(a)
+    let b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}
+
+/// The closest known key to `name`, when it is close enough to be a typo.
+func suggestion(for name: String) -> String? {
+    let candidates = ConfigKey.all.map(\.name)
+    // Also match on the last part: `ice_port` in the wrong section.
+    let last = name.split(separator: ".").last.map(String.init) ?? name
+    var best: (String, Int)?
+    for candidate in candidates {
+        let full = levenshtein(name, candidate)
+        let tail = levenshtein(last, String(candidate.split(separator: ".").last ?? ""))
+        let score = Swift.min(full, tail + 1)
+        if best == nil || score < best!.1 { best = (candidate, score) }
+    }
+    guard let best, best.1 <= Swift.max(2, name.count / 4) else { return nil }
+    return best.0
+}

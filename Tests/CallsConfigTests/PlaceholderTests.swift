@@ -1,7 +1,0 @@
-import Testing
-
-@testable import CallsConfig
-
-@Test func moduleLinks() {
-    #expect(String(describing: CallsConfigModule.self) == "CallsConfigModule")
-}
