@@ -14,6 +14,8 @@ Scenarios:
   limit                  serve --max-participants 2: the third is refused with call_full, joins when one leaves
   wrong-channel          a join naming another channel than its token's is refused with bad_token
   vanish                 carol is killed (SIGKILL) mid-call; alice and bob see her leave and keep talking
+  send-error             (in a private network namespace) nftables makes every datagram the server sends to
+                         carol fail with EPERM; alice and bob must keep hearing each other
 
 A participant speaks over the signaling WebSocket (a small stdlib client), publishes a sine tone, adds receive
 transceivers when the server asks (`renegotiate`), and prints JSON lines: every server message it gets, and a
@@ -180,6 +182,9 @@ async def participant(args):
         for _ in range(have, state["want"]):
             pc.addTransceiver("audio", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
+        ports = sorted({int(x) for x in re.findall(r"a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host",
+                                                 pc.localDescription.sdp, re.I)})
+        emit({"type": "local", "udpPorts": ports})
         await ws.send({"type": "offer", "sdp": pc.localDescription.sdp})
 
     async def on_answer(sdp):
@@ -291,6 +296,7 @@ class Serve:
              "--rtc-listen", "127.0.0.1:0"] + list(extra),
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=dict(os.environ, NO_COLOR="1"))
         self.api = None
+        self.rtc_udp = None
         deadline = time.time() + 30
         while time.time() < deadline:
             line = self.proc.stdout.readline()
@@ -298,6 +304,9 @@ class Serve:
                 break
             if line.startswith("api listening on "):
                 self.api = int(line.rsplit(":", 1)[1])
+            m = re.match(r"rtc listening on .*:(\d+)/udp", line)
+            if m:
+                self.rtc_udp = int(m.group(1))
             if line.startswith("data directory:"):
                 break
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
@@ -522,6 +531,30 @@ def scenario_vanish(ctx, check):
     check("bob still hears alice", bob.hears(alice, 10), bob.last_status())
 
 
+def scenario_send_error(ctx, check):
+    alice, bob, carol = ctx.peer("alice", 440), ctx.peer("bob", 660), ctx.peer("carol", 880)
+    check("all three join", alice.first("joined") and bob.first("joined") and carol.first("joined"))
+    check("alice hears bob", alice.hears(bob, 30))
+    check("alice hears carol", alice.hears(carol, 30))
+    local = carol.first("local")
+    ports = (local or {}).get("udpPorts") or []
+    check("carol's UDP port is known", ports and ctx.serve.rtc_udp, {"carol": ports, "server": ctx.serve.rtc_udp})
+    rules = "add table inet senderr\nadd chain inet senderr out { type filter hook output priority 0; }\n"
+    for port in ports:
+        rules += "add rule inet senderr out udp sport %d udp dport %d drop\n" % (ctx.serve.rtc_udp, port)
+    nft = subprocess.run(["nft", "-f", "-"], input=rules, text=True, capture_output=True)
+    check("nftables rule installed", nft.returncode == 0, nft.stderr)
+    time.sleep(1)
+    before = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
+    time.sleep(3)
+    after = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
+    check("alice keeps receiving bob while sends to carol fail", after > before + 50, {"before": before, "after": after})
+    before = (bob.last_status() or {}).get("packets", {}).get(alice.session, 0)
+    time.sleep(2)
+    after = (bob.last_status() or {}).get("packets", {}).get(alice.session, 0)
+    check("bob keeps receiving alice", after > before + 30, {"before": before, "after": after})
+
+
 SCENARIOS = {
     "churn": (scenario_churn, []),
     "disabled": (scenario_disabled, []),
@@ -530,7 +563,11 @@ SCENARIOS = {
     "limit": (scenario_limit, ["--max-participants", "2"]),
     "wrong-channel": (scenario_wrong_channel, []),
     "vanish": (scenario_vanish, []),
+    "send-error": (scenario_send_error, []),
 }
+
+# Scenarios that change the firewall run in a network namespace of their own.
+NEEDS_NETNS = {"send-error"}
 
 
 class Context:
@@ -544,6 +581,14 @@ class Context:
 
 
 def run_scenario(args):
+    if args.scenario in NEEDS_NETNS and os.environ.get("CALLSCTL_IN_NETNS") != "1":
+        if shutil.which("unshare") is None or shutil.which("nft") is None or os.geteuid() != 0:
+            print(json.dumps({"ok": False, "error": "needs root, unshare and nft for a private network namespace"}))
+            return 3
+        env = dict(os.environ, CALLSCTL_IN_NETNS="1")
+        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable,
+               os.path.abspath(__file__)] + sys.argv[1:]
+        return subprocess.run(cmd, env=env).returncode
     try:
         import aiortc  # noqa: F401
         import numpy  # noqa: F401
