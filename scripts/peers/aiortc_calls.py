@@ -27,7 +27,6 @@ Exit: 0 pass, 1 fail, 3 could not run (no aiortc). Needs `pip install aiortc num
 import argparse
 import asyncio
 import base64
-import fractions
 import json
 import os
 import re
@@ -39,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CHANNEL = "4xp9fdt3pbdp7nrw7xjmrd8kkc"
 OTHER_CHANNEL = "zzzzzzzzzzzzzzzzzzzzzzzzzz"
@@ -108,32 +109,11 @@ def emit(obj):
 
 async def participant(args):
     import aioice.ice
-    import av
     import numpy as np
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamTrack
+    from aiortc_echo_client import sine_track
 
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
-    class Sine(MediaStreamTrack):
-        kind = "audio"
-
-        def __init__(self, hz):
-            super().__init__()
-            self.hz, self.rate, self.n, self.pts, self.start = hz, 48000, 960, 0, None
-
-        async def recv(self):
-            if self.start is None:
-                self.start = time.time()
-            wait = self.start + self.pts / self.rate - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            t = (np.arange(self.n) + self.pts) / self.rate
-            pcm = (0.3 * 32767 * np.sin(2 * np.pi * self.hz * t)).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = self.rate, self.pts, fractions.Fraction(1, self.rate)
-            self.pts += self.n
-            return frame
 
     ws = await WebSocket.connect("127.0.0.1", args.api)
     join = {"v": 1, "type": "join", "token": args.token}
@@ -258,7 +238,7 @@ async def participant(args):
             t = m.get("type")
             if t == "joined":
                 pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-                pc.addTransceiver(Sine(args.hz), direction="sendonly")
+                pc.addTransceiver(sine_track(args.hz), direction="sendonly")
                 state["want"] = m.get("audioSlots", 0)
                 await negotiate()
             elif t == "renegotiate":

@@ -28,24 +28,17 @@ def parse_args():
     return p.parse_args()
 
 
-async def run(args):
-    import aioice.ice
+def sine_track(frequency, amplitude=0.3):
+    """An aiortc audio track playing a sine tone in real time (20 ms mono frames at 48 kHz), like a microphone."""
     import av
-    from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
-
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
     class SineTrack(MediaStreamTrack):
         kind = "audio"
 
-        def __init__(self, frequency):
+        def __init__(self):
             super().__init__()
-            self.frequency = frequency
-            self.rate = 48000
-            self.samples = 960  # 20 ms
-            self.pts = 0
-            self.start = None
+            self.rate, self.samples, self.pts, self.start = 48000, 960, 0, None
 
         async def recv(self):
             if self.start is None:
@@ -55,7 +48,7 @@ async def run(args):
             if wait > 0:
                 await asyncio.sleep(wait)
             t = (np.arange(self.samples) + self.pts) / self.rate
-            pcm = (0.3 * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
+            pcm = (amplitude * 32767 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
             frame.sample_rate = self.rate
             frame.pts = self.pts
@@ -63,8 +56,19 @@ async def run(args):
             self.pts += self.samples
             return frame
 
+    return SineTrack()
+
+
+async def run(args):
+    import aioice.ice
+    import av
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamTrack
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
     pc = RTCPeerConnection()
-    pc.addTrack(SineTrack(args.frequency))
+    pc.addTrack(sine_track(args.frequency))
     chunks = []
     frames = {"n": 0}
     recording = {"task": None}

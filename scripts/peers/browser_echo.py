@@ -106,6 +106,31 @@ def start_serve(args, data_dir, out):
     return proc, port, lines
 
 
+def chromium_command(chromium, tone, profile, url):
+    """Headless Chromium with fake devices (the microphone plays `tone`), loopback ICE allowed."""
+    return [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--use-file-for-fake-audio-capture=%s" % tone, "--allow-loopback-in-peer-connection",
+            "--autoplay-policy=no-user-gesture-required", "--user-data-dir=%s" % profile, url]
+
+
+def stop_processes(browsers, serve, summary):
+    """Kills the browsers' process groups and stops serve with SIGTERM, noting its exit in `summary`."""
+    for b in browsers:
+        try:
+            os.killpg(b.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        b.wait()
+    if serve is not None:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            summary["serveExit"] = serve.wait(15)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            summary["serveExit"] = "killed after 15 s"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", ".build/debug/callsctl"))
@@ -167,10 +192,7 @@ def run(args, summary, work, data_dir, tone):
             query += "&echo=1&token=%s&expectTransport=%s" % (token, args.transport)
         url = "http://127.0.0.1:%d/?%s" % (api_port, query)
         profile = os.path.join(work, "profile")
-        cmd = [args.chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-               "--use-file-for-fake-audio-capture=%s" % tone, "--allow-loopback-in-peer-connection",
-               "--autoplay-policy=no-user-gesture-required", "--user-data-dir=%s" % profile, url]
+        cmd = chromium_command(args.chromium, tone, profile, url)
         chromium = subprocess.Popen(cmd, stdout=open(os.path.join(work, "chromium.log"), "w"),
                                     stderr=subprocess.STDOUT, start_new_session=True)
         if not Receiver.event.wait(args.timeout):
@@ -180,19 +202,7 @@ def run(args, summary, work, data_dir, tone):
         summary["page"] = page
         return finish(summary, judge(summary, page, args))
     finally:
-        if chromium is not None:
-            try:
-                os.killpg(chromium.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            chromium.wait()
-        if serve is not None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                summary["serveExit"] = serve.wait(15)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                summary["serveExit"] = "killed after 15 s"
+        stop_processes([chromium] if chromium is not None else [], serve, summary)
         receiver.shutdown()
         if not args.keep:
             shutil.rmtree(os.path.join(work, "profile"), ignore_errors=True)

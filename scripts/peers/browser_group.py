@@ -23,7 +23,6 @@ import http.server
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser_echo import CHANNEL, Receiver, fail_early, reexec_in_namespace, start_serve, write_tone  # noqa: E402
+from browser_echo import (CHANNEL, Receiver, chromium_command, fail_early, reexec_in_namespace,  # noqa: E402
+                          start_serve, stop_processes, write_tone)
 
 PARTICIPANTS = [
     # user, tone, page options
@@ -99,11 +99,7 @@ def run(args, summary, work):
             others = ",".join(str(h) for u, h, _ in PARTICIPANTS if u != user)
             url = ("http://127.0.0.1:%d/?token=%s&autotest=%g&peers=2&ownHz=%d&expectHz=%s&report=%s&%s"
                    % (api_port, token, args.seconds, hz, others, report_url, options))
-            cmd = [args.chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                   "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                   "--use-file-for-fake-audio-capture=%s" % tone, "--allow-loopback-in-peer-connection",
-                   "--autoplay-policy=no-user-gesture-required",
-                   "--user-data-dir=%s" % os.path.join(work, "profile-" + user), url]
+            cmd = chromium_command(args.chromium, tone, os.path.join(work, "profile-" + user), url)
             log = open(os.path.join(work, "chromium-%s.log" % user), "w")
             browsers.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
             time.sleep(1)
@@ -123,19 +119,7 @@ def run(args, summary, work):
             return finish(summary, 1)
         return finish(summary, judge(summary, pages, args))
     finally:
-        for b in browsers:
-            try:
-                os.killpg(b.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            b.wait()
-        if serve is not None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                summary["serveExit"] = serve.wait(15)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                summary["serveExit"] = "killed after 15 s"
+        stop_processes(browsers, serve, summary)
         receiver.shutdown()
         if not args.keep:
             for user, _, _ in PARTICIPANTS:

@@ -340,10 +340,10 @@ struct TOMLParser {
         guard let c = peek() else { throw error("expected a value, found the end of the file") }
         switch c {
         case "\"":
-            if peek(1) == "\"" && peek(2) == "\"" { return .string(try parseMultilineBasicString()) }
+            if peek(1) == "\"" && peek(2) == "\"" { return .string(try parseMultilineString(basic: true)) }
             return .string(try parseBasicString())
         case "'":
-            if peek(1) == "'" && peek(2) == "'" { return .string(try parseMultilineLiteralString()) }
+            if peek(1) == "'" && peek(2) == "'" { return .string(try parseMultilineString(basic: false)) }
             return .string(try parseLiteralString())
         case "[": return try parseArray(depth: depth)
         case "{": return try parseInlineTable(depth: depth)
@@ -444,27 +444,30 @@ struct TOMLParser {
         }
     }
 
-    private mutating func parseMultilineBasicString() throws(TOMLError) -> String {
+    /// A multi-line basic (`"""`, with escapes) or literal (`'''`, without) string; the opening delimiter is at `i`.
+    private mutating func parseMultilineString(basic: Bool) throws(TOMLError) -> String {
+        let quote: Unicode.Scalar = basic ? "\"" : "'"
+        let kind = basic ? "multi-line string" : "multi-line literal string"
         let start = i
         i += 3
         skipOpeningNewline()
         var out = String.UnicodeScalarView()
         while true {
-            guard let c = peek() else { throw error("unterminated multi-line string (opened here)", at: start) }
-            if c == "\"" {
+            guard let c = peek() else { throw error("unterminated \(kind) (opened here)", at: start) }
+            if c == quote {
                 var n = 0
-                while peek(n) == "\"" { n += 1 }
+                while peek(n) == quote { n += 1 }
                 if n >= 3 {
-                    guard n <= 5 else { throw error("too many quotes at the end of a multi-line string") }
-                    for _ in 0..<(n - 3) { out.append("\"") }
+                    guard n <= 5 else { throw error("too many quotes at the end of a \(kind)") }
+                    for _ in 0..<(n - 3) { out.append(quote) }
                     i += n
                     return String(out)
                 }
-                for _ in 0..<n { out.append("\"") }
+                for _ in 0..<n { out.append(quote) }
                 i += n
                 continue
             }
-            if c == "\\" {
+            if basic && c == "\\" {
                 // A line-ending backslash trims the newline and all whitespace that follows.
                 var j = i + 1
                 while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
@@ -485,41 +488,8 @@ struct TOMLParser {
                 continue
             }
             if (c.value < 0x20 && c != "\t" && c != "\n") || c.value == 0x7F {
-                throw error("\(Self.describe(c)) must be escaped in a string")
-            }
-            out.append(c)
-            i += 1
-        }
-    }
-
-    private mutating func parseMultilineLiteralString() throws(TOMLError) -> String {
-        let start = i
-        i += 3
-        skipOpeningNewline()
-        var out = String.UnicodeScalarView()
-        while true {
-            guard let c = peek() else { throw error("unterminated multi-line literal string (opened here)", at: start) }
-            if c == "'" {
-                var n = 0
-                while peek(n) == "'" { n += 1 }
-                if n >= 3 {
-                    guard n <= 5 else { throw error("too many quotes at the end of a multi-line literal string") }
-                    for _ in 0..<(n - 3) { out.append("'") }
-                    i += n
-                    return String(out)
-                }
-                for _ in 0..<n { out.append("'") }
-                i += n
-                continue
-            }
-            if c == "\r" {
-                guard peek(1) == "\n" else { throw error("a carriage return must be followed by a newline") }
-                out.append("\n")
-                i += 2
-                continue
-            }
-            if (c.value < 0x20 && c != "\t" && c != "\n") || c.value == 0x7F {
-                throw error("\(Self.describe(c)) is not allowed in a literal string")
+                throw error(
+                    basic ? "\(Self.describe(c)) must be escaped in a string" : "\(Self.describe(c)) is not allowed in a literal string")
             }
             out.append(c)
             i += 1

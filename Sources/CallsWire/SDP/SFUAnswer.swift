@@ -202,18 +202,9 @@ public struct SFUAnswer: Sendable {
                     direction = track == nil ? .inactive : .sendonly
                 default: break
                 }
-                var m = SDPMediaDescription(
-                    media: s.kind == .audio ? "audio" : "video", port: 9, proto: s.proto,
-                    formats: ["\(codec.payloadType)"], connection: "IN IP4 0.0.0.0")
-                m.attributes = [
-                    SDPAttribute("rtcp", "9 IN IP4 0.0.0.0"),
-                    SDPAttribute("ice-ufrag", p.iceUfrag),
-                    SDPAttribute("ice-pwd", p.icePwd),
-                    SDPAttribute("fingerprint", p.fingerprint),
-                    SDPAttribute("setup", "passive"),
-                    SDPAttribute("mid", mid),
-                    SDPAttribute(direction.rawValue),
-                ]
+                var m = WebRTCAnswer.acceptedSection(
+                    s, codec: codec, iceUfrag: p.iceUfrag, icePwd: p.icePwd, fingerprint: p.fingerprint,
+                    direction: direction)
                 if let track { m.attributes.append(SDPAttribute("msid", "\(track.streamID) \(track.trackID)")) }
                 m.attributes.append(SDPAttribute("rtcp-mux"))
                 m.attributes.append(SDPAttribute("rtpmap", codec.rtpmapValue))
@@ -226,8 +217,7 @@ public struct SFUAnswer: Sendable {
                     m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) cname:\(track.cname)"))
                     m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) msid:\(track.streamID) \(track.trackID)"))
                 }
-                for c in p.candidates { m.attributes.append(SDPAttribute("candidate", c.sdpValue)) }
-                m.attributes.append(SDPAttribute("end-of-candidates"))
+                WebRTCAnswer.appendCandidates(p.candidates, to: &m)
                 media.append(m)
                 bundle.append(mid)
             }

@@ -128,14 +128,24 @@ public struct WebRTCAnswer: Sendable {
     private static func acceptedSection(
         _ s: WebRTCMediaSection, codec: SDPCodec, parameters p: WebRTCAnswerParameters, direction: SDPDirection
     ) -> SDPMediaDescription {
+        acceptedSection(
+            s, codec: codec, iceUfrag: p.iceUfrag, icePwd: p.icePwd, fingerprint: p.fingerprint, direction: direction)
+    }
+
+    /// An accepted section of an ICE-lite, DTLS-passive answer: one codec, the transport attributes, the mid and
+    /// the direction (callers append msid, rtcp-mux, codec lines and candidates).
+    static func acceptedSection(
+        _ s: WebRTCMediaSection, codec: SDPCodec, iceUfrag: String, icePwd: String, fingerprint: String,
+        direction: SDPDirection
+    ) -> SDPMediaDescription {
         var m = SDPMediaDescription(
             media: s.kind == .audio ? "audio" : "video", port: 9, proto: s.proto, formats: ["\(codec.payloadType)"],
             connection: "IN IP4 0.0.0.0")
         m.attributes = [
             SDPAttribute("rtcp", "9 IN IP4 0.0.0.0"),
-            SDPAttribute("ice-ufrag", p.iceUfrag),
-            SDPAttribute("ice-pwd", p.icePwd),
-            SDPAttribute("fingerprint", p.fingerprint),
+            SDPAttribute("ice-ufrag", iceUfrag),
+            SDPAttribute("ice-pwd", icePwd),
+            SDPAttribute("fingerprint", fingerprint),
             SDPAttribute("setup", "passive"),
             SDPAttribute("mid", s.mid ?? "0"),
             SDPAttribute(direction.rawValue),
@@ -149,7 +159,7 @@ public struct WebRTCAnswer: Sendable {
         if let fmtp = c.fmtp { m.attributes.append(SDPAttribute("fmtp", "\(c.payloadType) \(fmtp)")) }
     }
 
-    private static func appendCandidates(_ candidates: [SDPCandidate], to m: inout SDPMediaDescription) {
+    static func appendCandidates(_ candidates: [SDPCandidate], to m: inout SDPMediaDescription) {
         for c in candidates { m.attributes.append(SDPAttribute("candidate", c.sdpValue)) }
         m.attributes.append(SDPAttribute("end-of-candidates"))
     }
