@@ -299,7 +299,9 @@ struct AdminAPI: Sendable {
                     + "\"label\":\(jsonQuote("\(r.user)@\(r.channel)/\(r.id)")),\"peer\":\(jsonQuote(r.peer)),"
                     + "\"state\":\(jsonQuote(state)),\"mediaSession\":\(r.mediaSession.map(jsonQuote) ?? "null"),"
                     + "\"transport\":\(r.transport.map(jsonQuote) ?? "null"),\"joinedAt\":\(jsonQuote(Self.iso(r.joinedAt))),"
-                    + "\"connectedSince\":\(r.connectedAt.map { jsonQuote(Self.iso($0)) } ?? "null")}"
+                    + "\"connectedSince\":\(r.connectedAt.map { jsonQuote(Self.iso($0)) } ?? "null"),"
+                    + "\"echo\":\(r.echo),\"muted\":\(r.muted),\"handRaised\":\(r.handRaised),"
+                    + "\"presenting\":\(registry.presenter(channel: r.channel) == r.id)}"
             }
             return "{\"channel\":\(jsonQuote(channel)),\"participants\":[" + participants.joined(separator: ",") + "]}"
         }

@@ -19,15 +19,21 @@ struct Serve: AsyncParsableCommand {
             Listens for media on UDP and TCP 8443 (ICE-lite, DTLS-SRTP, RTP/RTCP) and serves the \
             WebSocket signaling, admin API and metrics on TCP 8045. With no flags it uses embedded \
             defaults: settings in calls.db and generated secrets in the data directory. Open \
-            http://HOST:8045/?token=TOKEN in a browser to join an echo call (tokens come from \
-            `callsctl token create`).
+            http://HOST:8045/?token=TOKEN in a browser to join the call of the token's channel (tokens come \
+            from `callsctl token create`; add &echo=1 for an echo test).
+
+            Calls: a call belongs to a channel; it starts when the first participant joins (the channel \
+            policy of `callsctl channel` is asked then, with no restart needed after a change) and ends when \
+            the last leaves. Every unmuted participant's audio goes to all others; one participant at a time \
+            shares a screen. --max-participants caps a call (default: unlimited, as in the Calls plugin; 50 \
+            is advised).
 
             Stopping: SIGTERM or SIGINT drains: /readyz turns 503, new joins are refused (server_draining), \
             running calls go on until they end or --drain-timeout passes, then the process exits 0. A second \
             SIGTERM or SIGINT stops at once.
 
-            Admin API: GET /api/v1/calls lists calls and participants, DELETE /api/v1/sessions/ID removes a \
-            participant. It needs "Authorization: Bearer KEY"; the key is the file --admin-key-file, else \
+            Admin API: GET /api/v1/calls lists calls and participants, DELETE /api/v1/calls/CHANNEL ends a \
+            call, DELETE /api/v1/sessions/ID removes a participant. It needs "Authorization: Bearer KEY"; the key is the file --admin-key-file, else \
             admin-key in the data directory (generated on first start, mode 0600). Its path is printed at \
             start, never the key.
 
