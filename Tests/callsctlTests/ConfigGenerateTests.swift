@@ -303,6 +303,14 @@ import Glibc
         let off = try CLI.run(["config", "generate", "calls-offloader", "--domain", "c.example.com", "--public-ip", "203.0.113.7"], dataDir: nil)
         #expect(off.status == 2)
         #expect(off.stderr.hasPrefix("error: --mattermost-url: missing; calls-offloader's recording jobs open the chat server's site URL, e.g. --mattermost-url https://chat.example.com."))
+        // Every missing input is named at once.
+        let bundle = try CLI.run(["config", "generate", "bundle", "--domain", "c.example.com", "--public-ip", "203.0.113.7", "--out", "/nonexistent/never-written"], dataDir: nil)
+        #expect(bundle.status == 2)
+        #expect(
+            bundle.stderr
+                == "error: --chat-server-cidr: missing; the firewall opens the API port 8045 only to the chat servers, so name them, e.g. --chat-server-cidr 10.0.0.5/32 (repeatable).\n"
+                + "error: --mattermost-url: missing; the bundle's calls-offloader config and mmctl commands need the chat server's site URL, e.g. --mattermost-url https://chat.example.com.\n",
+            "\(bundle.stderr)")
         let cidr = try CLI.run(["config", "generate", "firewall", "--domain", "c.example.com", "--public-ip", "203.0.113.7", "--chat-server-cidr", "10.0.0.0/33"], dataDir: nil)
         #expect(cidr.stderr.hasPrefix("error: --chat-server-cidr: \"10.0.0.0/33\" is not an address or network, e.g. 10.0.0.5 or 10.0.0.0/24."))
     }

@@ -29,25 +29,22 @@ public enum GenerateTarget: String, Sendable, CaseIterable {
         }
     }
 
-    /// Inputs this target cannot do without, beyond --domain and --public-ip: (flag, why).
-    public func missingInputs(_ inputs: DeploymentInputs) -> InputError? {
-        switch self {
-        case .firewall, .bundle:
-            if inputs.chatServerCIDRs.isEmpty {
-                return InputError(
+    /// Inputs this target cannot do without, beyond --domain and --public-ip: every missing one, in flag order.
+    public func missingInputs(_ inputs: DeploymentInputs) -> [InputError] {
+        var missing: [InputError] = []
+        if self == .firewall || self == .bundle, inputs.chatServerCIDRs.isEmpty {
+            missing.append(
+                InputError(
                     "--chat-server-cidr",
-                    "missing; the firewall opens the API port \(inputs.apiPort) only to the chat servers, so name them, e.g. --chat-server-cidr 10.0.0.5/32 (repeatable).")
-            }
-            if self == .bundle, inputs.mattermostURL == nil {
-                return InputError("--mattermost-url", "missing; the bundle's calls-offloader config and mmctl commands need the chat server's site URL, e.g. --mattermost-url https://chat.example.com.")
-            }
-        case .callsOffloader:
-            if inputs.mattermostURL == nil {
-                return InputError("--mattermost-url", "missing; calls-offloader's recording jobs open the chat server's site URL, e.g. --mattermost-url https://chat.example.com.")
-            }
-        default: break
+                    "missing; the firewall opens the API port \(inputs.apiPort) only to the chat servers, so name them, e.g. --chat-server-cidr 10.0.0.5/32 (repeatable)."))
         }
-        return nil
+        if self == .bundle, inputs.mattermostURL == nil {
+            missing.append(InputError("--mattermost-url", "missing; the bundle's calls-offloader config and mmctl commands need the chat server's site URL, e.g. --mattermost-url https://chat.example.com."))
+        }
+        if self == .callsOffloader, inputs.mattermostURL == nil {
+            missing.append(InputError("--mattermost-url", "missing; calls-offloader's recording jobs open the chat server's site URL, e.g. --mattermost-url https://chat.example.com."))
+        }
+        return missing
     }
 }
 

@@ -159,8 +159,9 @@ struct ConfigGenerate: AsyncParsableCommand {
         } catch {
             throw CLIError(error.description, exitCode: .negative)
         }
-        if let missing = target.missingInputs(inputs) {
-            throw CLIError(missing.description, exitCode: .negative)
+        let missing = target.missingInputs(inputs)
+        if !missing.isEmpty {
+            throw CLIError(missing.map(\.description).joined(separator: "\nerror: "), exitCode: .negative)
         }
         let files = target.files(inputs)
         // Said after the files are out, so that a failed write shows only its error.
