@@ -13,6 +13,9 @@ public struct APIServerConfiguration: Sendable {
     public var version = VersionInfo(version: "0.0.0")
     /// The largest signaling message accepted; larger ones get a `message_too_large` error.
     public var maxMessageBytes = 256 * 1024
+    /// The server pings every signaling WebSocket this often; a client that sends nothing (no pong, no message)
+    /// for three intervals has vanished and is disconnected, which ends its media session and tells the call.
+    public var webSocketPingInterval: Duration = .seconds(15)
     /// WebSocket frames beyond this close the connection (1009); between the two, the message is refused.
     public var maxFrameBytes = 1 << 20
     /// ICE servers handed to clients in `joined`, as they are.
@@ -157,6 +160,7 @@ public final class APIServer: Sendable {
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }
+    var webSocketPingInterval: Duration { configuration.webSocketPingInterval }
 
     func register(_ channel: any Channel) -> Bool {
         metrics.connectionOpened()

@@ -180,6 +180,9 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
     private var messageBytes = 0
     private var inMessage = false
     private var closeSent = false
+    /// When a frame last arrived, and the keepalive task (see `APIServerConfiguration.webSocketPingInterval`).
+    private var lastHeard = NIODeadline.now()
+    private var keepalive: RepeatedTask?
 
     init(server: APIServer) {
         self.server = server
@@ -206,6 +209,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
                 channel.close(promise: nil)
             }
         }
+        startKeepalive(context: context)
         let session = server.makeSession(channel: channel, send: send, close: close)
         let server = self.server
         let limit = server.maxMessageBytes
@@ -227,12 +231,34 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
         finish(channel: context.channel)
     }
 
+    /// Pings every interval; after three silent intervals the client is gone (a vanished peer sends no FIN).
+    private func startKeepalive(context: ChannelHandlerContext) {
+        let interval = server.webSocketPingInterval
+        let amount = TimeAmount.nanoseconds(Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000)
+        guard amount > .zero else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: amount, delay: amount) { task in
+            let (handler, context) = bound.value
+            guard context.channel.isActive else { return task.cancel() }
+            if NIODeadline.now() - handler.lastHeard > amount * 3 {
+                task.cancel()
+                handler.closeConnection(context: context, code: .goingAway)
+                context.channel.close(promise: nil)
+                return
+            }
+            let ping = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
+            context.writeAndFlush(handler.wrapOutboundOut(ping), promise: nil)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         finish(channel: context.channel)
         context.fireChannelInactive()
     }
 
     private func finish(channel: any Channel) {
+        keepalive?.cancel()
+        keepalive = nil
         guard let continuation else { return }
         continuation.finish()
         self.continuation = nil
@@ -241,6 +267,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        lastHeard = .now()
         switch frame.opcode {
         case .text, .binary:
             if inMessage {

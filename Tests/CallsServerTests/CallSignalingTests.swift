@@ -128,6 +128,22 @@ import Testing
         #expect(ok["type"] as? String == "joined")
     }
 
+    @Test func aSilentClientIsDisconnectedAndTheCallIsTold() async throws {
+        let s = try await RunningServer.start(configure: { $0.webSocketPingInterval = .seconds(2) })
+        defer { Task { await s.server.shutdown() } }
+        let (alice, aliceJoined) = try await join(s, "alice")
+        _ = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nalice\r\n"}"#)
+        let (bob, _) = try await join(s, "bob")
+        // alice now reads nothing and answers no pings, like a peer whose network vanished; bob answers.
+        let left = try await bob.event("left", user: "alice")
+        #expect(left["participant"] as? String == aliceJoined["sessionId"] as? String)
+        // bob, who answers, is still there.
+        #expect(try await bob.request(#"{"type":"ping"}"#)["type"] as? String == "pong")
+        for _ in 0..<100 where s.backend.closed.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(s.backend.closed == ["media-1"])
+        _ = alice
+    }
+
     @Test func callMessagesNeedAJoin() async throws {
         let s = try await RunningServer.start()
         defer { Task { await s.server.shutdown() } }

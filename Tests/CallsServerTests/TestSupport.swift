@@ -328,6 +328,7 @@ final class TestWebSocket: @unchecked Sendable {
                 return obj
             }
             if opcode == 8 { throw SocketError(description: "closed") }
+            if opcode == 9 { try await sendFrame(opcode: 10, payload) }  // a live client answers pings
         }
     }
 
