@@ -24,6 +24,12 @@ final class MediaCore: @unchecked Sendable {
     private var tcpConnections: [Int: TCPConnection] = [:]
     private var nextConnectionID = 0
     var udpChannel: (any Channel)?
+    /// Batches outgoing SRTP datagrams on the UDP socket's descriptor (nil until started, and after the socket closed).
+    var udpSender: UDPBatchSender?
+    /// Receive→send time of every SRTP packet the router sent.
+    private var forwardLatency = ForwardLatencyHistogram()
+    /// The decrypt buffer of `handleSRTP`, reused from packet to packet (nil while in use).
+    private var scratch: ByteBuffer?
     var candidates: [SDPCandidate] = []
     private var counters = MediaMetrics()
     private var rateLimiter: SourceRateLimiter
@@ -416,7 +422,9 @@ final class MediaCore: @unchecked Sendable {
     private func handleSRTP(_ input: ByteBuffer, session s: MediaSession) {
         guard let srtp = s.srtp, input.readableBytes >= 8 else { return countDropped() }
         let length = input.readableBytes
-        var buffer = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
+        var buffer = scratch.take() ?? allocator.buffer(capacity: 2048 + SRTPSession.maxRTCPTrailerLength)
+        buffer.clear(minimumCapacity: length + SRTPSession.maxRTCPTrailerLength)
+        defer { scratch = buffer }  // reused by the next packet (copy-on-write if something kept a reference)
         buffer.writeImmutableBuffer(input)
         let secondByte = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) ?? 0
         let isRTCP = PacketClass.isRTCP(secondByte: secondByte)
@@ -438,9 +446,34 @@ final class MediaCore: @unchecked Sendable {
 
     /// Copies the plain RTP packet `source`, gives it `payloadType` (when set), protects it with `q`'s SRTP and sends
     /// it on `q`'s selected path. The SSRC, sequence number and timestamp stay the publisher's.
+    ///
+    /// Over UDP the packet is written, rewritten and protected in a slot of `udpSender`'s arena and leaves with the
+    /// tick's `sendmmsg` (no allocation); over ICE-TCP it goes through a `ByteBuffer` and the connection's channel.
     func forwardRTP(_ source: ByteBuffer, payloadType: UInt8?, to q: MediaSession, kind: SFUTrack.Kind) {
         guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
         let length = source.readableBytes
+        if case .udp(let address) = path, let sender = udpSender,
+            length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
+        {
+            if sender.isFull { flushBatch() }
+            let slot = sender.nextSlot
+            source.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
+            if let payloadType {
+                guard RTPRewriter.setPayloadType(payloadType, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
+                else { return countDropped() }
+            }
+            guard let newLength = try? srtp.protectRTP(slot, length: length),
+                sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
+            else { return countDropped() }
+            counters.mediaPacketsForwarded += 1
+            switch kind {
+            case .audio: counters.audioPacketsForwarded += 1
+            case .video: counters.videoPacketsForwarded += 1
+            }
+            counters.bytesForwarded += UInt64(newLength)
+            touched()
+            return
+        }
         var packet = allocator.buffer(capacity: length + SRTPSession.maxTrailerLength)
         packet.writeImmutableBuffer(source)
         let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
@@ -472,9 +505,24 @@ final class MediaCore: @unchecked Sendable {
 
     /// Rewrites the SSRC of the plain RTP packet in `packet`, protects it with `session`'s SRTP and sends it on the
     /// selected path. Drops it if the session is not keyed or has no path.
+    /// Over UDP the packet is copied into `udpSender`'s arena (as in `forwardRTP`) and `packet` is left unchanged.
     func sendRTP(_ packet: inout ByteBuffer, ssrc: UInt32, to s: MediaSession) {
         guard let srtp = s.srtp, let path = s.selected else { return countDropped() }
         let length = packet.readableBytes
+        if case .udp(let address) = path, let sender = udpSender,
+            length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
+        {
+            if sender.isFull { flushBatch() }
+            let slot = sender.nextSlot
+            packet.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
+            guard RTPRewriter.setSSRC(ssrc, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length])),
+                let newLength = try? srtp.protectRTP(slot, length: length),
+                sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
+            else { return countDropped() }
+            counters.mediaPacketsForwarded += 1
+            touched()
+            return
+        }
         if packet.readerIndex != 0 || packet.capacity - length < SRTPSession.maxTrailerLength {
             var copy = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
             copy.writeBuffer(&packet)
@@ -522,16 +570,45 @@ final class MediaCore: @unchecked Sendable {
 
     private func flush() {
         flushScheduled = false
-        let channels = channelsToFlush
-        channelsToFlush.removeAll(keepingCapacity: true)
-        for channel in channels.values { channel.flush() }
+        flushBatch()
+        if !channelsToFlush.isEmpty {
+            // Iterated in place and emptied keeping its storage: copying the dictionary first would make
+            // `removeAll(keepingCapacity:)` allocate a new storage every tick.
+            for channel in channelsToFlush.values { channel.flush() }
+            channelsToFlush.removeAll(keepingCapacity: true)
+        }
         publishMetrics()
+    }
+
+    /// Hands the datagrams batched in `udpSender` to the kernel (one `sendmmsg` per up to 512), recording each one's
+    /// receive→send latency. Whatever the socket cannot take now goes to NIO's write queue.
+    private func flushBatch() {
+        guard let sender = udpSender, sender.count > 0 else { return }
+        guard let channel = udpChannel else { return sender.discard() }
+        let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency) {
+            payload, address in
+            channel.write(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
+        }
+        if result.queued > 0 { channelsToFlush[ObjectIdentifier(channel)] = channel }
+        counters.packetsOut += UInt64(result.sent + result.queued)
+        counters.bytesOut += UInt64(result.bytes)
+        if result.failed > 0 { counters.droppedPackets += UInt64(result.failed) }
     }
 
     private func publishMetrics() {
         counters.sessions = sessionsByID.count
         let snapshot = counters
-        metricsSnapshot.withLock { $0 = snapshot }
+        let latency = forwardLatency
+        metricsSnapshot.withLock { m in
+            // Keep the published bucket array's storage: it is rewritten in place unless a reader still holds it.
+            var buckets: [UInt64] = []
+            swap(&buckets, &m.forwardLatencyBuckets)
+            m = snapshot
+            latency.writeCumulative(into: &buckets)
+            m.forwardLatencyBuckets = buckets
+            m.forwardLatencySum = Double(latency.sumNanoseconds) / 1e9
+            m.forwardLatencyCount = latency.count
+        }
     }
 
     // MARK: - Lifetime
