@@ -21,13 +21,15 @@ import NIOPosix
 /// Reported per scenario: forwarded packets/s (wall) and per core (1 / server CPU per packet), server CPU and
 /// allocations per forwarded packet, RSS per participant (server + its in-process client: an upper bound), p50/p99
 /// forwarding latency from the server's own histogram (`MediaMetrics.forwardLatency*`, receive → `sendmmsg`), and
-/// the ceiling measured in the same run (libsrtp protect + `sendmmsg` of the same packets on one thread).
+/// the ceiling measured in the same run (SRTP protect + `sendmmsg` of the same packets on one thread, with the same
+/// protect backend as the scenario).
 enum SFUBench {
     struct Scenario {
         var name: String
         var speakers: Int
         var participants: Int
-        /// False: the server sends through NIO writes instead of its `sendmmsg` arena (the path before the arena).
+        /// False: the path before this work: a `ByteBuffer` + NIO write per forwarded packet and libsrtp2 protect
+        /// (instead of the `sendmmsg` arena and OpenSSL EVP GCM).
         var batched = true
         var listeners: Int { participants - speakers }
         /// Receivers of each speaker's audio.
@@ -39,8 +41,8 @@ enum SFUBench {
         Scenario(name: "1 speaker -> 10 listeners", speakers: 1, participants: 11),
         Scenario(name: "1 speaker -> 50 listeners", speakers: 1, participants: 51),
         Scenario(name: "3 speakers of 20 participants", speakers: 3, participants: 20),
-        Scenario(name: "1 speaker -> 10 listeners, NIO writes", speakers: 1, participants: 11, batched: false),
-        Scenario(name: "1 speaker -> 50 listeners, NIO writes", speakers: 1, participants: 51, batched: false),
+        Scenario(name: "1 speaker -> 10 listeners, before", speakers: 1, participants: 11, batched: false),
+        Scenario(name: "1 speaker -> 50 listeners, before", speakers: 1, participants: 51, batched: false),
     ]
 
     struct Figures {
@@ -81,13 +83,17 @@ enum SFUBench {
             }
         }
         var ceilingNs = 0.0
+        var ceilingLibsrtpNs = 0.0
         do {
             let ceiling = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false)
+            let libsrtp = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false, backend: .libsrtp)
             rows.append(ceiling.row)
+            rows.append(libsrtp.row)
             ceilingNs = ceiling.row.nanosPerOp
-            if let a = ceiling.allocationsPerPacket {
-                print("sfu: ceiling allocations per packet (libsrtp protect) = \(EchoPathBench.fmt(a))")
-            }
+            ceilingLibsrtpNs = libsrtp.row.nanosPerOp
+            print(
+                "sfu: ceiling allocations per packet: OpenSSL EVP \(ceiling.allocationsPerPacket.map(EchoPathBench.fmt) ?? "n/a"), "
+                    + "libsrtp2 \(libsrtp.allocationsPerPacket.map(EchoPathBench.fmt) ?? "n/a")")
         } catch {
             print("sfu: ceiling failed: \(error)")
         }
@@ -97,7 +103,8 @@ enum SFUBench {
                 + "| x ceiling | allocs/fwd (server thread) | RSS/participant (KiB) | latency p50 / p99 (µs) | received / wrong SSRC |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for f in figures {
-            let ratio = ceilingNs > 0 ? EchoPathBench.fmt(f.cpuPerForwarded / ceilingNs) : "?"
+            let c = f.scenario.batched ? ceilingNs : ceilingLibsrtpNs
+            let ratio = c > 0 ? EchoPathBench.fmt(f.cpuPerForwarded / c) : "?"
             let allocs = f.serverAllocations.map { EchoPathBench.fmt(Double($0) / Double(max(f.forwarded, 1))) } ?? "n/a"
             print(
                 "| \(f.scenario.name) | \(f.incoming) | \(f.forwarded) | \(Int(Double(f.forwarded) / f.wallSeconds)) "
@@ -105,7 +112,9 @@ enum SFUBench {
                     + "| \(Int(f.rssPerParticipant / 1024)) | \(Int(f.p50 * 1e6)) / \(Int(f.p99 * 1e6)) "
                     + "| \(f.received) / \(f.wrongSSRC) |")
         }
-        print("sfu: ceiling (SRTPSession protect + sendmmsg(32), 160 B payload, same run) = \(Int(ceilingNs)) ns/pkt")
+        print(
+            "sfu: ceiling (SRTPSession protect + sendmmsg(32), 160 B payload, same run) = \(Int(ceilingNs)) ns/pkt "
+                + "(OpenSSL EVP GCM), \(Int(ceilingLibsrtpNs)) ns/pkt (libsrtp2 GCM; the ceiling of the 'before' rows)")
         print("")
         try? await clients.shutdownGracefully()
         return rows
@@ -120,6 +129,7 @@ enum SFUBench {
         configuration.offerTCPCandidates = false
         configuration.advertisedAddresses = ["127.0.0.1"]
         configuration.batchUDPSends = s.batched
+        configuration.rtpProtectBackend = s.batched ? .automatic : .libsrtp
         let server = try MediaServer(configuration: configuration, logger: logger)
         try await server.start()
         let rssBefore = residentBytes()

@@ -54,6 +54,42 @@ import Testing
         #expect(accepted == order.count)
     }
 
+    @Test func evpUnprotectAgreesWithLibsrtpOnEveryOutcome() throws {
+        let keys = try BackToBack.establishedKeys(profiles: [.aeadAES128GCM])
+        let sender = try SRTPSession(keyingMaterial: keys.client, allowRepeatTransmission: true, rtpProtectBackend: .libsrtp)
+        let evp = try SRTPSession(keyingMaterial: keys.server)
+        let reference = try SRTPSession(keyingMaterial: keys.server, rtpProtectBackend: .libsrtp)
+        // Protected in order (65_400 ... 65_700, crossing the wrap); delivered in order except one that comes late
+        // (inside the window, after the wrap), then a replay of it, one too old, and the last one tampered.
+        let all = (0...300).map { UInt16(truncatingIfNeeded: 65_400 + $0) }
+        var plain: [UInt16: [UInt8]] = [:]
+        var protected: [UInt16: [UInt8]] = [:]
+        for (n, sequence) in all.enumerated() {
+            let p = Self.packet(sequence: sequence, ssrc: 0xDDDD_0004, csrcs: n % 2, extensionWords: n % 3)
+            var q = p
+            try sender.protectRTP(&q)
+            plain[sequence] = p
+            protected[sequence] = q
+        }
+        let last = all[300]
+        protected[last]![protected[last]!.count - 20] ^= 0x01
+        let late = UInt16(truncatingIfNeeded: 65_400 + 250)  // 49 behind the highest when it arrives
+        var deliveries = all.dropLast().filter { $0 != late }
+        deliveries += [late, late, 65_400 &+ 50, last]
+        var outcomes: [String] = []
+        for sequence in deliveries {
+            var a = protected[sequence]!
+            var b = protected[sequence]!
+            let resultA: Result<[UInt8], SRTPError> = Result { () throws(SRTPError) in try evp.unprotectRTP(&a); return a }
+            let resultB: Result<[UInt8], SRTPError> = Result { () throws(SRTPError) in try reference.unprotectRTP(&b); return b }
+            #expect(resultA == resultB, "seq \(sequence)")
+            if case .success(let p) = resultA { #expect(p == plain[sequence]) }
+            outcomes.append({ switch resultA { case .success: "ok"; case .failure(let e): "\(e)" } }())
+        }
+        #expect(outcomes.filter { $0 == "ok" }.count == 300)  // every packet but the tampered one, once
+        #expect(outcomes.suffix(3) == ["\(SRTPError.replayed)", "\(SRTPError.tooOld)", "\(SRTPError.authenticationFailed)"])
+    }
+
     @Test func evpProtectRefusesRepeatsUnlessAllowed() throws {
         let keys = try BackToBack.establishedKeys(profiles: [.aeadAES128GCM])
         let strict = try SRTPSession(keyingMaterial: keys.client)

@@ -87,20 +87,7 @@ final class OpenSSLGCMProtector {
     /// the repeat check.
     private func nextIndex(ssrc: UInt32, sequence: UInt16) throws(SRTPError) -> UInt64 {
         guard let state = streams[ssrc] else { return UInt64(sequence) }
-        let highest = state.highest
-        // Like libsrtp2: while the highest index is below 2^15, the ROC is taken as 0.
-        guard highest > 0x8000 else {
-            return try checked(UInt64(sequence), state)
-        }
-        let localROC = highest >> 16
-        let localSeq = UInt16(truncatingIfNeeded: highest)
-        var roc = localROC
-        if localSeq < 0x8000 {
-            if sequence > localSeq, sequence - localSeq > 0x8000, localROC > 0 { roc = localROC - 1 }
-        } else {
-            if localSeq - 0x8000 > sequence { roc = localROC + 1 }
-        }
-        return try checked(roc << 16 | UInt64(sequence), state)
+        return try checked(estimateIndex(sequence: sequence, highest: state.highest), state)
     }
 
     private func checked(_ index: UInt64, _ state: StreamState) throws(SRTPError) -> UInt64 {
@@ -130,3 +117,121 @@ final class OpenSSLGCMProtector {
 
 @available(*, unavailable)
 extension OpenSSLGCMProtector: Sendable {}
+
+/// SRTP unprotect of RTP packets with AEAD_AES_128_GCM (RFC 7714) over OpenSSL EVP, for `SRTPSession`'s inbound
+/// direction: the mirror of `OpenSSLGCMProtector`, with libsrtp2's replay protection (RFC 3711 §3.3.2): per SSRC, the
+/// highest authenticated index and a 128-packet window behind it. Only packets that authenticate move the window.
+///
+/// Not thread-safe: confined to its `SRTPSession`'s owner.
+final class OpenSSLGCMUnprotector {
+    private let context: OpaquePointer  // EVP_CIPHER_CTX *
+    private var salt: (UInt32, UInt32, UInt32) = (0, 0, 0)
+    private var streams: [UInt32: ReplayWindow] = [:]
+
+    /// The highest index received on one SSRC and which of the 128 before it were received.
+    private struct ReplayWindow {
+        var highest: UInt64
+        /// Bit i of (low, high) = index `highest - i` (low: i < 64, high: 64 ≤ i < 128).
+        var low: UInt64
+        var high: UInt64
+
+        func contains(behind i: UInt64) -> Bool {
+            i < 64 ? low & (1 << i) != 0 : high & (1 << (i - 64)) != 0
+        }
+
+        mutating func insert(_ index: UInt64) {
+            if index > highest {
+                let shift = index - highest
+                if shift >= 128 {
+                    low = 1
+                    high = 0
+                } else if shift >= 64 {
+                    high = low << (shift - 64)
+                    low = 1
+                } else {
+                    high = (high << shift) | (low >> (64 - shift))
+                    low = (low << shift) | 1
+                }
+                highest = index
+            } else {
+                let i = highest - index
+                if i < 64 { low |= 1 << i } else if i < 128 { high |= 1 << (i - 64) }
+            }
+        }
+    }
+
+    init(masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
+        guard masterKey.count == 16, masterSalt.count == 12 else { throw .invalidKey }
+        var sessionKey = [UInt8](repeating: 0, count: 16)
+        var sessionSalt = [UInt8](repeating: 0, count: 12)
+        let ok = masterKey.withUnsafeBufferPointer { k in
+            masterSalt.withUnsafeBufferPointer { s in
+                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x00, &sessionKey, 16) == 1
+                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x02, &sessionSalt, 12) == 1
+            }
+        }
+        guard ok, let context = CCallsOpenSSL_gcm_context_new(sessionKey, 0) else { throw .backend(code: -1) }
+        self.context = context
+        withUnsafeMutableBytes(of: &salt) { $0.copyBytes(from: sessionSalt) }
+    }
+
+    deinit {
+        EVP_CIPHER_CTX_free(context)
+    }
+
+    /// Unprotects the SRTP packet in `buffer[0..<length]` in place; returns the plain length (`length - 16`).
+    func unprotect(_ buffer: UnsafeMutableRawBufferPointer, length: Int, headerLength: Int) throws(SRTPError) -> Int {
+        guard length >= headerLength + OpenSSLGCMProtector.tagLength else { throw .malformedPacket }
+        let sequence = UInt16(buffer[2]) << 8 | UInt16(buffer[3])
+        let ssrc = UInt32(buffer[8]) << 24 | UInt32(buffer[9]) << 16 | UInt32(buffer[10]) << 8 | UInt32(buffer[11])
+        let window = streams[ssrc]
+        let index = window.map { estimateIndex(sequence: sequence, highest: $0.highest) } ?? UInt64(sequence)
+        if let window, index <= window.highest {
+            let behind = window.highest - index
+            guard behind < 128 else { throw .tooOld }
+            guard !window.contains(behind: behind) else { throw .replayed }
+        }
+        let roc = UInt32(truncatingIfNeeded: index >> 16)
+        var iv: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &iv) { p in
+            p.storeBytes(of: UInt16(0).bigEndian, toByteOffset: 0, as: UInt16.self)
+            p.storeBytes(of: ssrc.bigEndian, toByteOffset: 2, as: UInt32.self)
+            p.storeBytes(of: roc.bigEndian, toByteOffset: 6, as: UInt32.self)
+            p.storeBytes(of: sequence.bigEndian, toByteOffset: 10, as: UInt16.self)
+        }
+        iv.0 ^= salt.0
+        iv.1 ^= salt.1
+        iv.2 ^= salt.2
+        let result = withUnsafeBytes(of: &iv) { ivBytes in
+            CCallsOpenSSL_gcm_open(
+                context, ivBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(headerLength), Int32(length))
+        }
+        guard result >= 0 else { throw .authenticationFailed }
+        if var window {
+            window.insert(index)
+            streams[ssrc] = window
+        } else {
+            streams[ssrc] = ReplayWindow(highest: index, low: 1, high: 0)
+        }
+        return Int(result)
+    }
+}
+
+@available(*, unavailable)
+extension OpenSSLGCMUnprotector: Sendable {}
+
+/// RFC 3711 Appendix A: the packet index of `sequence` given the highest index so far (as libsrtp2 does, the ROC is
+/// taken as 0 while that index is below 2^15).
+func estimateIndex(sequence: UInt16, highest: UInt64) -> UInt64 {
+    guard highest > 0x8000 else { return UInt64(sequence) }
+    let localROC = highest >> 16
+    let localSeq = UInt16(truncatingIfNeeded: highest)
+    var roc = localROC
+    if localSeq < 0x8000 {
+        if sequence > localSeq, sequence - localSeq > 0x8000, localROC > 0 { roc = localROC - 1 }
+    } else {
+        if localSeq - 0x8000 > sequence { roc = localROC + 1 }
+    }
+    return roc << 16 | UInt64(sequence)
+}

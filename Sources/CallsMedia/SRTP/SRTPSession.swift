@@ -3,14 +3,15 @@ internal import CCallsSRTP
 /// SRTP for one DTLS-SRTP association over libsrtp2: an outbound context (protect, local key) and an inbound
 /// context (unprotect, remote key), each matching any SSRC, with libsrtp's default 128-packet replay window.
 ///
-/// With AEAD_AES_128_GCM, RTP protect (the per-receiver step of forwarding) runs on OpenSSL EVP instead
-/// (`OpenSSLGCMProtector`: same bytes, no allocation per packet); unprotect and RTCP stay on libsrtp2.
+/// With AEAD_AES_128_GCM, RTP protect and unprotect run on OpenSSL EVP instead (`OpenSSLGCMProtector`,
+/// `OpenSSLGCMUnprotector`: the same bytes as libsrtp2, the same 128-packet replay window, no allocation per packet);
+/// RTCP and the AES-CM profile stay on libsrtp2.
 ///
 /// Confine a session to one event loop: it is not thread-safe.
 public final class SRTPSession: SRTPTransform {
     /// Which library protects outgoing RTP.
     public enum RTPProtectBackend: Sendable, Hashable {
-        /// OpenSSL EVP for AEAD_AES_128_GCM, libsrtp2 for AES-CM (the default).
+        /// OpenSSL EVP for AEAD_AES_128_GCM RTP (protect and unprotect), libsrtp2 otherwise (the default).
         case automatic
         /// libsrtp2 for every profile (for comparison tests and benchmarks).
         case libsrtp
@@ -25,6 +26,7 @@ public final class SRTPSession: SRTPTransform {
     private let outbound: LibSRTPContext
     private let inbound: LibSRTPContext
     private let gcmProtector: OpenSSLGCMProtector?
+    private let gcmUnprotector: OpenSSLGCMUnprotector?
 
     /// - Parameters:
     ///   - keyingMaterial: the keys from `DTLSEndpoint`'s `handshakeComplete` event.
@@ -49,8 +51,11 @@ public final class SRTPSession: SRTPTransform {
             gcmProtector = try OpenSSLGCMProtector(
                 masterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
                 allowRepeatTransmission: allowRepeatTransmission)
+            gcmUnprotector = try OpenSSLGCMUnprotector(
+                masterKey: keyingMaterial.remoteKey, masterSalt: keyingMaterial.remoteSalt)
         } else {
             gcmProtector = nil
+            gcmUnprotector = nil
         }
     }
 
@@ -66,7 +71,10 @@ public final class SRTPSession: SRTPTransform {
 
     public func unprotectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
         guard length >= 0, length <= buffer.count else { throw .malformedPacket }
-        guard Self.rtpHeaderLength(buffer, length: length) != nil else { throw .malformedPacket }
+        guard let headerLength = Self.rtpHeaderLength(buffer, length: length) else { throw .malformedPacket }
+        if let gcmUnprotector {
+            return try gcmUnprotector.unprotect(buffer, length: length, headerLength: headerLength)
+        }
         return try call(srtp_unprotect, inbound, buffer, length)
     }
 

@@ -15,6 +15,8 @@ final class MediaCore: @unchecked Sendable {
     let logger: Logger
     let dtlsContext: DTLSContext
     let metricsSnapshot = Locked(MediaMetrics())
+    /// The forwarding-latency histogram as of the last tick (merged into `MediaMetrics` by the reader).
+    let latencySnapshot = Locked(ForwardLatencyHistogram())
     let hubs = Locked([String: SessionEventHub]())
 
     // Loop-confined state.
@@ -376,7 +378,9 @@ final class MediaCore: @unchecked Sendable {
             switch event {
             case .handshakeComplete(let keys):
                 do {
-                    s.srtp = try SRTPSession(keyingMaterial: keys, allowRepeatTransmission: true)
+                    s.srtp = try SRTPSession(
+                        keyingMaterial: keys, allowRepeatTransmission: true,
+                        rtpProtectBackend: configuration.rtpProtectBackend)
                 } catch {
                     counters.dtlsFailures += 1
                     close(s, reason: "SRTP setup failed: \(error)", sendAlert: true)
@@ -598,17 +602,11 @@ final class MediaCore: @unchecked Sendable {
     private func publishMetrics() {
         counters.sessions = sessionsByID.count
         let snapshot = counters
+        metricsSnapshot.withLock { $0 = snapshot }
+        // The histogram is published as its fixed-size struct; readers turn it into arrays (`MediaServer.metrics`), so
+        // publishing never allocates, whoever holds an older snapshot.
         let latency = forwardLatency
-        metricsSnapshot.withLock { m in
-            // Keep the published bucket array's storage: it is rewritten in place unless a reader still holds it.
-            var buckets: [UInt64] = []
-            swap(&buckets, &m.forwardLatencyBuckets)
-            m = snapshot
-            latency.writeCumulative(into: &buckets)
-            m.forwardLatencyBuckets = buckets
-            m.forwardLatencySum = Double(latency.sumNanoseconds) / 1e9
-            m.forwardLatencyCount = latency.count
-        }
+        latencySnapshot.withLock { $0 = latency }
     }
 
     // MARK: - Lifetime

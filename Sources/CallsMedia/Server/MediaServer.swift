@@ -304,7 +304,11 @@ public final class MediaServer: Sendable {
     }
 
     /// A snapshot of the counters (at most one event-loop tick old). `handshakeSeconds` holds raw samples.
-    public var metrics: MediaMetrics { core.metricsSnapshot.withLock { $0 } }
+    public var metrics: MediaMetrics {
+        var m = core.metricsSnapshot.withLock { $0 }
+        core.latencySnapshot.withLock { $0 }.write(into: &m)
+        return m
+    }
 
     /// Runs `body` on the server's data-plane event-loop thread and returns its result. For benchmarks and
     /// diagnostics (e.g. reading that thread's CPU time with `getrusage(RUSAGE_THREAD)`); `body` must be short and

@@ -236,6 +236,14 @@ struct ForwardLatencyHistogram {
         }
     }
 
+    /// Fills the `forwardLatency*` fields of `metrics`.
+    func write(into metrics: inout MediaMetrics) {
+        writeCumulative(into: &metrics.forwardLatencyBuckets)
+        metrics.forwardLatencyBucketBounds = Self.boundsSeconds
+        metrics.forwardLatencySum = Double(sumNanoseconds) / 1e9
+        metrics.forwardLatencyCount = count
+    }
+
     /// Writes cumulative counts (Prometheus `le` semantics; the last equals `count`) into `buckets`, in place when it
     /// already has 11 elements and is uniquely referenced.
     func writeCumulative(into buckets: inout [UInt64]) {
