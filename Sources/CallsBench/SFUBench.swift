@@ -53,6 +53,8 @@ enum SFUBench {
         var serverCPUSeconds = 0.0
         var serverAllocations: Int?
         var rssPerParticipant = 0.0
+        /// Heap bytes the server's event-loop thread allocated (net of its frees) per participant, under the shim.
+        var serverHeapPerParticipant: Double?
         var p50 = 0.0
         var p99 = 0.0
         var received = 0
@@ -100,8 +102,9 @@ enum SFUBench {
         print("")
         print(
             "| scenario | incoming pkt | forwarded pkt | fwd pkt/s (wall) | fwd pkt/s per core | server CPU/fwd (ns) "
-                + "| x ceiling | allocs/fwd (server thread) | RSS/participant (KiB) | latency p50 / p99 (µs) | received / wrong SSRC |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                + "| x ceiling | allocs/fwd (server thread) | server heap/participant (KiB) | RSS/participant, server+client (KiB) "
+                + "| server thread busy | latency p50 / p99 (µs) | received / wrong SSRC |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for f in figures {
             let c = f.scenario.batched ? ceilingNs : ceilingLibsrtpNs
             let ratio = c > 0 ? EchoPathBench.fmt(f.cpuPerForwarded / c) : "?"
@@ -109,7 +112,9 @@ enum SFUBench {
             print(
                 "| \(f.scenario.name) | \(f.incoming) | \(f.forwarded) | \(Int(Double(f.forwarded) / f.wallSeconds)) "
                     + "| \(Int(1e9 / f.cpuPerForwarded)) | \(Int(f.cpuPerForwarded)) | \(ratio) | \(allocs) "
-                    + "| \(Int(f.rssPerParticipant / 1024)) | \(Int(f.p50 * 1e6)) / \(Int(f.p99 * 1e6)) "
+                    + "| \(f.serverHeapPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") "
+                    + "| \(Int(f.rssPerParticipant / 1024)) | \(Int(100 * f.serverCPUSeconds / f.wallSeconds))% "
+                    + "| \(f.scenario.batched ? "\(Int(f.p50 * 1e6)) / \(Int(f.p99 * 1e6))" : "n/a") "
                     + "| \(f.received) / \(f.wrongSSRC) |")
         }
         print(
@@ -133,6 +138,7 @@ enum SFUBench {
         let server = try MediaServer(configuration: configuration, logger: logger)
         try await server.start()
         let rssBefore = residentBytes()
+        let heapBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
 
         var clientConfiguration = MediaClientConfiguration()
         clientConfiguration.eventLoopGroup = group
@@ -157,6 +163,7 @@ enum SFUBench {
             try clients[i].applyAnswer(answer)
         }
         let rssAfter = residentBytes()
+        let heapAfter = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
         let speakers = Array(clients.prefix(s.speakers))
         let speakerSSRCs = Set(speakers.map(\.audioSSRC))
         for (i, c) in clients.enumerated() {
@@ -233,6 +240,7 @@ enum SFUBench {
         f.serverCPUSeconds = cpuAfter - cpuBefore
         if let a = allocAfter, let b = allocBefore { f.serverAllocations = a - b }
         f.rssPerParticipant = Double(max(rssAfter - rssBefore, 0)) / Double(s.participants)
+        if let a = heapAfter, let b = heapBefore { f.serverHeapPerParticipant = Double(a - b) / Double(s.participants) }
         let buckets = zip(after.forwardLatencyBuckets, before.forwardLatencyBuckets).map { $0 - $1 }
         f.p50 = quantile(0.5, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
         f.p99 = quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
@@ -303,4 +311,12 @@ enum ThreadMallocCounter {
     }()
 
     static var count: Int? { function?() }
+
+    static let bytesFunction: CountFunction? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "callsctl_alloc_bytes_thread") else { return nil }
+        return unsafeBitCast(symbol, to: CountFunction.self)
+    }()
+
+    /// Heap bytes allocated minus freed by the calling thread (`malloc_usable_size`), under the shim.
+    static var bytes: Int? { bytesFunction?() }
 }

@@ -156,7 +156,11 @@ public final class MediaClient: Sendable {
         do {
             switch configuration.transport {
             case .udp:
+                // Vector reads (recvmmsg) of up to 8 datagrams, 2048 bytes each (media-path.md §5): a loaded client
+                // (load tests, benchmarks) drains its socket in fewer system calls.
                 channel = try await DatagramBootstrap(group: core.loop)
+                    .channelOption(.datagramVectorReadMessageCount, value: 8)
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 8 * 2048))
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(ClientUDPHandler(core: core))

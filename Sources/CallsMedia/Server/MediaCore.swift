@@ -584,9 +584,22 @@ final class MediaCore: @unchecked Sendable {
         publishMetrics()
     }
 
+    /// Called after each received UDP datagram is handled, and at the end of each read burst (`readBurstEnded`):
+    /// sends the batch early once it holds `UDPBatchSender.earlyFlushCount` datagrams, so that the first receivers of
+    /// a burst do not wait for the whole burst's fan-out (forwarding latency), while small fan-outs still share one
+    /// `sendmmsg` per tick.
+    func datagramHandled() {
+        if let sender = udpSender, sender.count >= UDPBatchSender.earlyFlushCount { flushBatch() }
+    }
+
+    /// The end of one read burst on the UDP socket: send what the burst produced.
+    func readBurstEnded() {
+        flushBatch()
+    }
+
     /// Hands the datagrams batched in `udpSender` to the kernel (one `sendmmsg` per up to 512), recording each one's
     /// receive→send latency. Whatever the socket cannot take now goes to NIO's write queue.
-    private func flushBatch() {
+    func flushBatch() {
         guard let sender = udpSender, sender.count > 0 else { return }
         guard let channel = udpChannel else { return sender.discard() }
         let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency) {

@@ -332,6 +332,11 @@ final class UDPMediaHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         core.receive(envelope.data, path: .udp(envelope.remoteAddress))
+        core.datagramHandled()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.readBurstEnded()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

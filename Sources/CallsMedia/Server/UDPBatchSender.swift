@@ -21,6 +21,9 @@ final class UDPBatchSender {
     static let slotSize = 2048 + 256
     /// Slots per arena; a full arena is flushed at once (within the tick). `sendmmsg` takes at most 1024 messages.
     static let defaultCapacity = 512
+    /// A batch this large is sent after the datagram that filled it is handled, without waiting for the end of the
+    /// read burst (see `MediaCore.datagramHandled`).
+    static let earlyFlushCount = 32
 
     let descriptor: CInt
     let capacity: Int
