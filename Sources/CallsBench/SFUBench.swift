@@ -87,6 +87,11 @@ enum SFUBench {
                 print("sfu: \(s.name) failed: \(error)")
             }
         }
+        do {
+            try await receiveOnlyAllocations()
+        } catch {
+            print("sfu: receive-only allocation count failed: \(error)")
+        }
         var ceilingNs = 0.0
         var ceilingLibsrtpNs = 0.0
         do {
@@ -262,6 +267,61 @@ enum SFUBench {
         for c in clients { await c.close() }
         await server.shutdown()
         return f
+    }
+
+    /// Allocations on the server thread per datagram that is only read and demultiplexed: RTP-looking datagrams from
+    /// an address with no session (dropped right after the RFC 7983 classification and the 5-tuple lookup). This
+    /// isolates the receive path (NIO's datagram read and `MediaCore.receive`) from SRTP and forwarding.
+    static func receiveOnlyAllocations(datagrams: Int = 20_000) async throws {
+        var logger = Logger(label: "callsctl.bench.sfu")
+        logger.logLevel = .critical
+        var configuration = MediaServerConfiguration()
+        configuration.udpListen = "127.0.0.1:0"
+        configuration.tcpListen = nil
+        configuration.offerTCPCandidates = false
+        configuration.advertisedAddresses = ["127.0.0.1"]
+        let server = try MediaServer(configuration: configuration, logger: logger)
+        try await server.start()
+        defer { Task { await server.shutdown() } }
+        guard let port = server.udpPort else { return }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        var packet = [UInt8](repeating: 0xA5, count: 188)
+        packet[0] = 0x80
+        packet[1] = 111
+        func blast(_ count: Int) async {
+            var sent = 0
+            while sent < count {
+                for _ in 0..<64 where sent < count {
+                    _ = packet.withUnsafeBytes { bytes in
+                        withUnsafePointer(to: &address) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                            }
+                        }
+                    }
+                    sent += 1
+                }
+                try? await Task.sleep(for: .microseconds(200))  // stay below the socket's receive buffer
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await blast(2000)
+        let droppedBefore = server.metrics.droppedPackets
+        let before = try await server.runOnDataPlaneThread { ThreadMallocCounter.count }
+        await blast(datagrams)
+        let after = try await server.runOnDataPlaneThread { ThreadMallocCounter.count }
+        let handled = Int(server.metrics.droppedPackets - droppedBefore)
+        if let a = after, let b = before, handled > 0 {
+            print(
+                "sfu: receive path only (NIO datagram read + demux, no session): \(handled) datagrams, "
+                    + "\(EchoPathBench.fmt(Double(a - b) / Double(handled))) allocations per datagram on the server thread")
+        }
     }
 
     /// Packets the clients counted, and packets on an SSRC a client should not have received (its own, or one not
