@@ -19,12 +19,25 @@ struct MediaClientCallState {
     var slots: [MediaClientReceiveSlot] = []
 }
 
+/// Joining a call on the SFU:
+///
+/// ```swift
+/// let client = try MediaClient(logger: logger)
+/// let (id, answer) = try await server.createSession(
+///     offer: client.callOffer(audioReceiveSlots: 2), label: "u1", route: .call("channel-1"), participant: "u1")
+/// try await client.connect(answer: answer)          // maps slots to the SSRCs already in the call
+/// // ... when the server reports .renegotiationNeeded (someone joined or left):
+/// let next = try await server.renegotiate(id, offer: client.callOffer(audioReceiveSlots: 2))
+/// try client.applyAnswer(next)                     // client.receiveSlots / announcedSSRCs now name them
+/// client.sendAudio(payload: opusFrame, timestamp: ts)
+/// let counts = await client.receivedPacketCounts()  // [SSRC: packets] forwarded to this client
+/// ```
 extension MediaClient {
     /// An SDP offer for joining a call on the SFU (`MediaServer.createSession(offer:label:route:participant:)` with
     /// `.call(key)`, or `renegotiate` later).
     ///
     /// The offer has one Opus section the client publishes on (`audioSSRC`, direction `audioDirection`: `.sendonly`
-    /// or `.sendrecv`; mid `"0"`), then at least `audioReceiveSlots` recvonly Opus sections and
+    /// or `.sendrecv`; `.inactive` for a listen-only participant, which then publishes nothing; mid `"0"`), then at least `audioReceiveSlots` recvonly Opus sections and
     /// `videoReceiveSlots` recvonly VP8 sections. Sections of earlier offers are kept in their place (an offer
     /// never shrinks: asking for fewer slots keeps the existing ones), so one client can make its initial offer and
     /// any renegotiated offer with this method. ICE credentials and the DTLS fingerprint stay the same.
