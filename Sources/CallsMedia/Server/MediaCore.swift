@@ -36,6 +36,7 @@ final class MediaCore: @unchecked Sendable {
     private var counters = MediaMetrics()
     private var rateLimiter: SourceRateLimiter
     private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var channelsBeingFlushed: [ObjectIdentifier: any Channel] = [:]
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
     let router = CallRouter()
@@ -576,10 +577,11 @@ final class MediaCore: @unchecked Sendable {
         flushScheduled = false
         flushBatch()
         if !channelsToFlush.isEmpty {
-            // Iterated in place and emptied keeping its storage: copying the dictionary first would make
-            // `removeAll(keepingCapacity:)` allocate a new storage every tick.
-            for channel in channelsToFlush.values { channel.flush() }
-            channelsToFlush.removeAll(keepingCapacity: true)
+            // Swapped with a spare dictionary rather than copied: copying would make `removeAll(keepingCapacity:)`
+            // allocate a new storage every tick. Channels written while flushing land in the other one (next tick).
+            swap(&channelsToFlush, &channelsBeingFlushed)
+            for channel in channelsBeingFlushed.values { channel.flush() }
+            channelsBeingFlushed.removeAll(keepingCapacity: true)
         }
         publishMetrics()
     }
