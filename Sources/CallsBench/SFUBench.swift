@@ -62,7 +62,7 @@ enum SFUBench {
         var cpuPerForwarded: Double { serverCPUSeconds * 1e9 / Double(max(forwarded, 1)) }
     }
 
-    static func run(duration: Duration = .seconds(4)) async -> [BenchResult] {
+    static func run(duration: Duration = .seconds(3)) async -> [BenchResult] {
         guard MediaLibraries.initializeSRTP() else {
             print("sfu: libsrtp2 failed to initialise; skipped")
             return []
@@ -232,7 +232,7 @@ enum SFUBench {
             return sent
         }
 
-        _ = await drive(until: .now + .milliseconds(700))  // warm-up: caches, replay windows, arena
+        _ = await drive(until: .now + .milliseconds(500))  // warm-up: caches, replay windows, arena
 
         let before = server.metrics
         let countsBefore = await totalReceived(clients)
