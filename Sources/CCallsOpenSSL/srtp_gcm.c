@@ -1,4 +1,8 @@
+// The low-level SHA-1 API is deprecated in OpenSSL 3 but is the allocation-free way to reuse HMAC key states.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include "CCallsOpenSSL.h"
+#include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 int CCallsOpenSSL_srtp_kdf_aes128(const unsigned char *master_key, const unsigned char *master_salt,
@@ -66,4 +70,69 @@ int CCallsOpenSSL_gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *iv, unsigne
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, data + cipher_end) != 1) return -1;
     if (EVP_DecryptFinal_ex(ctx, data + cipher_end, &n) != 1) return -1;
     return cipher_end;
+}
+
+EVP_CIPHER_CTX *CCallsOpenSSL_ctr_context_new(const unsigned char *key) {
+    EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
+    if (!cipher) return NULL;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ok = ctx != NULL && EVP_EncryptInit_ex(ctx, cipher, NULL, key, NULL) == 1;
+    EVP_CIPHER_free(cipher);
+    if (!ok) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+typedef struct {
+    SHA_CTX inner;  // after absorbing key XOR ipad
+    SHA_CTX outer;  // after absorbing key XOR opad
+} CCallsOpenSSL_hmac_sha1;
+
+void *CCallsOpenSSL_hmac_sha1_new(const unsigned char *key, int key_length) {
+    if (key_length < 0 || key_length > 64) return NULL;
+    CCallsOpenSSL_hmac_sha1 *h = malloc(sizeof *h);
+    if (!h) return NULL;
+    unsigned char pad[64];
+    memset(pad, 0x36, sizeof pad);
+    for (int i = 0; i < key_length; i++) pad[i] ^= key[i];
+    SHA1_Init(&h->inner);
+    SHA1_Update(&h->inner, pad, sizeof pad);
+    memset(pad, 0x5c, sizeof pad);
+    for (int i = 0; i < key_length; i++) pad[i] ^= key[i];
+    SHA1_Init(&h->outer);
+    SHA1_Update(&h->outer, pad, sizeof pad);
+    OPENSSL_cleanse(pad, sizeof pad);
+    return h;
+}
+
+void CCallsOpenSSL_hmac_sha1_free(void *hmac) {
+    if (!hmac) return;
+    OPENSSL_cleanse(hmac, sizeof(CCallsOpenSSL_hmac_sha1));
+    free(hmac);
+}
+
+int CCallsOpenSSL_srtp_cm_seal(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length) {
+    const CCallsOpenSSL_hmac_sha1 *h = hmac;
+    int n = 0;
+    if (aad_length < 0 || length < aad_length || tag_length < 1 || tag_length > 20) return -1;
+    if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1) return -1;
+    if (length > aad_length &&
+        (EVP_EncryptUpdate(ctx, data + aad_length, &n, data + aad_length, length - aad_length) != 1 ||
+         n != length - aad_length))
+        return -1;
+    unsigned char roc_bytes[4] = {(unsigned char)(roc >> 24), (unsigned char)(roc >> 16), (unsigned char)(roc >> 8),
+                                  (unsigned char)roc};
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA_CTX c = h->inner;
+    SHA1_Update(&c, data, (size_t)length);
+    SHA1_Update(&c, roc_bytes, sizeof roc_bytes);
+    SHA1_Final(digest, &c);
+    c = h->outer;
+    SHA1_Update(&c, digest, sizeof digest);
+    SHA1_Final(digest, &c);
+    memcpy(data + length, digest, (size_t)tag_length);
+    return length + tag_length;
 }

@@ -97,7 +97,7 @@ enum MediaBench {
             }
         }
         var rows = [protect, unprotect]
-        if profile == .aeadAES128GCM {
+        do {
             // The same protect on libsrtp2 (NSS), for comparison with the OpenSSL EVP default, and allocations of each.
             let reference = try SRTPSession(keyingMaterial: keys, rtpProtectBackend: .libsrtp)
             var evpAllocations: Double?
@@ -113,17 +113,18 @@ enum MediaBench {
                     let perCall = MallocCounter.count.flatMap { now in before.map { Double(now - $0) / 1000 } }
                     if out == 0 { evpAllocations = perCall } else { libsrtpAllocations = perCall }
                 }
-                return try measure("srtp: protect RTP 160 B (GCM, libsrtp2)", operations: count) {
+                return try measure("srtp: protect RTP 160 B (\(name), libsrtp2)", operations: count) {
                     for index in 0..<count {
                         writeRTPHeader(slot, sequence: UInt16(truncatingIfNeeded: index), timestamp: UInt32(index) &* 960)
                         _ = try reference.protectRTP(slot, length: plainLength)
                     }
                 }
             }
-            rows[0] = BenchResult(name: "srtp: protect RTP 160 B (GCM, OpenSSL EVP)", operations: protect.operations, seconds: protect.seconds)
+            rows[0] = BenchResult(
+                name: "srtp: protect RTP 160 B (\(name), OpenSSL EVP)", operations: protect.operations, seconds: protect.seconds)
             rows.append(row)
             print(
-                "media: allocations per GCM RTP protect: OpenSSL EVP \(evpAllocations.map { String($0) } ?? "n/a"), "
+                "media: allocations per \(name) RTP protect: OpenSSL EVP \(evpAllocations.map { String($0) } ?? "n/a"), "
                     + "libsrtp2 \(libsrtpAllocations.map { String($0) } ?? "n/a")")
         }
         return rows

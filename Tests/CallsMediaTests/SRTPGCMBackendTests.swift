@@ -1,7 +1,7 @@
 import CallsMedia
 import Testing
 
-/// The OpenSSL EVP protect of AEAD_AES_128_GCM (`SRTPSession`'s default for that profile) against libsrtp2's:
+/// The OpenSSL EVP protect of AEAD_AES_128_GCM and AES_CM_128_HMAC_SHA1_80 (`SRTPSession`'s default) against libsrtp2's:
 /// identical bytes for the same keys and packets, across a sequence-number wrap (ROC 0 → 1), reordering, several
 /// SSRCs, and headers with CSRCs and an extension.
 @Suite struct SRTPGCMBackendTests {
@@ -20,8 +20,10 @@ import Testing
         return p
     }
 
-    @Test func evpProtectMatchesLibsrtpByteForByte() throws {
-        let keys = try BackToBack.establishedKeys(profiles: [.aeadAES128GCM])
+    @Test(arguments: SRTPProtectionProfile.allSupported)
+    func evpProtectMatchesLibsrtpByteForByte(profile: SRTPProtectionProfile) throws {
+        let keys = try BackToBack.establishedKeys(profiles: [profile])
+        let tagLength = profile == .aeadAES128GCM ? 16 : 10
         let evp = try SRTPSession(keyingMaterial: keys.server, allowRepeatTransmission: true)
         let reference = try SRTPSession(
             keyingMaterial: keys.server, allowRepeatTransmission: true, rtpProtectBackend: .libsrtp)
@@ -44,7 +46,7 @@ import Testing
             try evp.protectRTP(&a)
             try reference.protectRTP(&b)
             #expect(a == b, "seq \(sequence) ssrc \(ssrc)")
-            #expect(a.count == plain.count + 16)
+            #expect(a.count == plain.count + tagLength)
             if a == b { compared += 1 }
             // And a libsrtp receiver accepts it.
             var c = a

@@ -53,4 +53,18 @@ int CCallsOpenSSL_gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *iv, unsigne
 int CCallsOpenSSL_gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *iv, unsigned char *data, int aad_length,
                            int length);
 
+// SRTP AES_CM_128_HMAC_SHA1_80 (RFC 3711) over EVP AES-128-CTR and a precomputed HMAC-SHA1 key (no allocation per
+// packet), in srtp_gcm.c.
+
+/// A new AES-128-CTR encryption context keyed with `key` (16 bytes); NULL on failure. Free with EVP_CIPHER_CTX_free.
+EVP_CIPHER_CTX *CCallsOpenSSL_ctr_context_new(const unsigned char *key);
+/// HMAC-SHA1 inner and outer states for `key`, computed once; NULL on failure. Free with CCallsOpenSSL_hmac_sha1_free.
+void *CCallsOpenSSL_hmac_sha1_new(const unsigned char *key, int key_length);
+void CCallsOpenSSL_hmac_sha1_free(void *hmac);
+/// Protects in place: `data[aad_length..<length]` is encrypted with the AES-CTR keystream from `iv` (16 bytes), then
+/// the first `tag_length` bytes of HMAC-SHA1(data[0..<length] || ROC, big-endian) are appended at `data + length`.
+/// Returns `length + tag_length`, or -1 on failure.
+int CCallsOpenSSL_srtp_cm_seal(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length);
+
 #endif

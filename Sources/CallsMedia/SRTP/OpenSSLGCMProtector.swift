@@ -23,6 +23,9 @@ final class OpenSSLGCMProtector {
 
     private let context: OpaquePointer  // EVP_CIPHER_CTX *
     private var salt: (UInt32, UInt32, UInt32) = (0, 0, 0)  // 12 bytes, in memory order
+    /// AES_CM_128_HMAC_SHA1_80 instead of GCM: the HMAC-SHA1 key states and the 14-byte session salt.
+    private let cmAuthentication: OpaquePointer?
+    private var cmSalt: (UInt64, UInt64) = (0, 0)
     private let allowRepeatTransmission: Bool
     private var streams: [UInt32: StreamState] = [:]
 
@@ -46,22 +49,69 @@ final class OpenSSLGCMProtector {
         }
         guard ok, let context = CCallsOpenSSL_gcm_context_new(sessionKey, 1) else { throw .backend(code: -1) }
         self.context = context
+        self.cmAuthentication = nil
         self.allowRepeatTransmission = allowRepeatTransmission
         withUnsafeMutableBytes(of: &salt) { $0.copyBytes(from: sessionSalt) }
     }
 
+    /// AES_CM_128_HMAC_SHA1_80 (RFC 3711 §4.1.1, §4.2): AES-128 in counter mode with IV = (salt ‖ 0x0000) XOR
+    /// (SSRC · 2^64) XOR (index · 2^16), and an 80-bit HMAC-SHA1 tag over the packet and the ROC. Keys from the same
+    /// PRF (labels 0x00 key, 0x01 authentication key of 20 bytes, 0x02 salt of 14 bytes).
+    init(cmMasterKey masterKey: [UInt8], masterSalt: [UInt8], allowRepeatTransmission: Bool) throws(SRTPError) {
+        guard masterKey.count == 16, masterSalt.count == 14 else { throw .invalidKey }
+        var sessionKey = [UInt8](repeating: 0, count: 16)
+        var authKey = [UInt8](repeating: 0, count: 20)
+        var sessionSalt = [UInt8](repeating: 0, count: 14)
+        let ok = masterKey.withUnsafeBufferPointer { k in
+            masterSalt.withUnsafeBufferPointer { s in
+                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x00, &sessionKey, 16) == 1
+                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x01, &authKey, 20) == 1
+                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x02, &sessionSalt, 14) == 1
+            }
+        }
+        guard ok, let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
+        guard let hmac = CCallsOpenSSL_hmac_sha1_new(authKey, 20) else {
+            EVP_CIPHER_CTX_free(context)
+            throw .backend(code: -1)
+        }
+        self.context = context
+        self.cmAuthentication = OpaquePointer(hmac)
+        self.allowRepeatTransmission = allowRepeatTransmission
+        withUnsafeMutableBytes(of: &cmSalt) { $0.copyBytes(from: sessionSalt) }  // bytes 14, 15 stay zero
+    }
+
     deinit {
         EVP_CIPHER_CTX_free(context)
+        if let cmAuthentication { CCallsOpenSSL_hmac_sha1_free(UnsafeMutableRawPointer(cmAuthentication)) }
     }
+
+    /// Bytes protect appends: 16 (GCM tag) or 10 (HMAC-SHA1-80).
+    var trailerLength: Int { cmAuthentication == nil ? Self.tagLength : 10 }
 
     /// Protects the RTP packet in `buffer[0..<length]` in place; returns the new length (`length + 16`).
     /// `headerLength` is the RTP header's length (validated by the caller).
     func protect(_ buffer: UnsafeMutableRawBufferPointer, length: Int, headerLength: Int) throws(SRTPError) -> Int {
-        guard buffer.count - length >= Self.tagLength, headerLength <= length else { throw .bufferTooSmall }
+        guard buffer.count - length >= trailerLength, headerLength <= length else { throw .bufferTooSmall }
         let sequence = UInt16(buffer[2]) << 8 | UInt16(buffer[3])
         let ssrc = UInt32(buffer[8]) << 24 | UInt32(buffer[9]) << 16 | UInt32(buffer[10]) << 8 | UInt32(buffer[11])
         let index = try nextIndex(ssrc: ssrc, sequence: sequence)
         let roc = UInt32(truncatingIfNeeded: index >> 16)
+        if let cmAuthentication {
+            // IV = salt(14) ‖ 00 00, XOR SSRC at bytes 4–7, XOR the 48-bit index at bytes 8–13.
+            var iv = cmSalt
+            withUnsafeMutableBytes(of: &iv) { p in
+                for k in 0..<4 { p[4 + k] ^= UInt8(truncatingIfNeeded: ssrc >> (24 - 8 * UInt32(k))) }
+                for k in 0..<6 { p[8 + k] ^= UInt8(truncatingIfNeeded: index >> (40 - 8 * UInt64(k))) }
+            }
+            let result = withUnsafeBytes(of: &iv) { ivBytes in
+                CCallsOpenSSL_srtp_cm_seal(
+                    context, UnsafeRawPointer(cmAuthentication), ivBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(headerLength), Int32(length), roc, 10)
+            }
+            guard result == Int32(length + 10) else { throw .backend(code: -1) }
+            commit(ssrc: ssrc, index: index)
+            return Int(result)
+        }
         // IV = salt XOR (00 00 | SSRC | ROC | SEQ), built in network byte order.
         var iv: (UInt32, UInt32, UInt32) = (0, 0, 0)
         withUnsafeMutableBytes(of: &iv) { p in

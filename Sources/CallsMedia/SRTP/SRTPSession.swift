@@ -53,6 +53,11 @@ public final class SRTPSession: SRTPTransform {
                 allowRepeatTransmission: allowRepeatTransmission)
             gcmUnprotector = try OpenSSLGCMUnprotector(
                 masterKey: keyingMaterial.remoteKey, masterSalt: keyingMaterial.remoteSalt)
+        } else if profile == .aes128CMHMACSHA1_80, rtpProtectBackend == .automatic {
+            gcmProtector = try OpenSSLGCMProtector(
+                cmMasterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
+                allowRepeatTransmission: allowRepeatTransmission)
+            gcmUnprotector = nil
         } else {
             gcmProtector = nil
             gcmUnprotector = nil
