@@ -136,3 +136,28 @@ int CCallsOpenSSL_srtp_cm_seal(EVP_CIPHER_CTX *ctx, const void *hmac, const unsi
     memcpy(data + length, digest, (size_t)tag_length);
     return length + tag_length;
 }
+
+int CCallsOpenSSL_srtp_cm_open(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length) {
+    const CCallsOpenSSL_hmac_sha1 *h = hmac;
+    int n = 0;
+    int end = length - tag_length;
+    if (aad_length < 0 || tag_length < 1 || tag_length > 20 || end < aad_length) return -1;
+    unsigned char roc_bytes[4] = {(unsigned char)(roc >> 24), (unsigned char)(roc >> 16), (unsigned char)(roc >> 8),
+                                  (unsigned char)roc};
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA_CTX c = h->inner;
+    SHA1_Update(&c, data, (size_t)end);
+    SHA1_Update(&c, roc_bytes, sizeof roc_bytes);
+    SHA1_Final(digest, &c);
+    c = h->outer;
+    SHA1_Update(&c, digest, sizeof digest);
+    SHA1_Final(digest, &c);
+    if (CRYPTO_memcmp(digest, data + end, (size_t)tag_length) != 0) return -1;
+    if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1) return -1;
+    if (end > aad_length &&
+        (EVP_EncryptUpdate(ctx, data + aad_length, &n, data + aad_length, end - aad_length) != 1 ||
+         n != end - aad_length))
+        return -1;
+    return end;
+}

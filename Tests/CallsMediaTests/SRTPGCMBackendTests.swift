@@ -27,7 +27,7 @@ import Testing
         let evp = try SRTPSession(keyingMaterial: keys.server, allowRepeatTransmission: true)
         let reference = try SRTPSession(
             keyingMaterial: keys.server, allowRepeatTransmission: true, rtpProtectBackend: .libsrtp)
-        let receiver = try SRTPSession(keyingMaterial: keys.client)
+        let receiver = try SRTPSession(keyingMaterial: keys.client, rtpProtectBackend: .libsrtp)
         // Three streams; the first crosses the 16-bit wrap, the third starts low; one packet arrives late.
         var order: [(UInt16, UInt32, Int, Int)] = []
         for i in 0..<80 {
@@ -56,8 +56,9 @@ import Testing
         #expect(accepted == order.count)
     }
 
-    @Test func evpUnprotectAgreesWithLibsrtpOnEveryOutcome() throws {
-        let keys = try BackToBack.establishedKeys(profiles: [.aeadAES128GCM])
+    @Test(arguments: SRTPProtectionProfile.allSupported)
+    func evpUnprotectAgreesWithLibsrtpOnEveryOutcome(profile: SRTPProtectionProfile) throws {
+        let keys = try BackToBack.establishedKeys(profiles: [profile])
         let sender = try SRTPSession(keyingMaterial: keys.client, allowRepeatTransmission: true, rtpProtectBackend: .libsrtp)
         let evp = try SRTPSession(keyingMaterial: keys.server)
         let reference = try SRTPSession(keyingMaterial: keys.server, rtpProtectBackend: .libsrtp)

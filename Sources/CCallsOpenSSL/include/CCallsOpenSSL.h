@@ -66,5 +66,9 @@ void CCallsOpenSSL_hmac_sha1_free(void *hmac);
 /// Returns `length + tag_length`, or -1 on failure.
 int CCallsOpenSSL_srtp_cm_seal(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
                                int aad_length, int length, unsigned int roc, int tag_length);
+/// Opens in place what `CCallsOpenSSL_srtp_cm_seal` produced (`length` includes the tag): checks the tag (constant
+/// time), then decrypts. Returns the plain length (`length - tag_length`), or -1 when the tag does not verify.
+int CCallsOpenSSL_srtp_cm_open(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length);
 
 #endif

@@ -176,6 +176,9 @@ extension OpenSSLGCMProtector: Sendable {}
 final class OpenSSLGCMUnprotector {
     private let context: OpaquePointer  // EVP_CIPHER_CTX *
     private var salt: (UInt32, UInt32, UInt32) = (0, 0, 0)
+    /// AES_CM_128_HMAC_SHA1_80 instead of GCM (see `OpenSSLGCMProtector.init(cmMasterKey:masterSalt:...)`).
+    private let cmAuthentication: OpaquePointer?
+    private var cmSalt: (UInt64, UInt64) = (0, 0)
     private var streams: [UInt32: ReplayWindow] = [:]
 
     /// The highest index received on one SSRC and which of the 128 before it were received.
@@ -222,16 +225,41 @@ final class OpenSSLGCMUnprotector {
         }
         guard ok, let context = CCallsOpenSSL_gcm_context_new(sessionKey, 0) else { throw .backend(code: -1) }
         self.context = context
+        self.cmAuthentication = nil
         withUnsafeMutableBytes(of: &salt) { $0.copyBytes(from: sessionSalt) }
+    }
+
+    init(cmMasterKey masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
+        guard masterKey.count == 16, masterSalt.count == 14 else { throw .invalidKey }
+        var sessionKey = [UInt8](repeating: 0, count: 16)
+        var authKey = [UInt8](repeating: 0, count: 20)
+        var sessionSalt = [UInt8](repeating: 0, count: 14)
+        let ok = masterKey.withUnsafeBufferPointer { k in
+            masterSalt.withUnsafeBufferPointer { s in
+                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x00, &sessionKey, 16) == 1
+                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x01, &authKey, 20) == 1
+                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x02, &sessionSalt, 14) == 1
+            }
+        }
+        guard ok, let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
+        guard let hmac = CCallsOpenSSL_hmac_sha1_new(authKey, 20) else {
+            EVP_CIPHER_CTX_free(context)
+            throw .backend(code: -1)
+        }
+        self.context = context
+        self.cmAuthentication = OpaquePointer(hmac)
+        withUnsafeMutableBytes(of: &cmSalt) { $0.copyBytes(from: sessionSalt) }
     }
 
     deinit {
         EVP_CIPHER_CTX_free(context)
+        if let cmAuthentication { CCallsOpenSSL_hmac_sha1_free(UnsafeMutableRawPointer(cmAuthentication)) }
     }
 
     /// Unprotects the SRTP packet in `buffer[0..<length]` in place; returns the plain length (`length - 16`).
     func unprotect(_ buffer: UnsafeMutableRawBufferPointer, length: Int, headerLength: Int) throws(SRTPError) -> Int {
-        guard length >= headerLength + OpenSSLGCMProtector.tagLength else { throw .malformedPacket }
+        let tagLength = cmAuthentication == nil ? OpenSSLGCMProtector.tagLength : 10
+        guard length >= headerLength + tagLength else { throw .malformedPacket }
         let sequence = UInt16(buffer[2]) << 8 | UInt16(buffer[3])
         let ssrc = UInt32(buffer[8]) << 24 | UInt32(buffer[9]) << 16 | UInt32(buffer[10]) << 8 | UInt32(buffer[11])
         let window = streams[ssrc]
@@ -242,6 +270,35 @@ final class OpenSSLGCMUnprotector {
             guard !window.contains(behind: behind) else { throw .replayed }
         }
         let roc = UInt32(truncatingIfNeeded: index >> 16)
+        let result: Int32
+        if let cmAuthentication {
+            var iv = cmSalt
+            withUnsafeMutableBytes(of: &iv) { p in
+                for k in 0..<4 { p[4 + k] ^= UInt8(truncatingIfNeeded: ssrc >> (24 - 8 * UInt32(k))) }
+                for k in 0..<6 { p[8 + k] ^= UInt8(truncatingIfNeeded: index >> (40 - 8 * UInt64(k))) }
+            }
+            result = withUnsafeBytes(of: &iv) { ivBytes in
+                CCallsOpenSSL_srtp_cm_open(
+                    context, UnsafeRawPointer(cmAuthentication), ivBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(headerLength), Int32(length), roc, 10)
+            }
+        } else {
+            result = gcmOpen(buffer, length: length, headerLength: headerLength, ssrc: ssrc, roc: roc, sequence: sequence)
+        }
+        guard result >= 0 else { throw .authenticationFailed }
+        if var window {
+            window.insert(index)
+            streams[ssrc] = window
+        } else {
+            streams[ssrc] = ReplayWindow(highest: index, low: 1, high: 0)
+        }
+        return Int(result)
+    }
+
+    private func gcmOpen(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, headerLength: Int, ssrc: UInt32, roc: UInt32,
+        sequence: UInt16
+    ) -> Int32 {
         var iv: (UInt32, UInt32, UInt32) = (0, 0, 0)
         withUnsafeMutableBytes(of: &iv) { p in
             p.storeBytes(of: UInt16(0).bigEndian, toByteOffset: 0, as: UInt16.self)
@@ -252,19 +309,11 @@ final class OpenSSLGCMUnprotector {
         iv.0 ^= salt.0
         iv.1 ^= salt.1
         iv.2 ^= salt.2
-        let result = withUnsafeBytes(of: &iv) { ivBytes in
+        return withUnsafeBytes(of: &iv) { ivBytes in
             CCallsOpenSSL_gcm_open(
                 context, ivBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                 buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(headerLength), Int32(length))
         }
-        guard result >= 0 else { throw .authenticationFailed }
-        if var window {
-            window.insert(index)
-            streams[ssrc] = window
-        } else {
-            streams[ssrc] = ReplayWindow(highest: index, low: 1, high: 0)
-        }
-        return Int(result)
     }
 }
 

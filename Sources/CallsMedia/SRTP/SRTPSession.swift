@@ -3,15 +3,15 @@ internal import CCallsSRTP
 /// SRTP for one DTLS-SRTP association over libsrtp2: an outbound context (protect, local key) and an inbound
 /// context (unprotect, remote key), each matching any SSRC, with libsrtp's default 128-packet replay window.
 ///
-/// With AEAD_AES_128_GCM, RTP protect and unprotect run on OpenSSL EVP instead (`OpenSSLGCMProtector`,
+/// RTP protect and unprotect run on OpenSSL EVP instead, for both profiles (`OpenSSLGCMProtector`,
 /// `OpenSSLGCMUnprotector`: the same bytes as libsrtp2, the same 128-packet replay window, no allocation per packet);
-/// RTCP and the AES-CM profile stay on libsrtp2.
+/// RTCP stays on libsrtp2.
 ///
 /// Confine a session to one event loop: it is not thread-safe.
 public final class SRTPSession: SRTPTransform {
     /// Which library protects outgoing RTP.
     public enum RTPProtectBackend: Sendable, Hashable {
-        /// OpenSSL EVP for AEAD_AES_128_GCM RTP (protect and unprotect), libsrtp2 otherwise (the default).
+        /// OpenSSL EVP for RTP (protect and unprotect, both profiles), libsrtp2 for RTCP (the default).
         case automatic
         /// libsrtp2 for every profile (for comparison tests and benchmarks).
         case libsrtp
@@ -57,7 +57,8 @@ public final class SRTPSession: SRTPTransform {
             gcmProtector = try OpenSSLGCMProtector(
                 cmMasterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
                 allowRepeatTransmission: allowRepeatTransmission)
-            gcmUnprotector = nil
+            gcmUnprotector = try OpenSSLGCMUnprotector(
+                cmMasterKey: keyingMaterial.remoteKey, masterSalt: keyingMaterial.remoteSalt)
         } else {
             gcmProtector = nil
             gcmUnprotector = nil
