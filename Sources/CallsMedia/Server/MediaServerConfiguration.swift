@@ -32,7 +32,7 @@ public struct MediaServerConfiguration: Sendable {
     /// per packet). False sends each packet as its own `ByteBuffer` through NIO's channel (the older path; kept for
     /// benchmarks that compare the two).
     public var batchUDPSends = true
-    /// Which library protects RTP toward clients (see `SRTPSession.RTPProtectBackend`; `.libsrtp` only for
+    /// Which library protects and unprotects RTP (see `SRTPSession.RTPProtectBackend`; `.libsrtp` only for
     /// benchmarks that compare the two).
     public var rtpProtectBackend: SRTPSession.RTPProtectBackend = .automatic
 
