@@ -254,7 +254,9 @@ enum SFUBench {
         if let a = allocAfter, let b = allocBefore { f.serverAllocations = a - b }
         f.rssPerParticipant = Double(max(rssAfter - rssBefore, 0)) / Double(s.participants)
         if let a = heapAfter, let b = heapBefore { f.serverHeapPerParticipant = Double(a - b) / Double(s.participants) }
-        let buckets = zip(after.forwardLatencyBuckets, before.forwardLatencyBuckets).map { $0 - $1 }
+        let perBucket = zip(after.forwardLatencyBuckets, before.forwardLatencyBuckets).map { $0 - $1 }
+        var running: UInt64 = 0
+        let buckets = perBucket.map { running += $0; return running }  // cumulative, for the quantiles
         f.p50 = quantile(0.5, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
         f.p99 = quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
         f.received = countsAfter.total - countsBefore.total
@@ -262,7 +264,7 @@ enum SFUBench {
         print(
             "sfu: \(s.name): \(incoming) in, \(f.forwarded) forwarded, \(f.received) received by clients in "
                 + "\(EchoPathBench.fmt(wall)) s; server thread busy \(Int(100 * f.serverCPUSeconds / wall))%; "
-                + "latency buckets \(buckets)")
+                + "latency buckets (cumulative) \(buckets)")
 
         for c in clients { await c.close() }
         await server.shutdown()

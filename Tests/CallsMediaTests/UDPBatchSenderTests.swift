@@ -60,6 +60,8 @@ import Testing
         var metrics = MediaMetrics()
         latency.write(into: &metrics)
         #expect(metrics.forwardLatencyBuckets.first == 64)  // 1 µs: the first bucket (≤ 10 µs)
+        #expect(metrics.forwardLatencyBuckets.dropFirst().allSatisfy { $0 == 0 })  // per bucket, not cumulative
+        #expect(metrics.forwardLatencySum == 64 * 1e-6)
         let got = await Self.drain(rx, limit: 64)
         #expect(got == (0..<64).map(Self.payload))
     }

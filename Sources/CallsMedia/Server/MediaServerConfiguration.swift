@@ -207,9 +207,10 @@ public struct MediaMetrics: Sendable, Hashable {
     public var handshakeSeconds: [Double] = []
     /// Forwarding latency of SRTP packets the router sent (forwarded or echoed): from the moment the server handled
     /// the received datagram (`MediaCore.tickTime`) to the moment the outgoing datagram was handed to the kernel
-    /// (`sendmmsg` at the end of the event-loop tick). Buckets are **cumulative** (Prometheus `le` semantics):
-    /// `forwardLatencyBuckets[i]` counts packets that took at most `forwardLatencyBucketBounds[i]` seconds, and the
-    /// last element (one more than the bounds, the `+Inf` bucket) equals `forwardLatencyCount`.
+    /// (`sendmmsg` after the datagram's fan-out or at the end of the read burst). Counts are **per bucket, not
+    /// cumulative**: `forwardLatencyBuckets[i]` counts packets that took more than `forwardLatencyBucketBounds[i - 1]`
+    /// (0 for i = 0) and at most `forwardLatencyBucketBounds[i]` seconds; the last element (one more than the bounds)
+    /// is the `+Inf` bucket. They add up to `forwardLatencyCount`. (Prometheus `le` buckets are their running sums.)
     public var forwardLatencyBuckets: [UInt64] = Array(repeating: 0, count: 11)
     /// Upper bounds of the buckets in seconds: 10, 25, 50, 100, 250, 500 µs, 1, 2.5, 5, 10 ms (then +Inf).
     public var forwardLatencyBucketBounds: [Double] = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2]

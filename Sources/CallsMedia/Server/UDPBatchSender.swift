@@ -239,24 +239,20 @@ struct ForwardLatencyHistogram {
         }
     }
 
-    /// Fills the `forwardLatency*` fields of `metrics`.
+    /// Fills the `forwardLatency*` fields of `metrics` (per-bucket counts, not cumulative).
     func write(into metrics: inout MediaMetrics) {
-        writeCumulative(into: &metrics.forwardLatencyBuckets)
+        writeCounts(into: &metrics.forwardLatencyBuckets)
         metrics.forwardLatencyBucketBounds = Self.boundsSeconds
         metrics.forwardLatencySum = Double(sumNanoseconds) / 1e9
         metrics.forwardLatencyCount = count
     }
 
-    /// Writes cumulative counts (Prometheus `le` semantics; the last equals `count`) into `buckets`, in place when it
-    /// already has 11 elements and is uniquely referenced.
-    func writeCumulative(into buckets: inout [UInt64]) {
+    /// Writes the 11 per-bucket counts (the last is +Inf) into `buckets`, in place when it already has 11 elements
+    /// and is uniquely referenced.
+    func writeCounts(into buckets: inout [UInt64]) {
         if buckets.count != 11 { buckets = Array(repeating: 0, count: 11) }
         withUnsafeBytes(of: counts) { raw in
-            var total: UInt64 = 0
-            for i in 0..<11 {
-                total &+= raw.load(fromByteOffset: i * 8, as: UInt64.self)
-                buckets[i] = total
-            }
+            for i in 0..<11 { buckets[i] = raw.load(fromByteOffset: i * 8, as: UInt64.self) }
         }
     }
 }
