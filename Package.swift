@@ -92,7 +92,7 @@ let package = Package(
             name: "CallsBench",
             dependencies: [
                 "CallsStore", "CallsWire", "CallsMedia", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

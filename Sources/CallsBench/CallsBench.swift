@@ -9,7 +9,7 @@ struct BenchResult {
     var nanosPerOp: Double { seconds * 1e9 / Double(operations) }
 }
 
-/// `swift run -c release callsctl-bench [store|wire|media|echo|all]` prints a table (and JSON with --json).
+/// `swift run -c release callsctl-bench [store|wire|media|echo|sfu|all]` prints a table (and JSON with --json).
 @main
 enum CallsBenchMain {
     static func main() async throws {
@@ -22,6 +22,7 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("wire") { results += WireBench.run(iterations: 300_000) }
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
         if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
+        if selected.contains("all") || selected.contains("sfu") { results += await SFUBench.run() }
         report(results, json: json)
     }
 

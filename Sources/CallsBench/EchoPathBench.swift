@@ -193,12 +193,14 @@ enum EchoPathBench {
     /// libsrtp2 protect (optionally preceded by unprotect of a packet protected by the peer) + `sendmmsg` of 32
     /// packets per call to a bound loopback UDP socket that is never read (the kernel drops what overflows its
     /// buffer; the sender's cost is the same).
-    static func measureCeiling(packets: Int, unprotectToo: Bool) throws -> CeilingFigures {
+    static func measureCeiling(
+        packets: Int, unprotectToo: Bool, backend: SRTPSession.RTPProtectBackend = .automatic
+    ) throws -> CeilingFigures {
         let clientContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-client"))
         let serverContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-server"))
         let keys = try MediaBench.handshake(clientContext: clientContext, serverContext: serverContext)
         let peer = try SRTPSession(keyingMaterial: keys)  // the "client" protecting what the server unprotects
-        let session = try SRTPSession(keyingMaterial: keys.swapped)
+        let session = try SRTPSession(keyingMaterial: keys.swapped, rtpProtectBackend: backend)
 
         let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         let sink = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -228,8 +230,9 @@ enum EchoPathBench {
         var headers = [MMsgHdr](repeating: MMsgHdr(), count: batch)
         var sequence: UInt16 = 0
         var index = 0
+        let suffix = backend == .libsrtp ? " (libsrtp2)" : ""
         let name = unprotectToo
-            ? "ceiling: unprotect+protect+sendmmsg(32) 160 B" : "ceiling: srtp protect + sendmmsg(32) 160 B"
+            ? "ceiling: unprotect+protect+sendmmsg(32) 160 B\(suffix)" : "ceiling: srtp protect + sendmmsg(32) 160 B\(suffix)"
         let allocationsBefore = MallocCounter.count
         let row = try slots.withUnsafeMutableBytes { all in
             try iovecs.withUnsafeMutableBufferPointer { iov in

@@ -96,7 +96,38 @@ enum MediaBench {
                 }
             }
         }
-        return [protect, unprotect]
+        var rows = [protect, unprotect]
+        do {
+            // The same protect on libsrtp2 (NSS), for comparison with the OpenSSL EVP default, and allocations of each.
+            let reference = try SRTPSession(keyingMaterial: keys, rtpProtectBackend: .libsrtp)
+            var evpAllocations: Double?
+            var libsrtpAllocations: Double?
+            let row = try slots.withUnsafeMutableBytes { all in
+                let slot = UnsafeMutableRawBufferPointer(rebasing: all[0..<stride])
+                for (session, out) in [(sender, 0), (reference, 1)] {
+                    let before = MallocCounter.count
+                    for index in 0..<1000 {
+                        writeRTPHeader(slot, sequence: UInt16(truncatingIfNeeded: 40_000 + index), timestamp: 0)
+                        _ = try session.protectRTP(slot, length: plainLength)
+                    }
+                    let perCall = MallocCounter.count.flatMap { now in before.map { Double(now - $0) / 1000 } }
+                    if out == 0 { evpAllocations = perCall } else { libsrtpAllocations = perCall }
+                }
+                return try measure("srtp: protect RTP 160 B (\(name), libsrtp2)", operations: count) {
+                    for index in 0..<count {
+                        writeRTPHeader(slot, sequence: UInt16(truncatingIfNeeded: index), timestamp: UInt32(index) &* 960)
+                        _ = try reference.protectRTP(slot, length: plainLength)
+                    }
+                }
+            }
+            rows[0] = BenchResult(
+                name: "srtp: protect RTP 160 B (\(name), OpenSSL EVP)", operations: protect.operations, seconds: protect.seconds)
+            rows.append(row)
+            print(
+                "media: allocations per \(name) RTP protect: OpenSSL EVP \(evpAllocations.map { String($0) } ?? "n/a"), "
+                    + "libsrtp2 \(libsrtpAllocations.map { String($0) } ?? "n/a")")
+        }
+        return rows
     }
 
     static func writeRTPHeader(_ packet: UnsafeMutableRawBufferPointer, sequence: UInt16, timestamp: UInt32) {

@@ -33,4 +33,42 @@ long CCallsOpenSSL_SSL_CTX_disable_session_cache(SSL_CTX *ctx);
 /// The OpenSSL version string of the library actually linked at run time.
 const char *CCallsOpenSSL_version_string(void);
 
+// SRTP AEAD_AES_128_GCM (RFC 7714) over EVP, in srtp_gcm.c. One EVP_CIPHER_CTX per direction, keyed once; each
+// packet only sets the IV, so no cipher is fetched and nothing is allocated per packet.
+
+/// The RFC 3711 §4.3 AES-CM PRF with a 128-bit master key (kdr 0): writes `out_length` bytes of the key for
+/// `label` (0x00 RTP key, 0x02 RTP salt, 0x03/0x05 RTCP). `master_salt` is 14 bytes, or 12 for GCM (RFC 7714
+/// errata 4938: multiplied by 2^16, i.e. two zero bytes appended). Returns 1 on success, 0 on failure.
+int CCallsOpenSSL_srtp_kdf_aes128(const unsigned char *master_key, const unsigned char *master_salt,
+                                  int master_salt_length, unsigned char label, unsigned char *out, int out_length);
+/// A new AES-128-GCM context keyed with `key` (16 bytes) for encryption (`encrypt` 1) or decryption (0); NULL on
+/// failure. Free it with EVP_CIPHER_CTX_free.
+EVP_CIPHER_CTX *CCallsOpenSSL_gcm_context_new(const unsigned char *key, int encrypt);
+/// Seals in place: `data[0..<aad_length]` is authenticated only, `data[aad_length..<length]` is encrypted, and the
+/// 16-byte tag is written at `data + length`. `iv` is 12 bytes. Returns `length + 16`, or -1 on failure.
+int CCallsOpenSSL_gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *iv, unsigned char *data, int aad_length,
+                           int length);
+/// Opens in place what `CCallsOpenSSL_gcm_seal` produced (`length` includes the tag). Returns the plain length
+/// (`length - 16`), or -1 when the tag does not verify.
+int CCallsOpenSSL_gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *iv, unsigned char *data, int aad_length,
+                           int length);
+
+// SRTP AES_CM_128_HMAC_SHA1_80 (RFC 3711) over EVP AES-128-CTR and a precomputed HMAC-SHA1 key (no allocation per
+// packet), in srtp_gcm.c.
+
+/// A new AES-128-CTR encryption context keyed with `key` (16 bytes); NULL on failure. Free with EVP_CIPHER_CTX_free.
+EVP_CIPHER_CTX *CCallsOpenSSL_ctr_context_new(const unsigned char *key);
+/// HMAC-SHA1 inner and outer states for `key`, computed once; NULL on failure. Free with CCallsOpenSSL_hmac_sha1_free.
+void *CCallsOpenSSL_hmac_sha1_new(const unsigned char *key, int key_length);
+void CCallsOpenSSL_hmac_sha1_free(void *hmac);
+/// Protects in place: `data[aad_length..<length]` is encrypted with the AES-CTR keystream from `iv` (16 bytes), then
+/// the first `tag_length` bytes of HMAC-SHA1(data[0..<length] || ROC, big-endian) are appended at `data + length`.
+/// Returns `length + tag_length`, or -1 on failure.
+int CCallsOpenSSL_srtp_cm_seal(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length);
+/// Opens in place what `CCallsOpenSSL_srtp_cm_seal` produced (`length` includes the tag): checks the tag (constant
+/// time), then decrypts. Returns the plain length (`length - tag_length`), or -1 when the tag does not verify.
+int CCallsOpenSSL_srtp_cm_open(EVP_CIPHER_CTX *ctx, const void *hmac, const unsigned char *iv, unsigned char *data,
+                               int aad_length, int length, unsigned int roc, int tag_length);
+
 #endif

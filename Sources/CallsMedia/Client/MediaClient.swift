@@ -23,6 +23,16 @@ public struct MediaClientConfiguration: Sendable {
     public var dtls = DTLSConfiguration()
     /// The Opus payload type put in the offer.
     public var opusPayloadType: UInt8 = 111
+    /// The VP8 payload type put in call offers with video receive slots.
+    public var vp8PayloadType: UInt8 = 96
+    /// The event loops the client's socket and state machine run on; nil = NIO's shared singleton group. Load
+    /// generators and benchmarks pass their own group so that clients never share the server's event-loop thread.
+    public var eventLoopGroup: (any EventLoopGroup)?
+    /// When true, every received RTP packet is SRTP-unprotected, counted per SSRC, and delivered on
+    /// `MediaClient.receivedAudio`. When false (load generation), packets are still SRTP-unprotected and counted per
+    /// SSRC (``MediaClient/receivedPacketCounts()``) but not delivered, which saves a copy and a stream element per
+    /// packet.
+    public var deliverReceivedPackets = true
 
     public init() {}
 }
@@ -43,9 +53,16 @@ public struct MediaClientConnection: Sendable, Hashable {
     public var srtpProfile: String
 }
 
-/// A minimal but real WebRTC client: one Opus audio section, full ICE as the controlling agent (one candidate pair,
-/// nominated with USE-CANDIDATE), DTLS client, SRTP. Used by `loadtest` and the doctor's join test, and by tests
+/// A minimal but real WebRTC client: full ICE as the controlling agent (one candidate pair, nominated with
+/// USE-CANDIDATE), DTLS client, SRTP. Used by `loadtest` and the doctor's join test, and by tests and benchmarks
 /// against `MediaServer`.
+///
+/// Two uses:
+/// - echo test: ``offer`` has one sendrecv Opus section; the server sends the audio back;
+/// - call participant: ``callOffer(audioReceiveSlots:videoReceiveSlots:audioDirection:)`` offers one Opus section it
+///   publishes on plus receive-only slots; ``connect(answer:)`` and, after a renegotiation, ``applyAnswer(_:)`` map
+///   each slot to the SSRC the SFU forwards on it (``receiveSlots``); received packets are counted per SSRC
+///   (``receivedPacketCounts()``). See `MediaClient+Call.swift`.
 ///
 /// ```swift
 /// let client = try MediaClient(configuration: .init(), logger: logger)
@@ -60,10 +77,18 @@ public final class MediaClient: Sendable {
     public let offer: String
     /// The SSRC the client sends audio with.
     public let audioSSRC: UInt32
-    /// Every audio RTP packet received after SRTP unprotect (buffers the newest 1024).
+    /// Every RTP packet received after SRTP unprotect (audio, and video on video slots; buffers the newest 1024).
+    /// Empty when `configuration.deliverReceivedPackets` is false.
     public let receivedAudio: AsyncStream<ReceivedRTPPacket>
 
-    private let core: MediaClientCore
+    let core: MediaClientCore
+    let identity: DTLSIdentity
+    let localUfrag: String
+    let localPassword: String
+    let cname: String
+    /// Call-offer state: the sections offered so far (their order never changes), the offer version, the slots of
+    /// the last answer.
+    let call = Locked(MediaClientCallState())
 
     public init(configuration: MediaClientConfiguration = MediaClientConfiguration(), logger: Logger) throws {
         try configuration.dtls.validateForClient()
@@ -75,16 +100,22 @@ public final class MediaClient: Sendable {
         let ufrag = MediaRandom.alphanumeric(8)
         let password = MediaRandom.iceString(24)
         let ssrc = MediaRandom.ssrc()
+        let cname = MediaRandom.alphanumeric(12)
+        self.identity = identity
+        self.localUfrag = ufrag
+        self.localPassword = password
+        self.cname = cname
         self.audioSSRC = ssrc
         self.offer = WebRTCAudioOffer(
             iceUfrag: ufrag, icePwd: password, fingerprint: identity.fingerprint.sdpValue, audioSSRC: ssrc,
-            cname: MediaRandom.alphanumeric(12), opusPayloadType: configuration.opusPayloadType
+            cname: cname, opusPayloadType: configuration.opusPayloadType
         ).sdp
         let (stream, continuation) = AsyncStream.makeStream(of: ReceivedRTPPacket.self, bufferingPolicy: .bufferingNewest(1024))
         self.receivedAudio = stream
         self.core = MediaClientCore(
             configuration: configuration, logger: logger, identity: identity, localUfrag: ufrag, audioSSRC: ssrc,
-            loop: MultiThreadedEventLoopGroup.singleton.next(), received: continuation)
+            loop: (configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next(),
+            received: continuation)
     }
 
     /// Takes the server's answer, runs ICE and DTLS, and returns once SRTP is keyed.
@@ -94,7 +125,9 @@ public final class MediaClient: Sendable {
     public func connect(answer: String) async throws -> MediaClientConnection {
         let description: WebRTCDescription
         do {
-            description = try WebRTCDescription(sdp: answer)
+            let raw = try SDPSessionDescription(parsing: answer)
+            description = WebRTCDescription(description: raw)
+            updateSlots(from: raw)
         } catch {
             throw MediaError(.badAnswer, error.message)
         }
@@ -123,7 +156,11 @@ public final class MediaClient: Sendable {
         do {
             switch configuration.transport {
             case .udp:
+                // Vector reads (recvmmsg) of up to 8 datagrams, 2048 bytes each (media-path.md §5): a loaded client
+                // (load tests, benchmarks) drains its socket in fewer system calls.
                 channel = try await DatagramBootstrap(group: core.loop)
+                    .channelOption(.datagramVectorReadMessageCount, value: 8)
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 8 * 2048))
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(ClientUDPHandler(core: core))
@@ -212,6 +249,10 @@ final class MediaClientCore: @unchecked Sendable {
     private let localUfrag: String
     private let audioSSRC: UInt32
     private let received: AsyncStream<ReceivedRTPPacket>.Continuation
+    /// RTP packets received and authenticated, per SSRC.
+    private(set) var receivedCounts: [UInt32: Int] = [:]
+    /// Packets that failed SRTP unprotect (authentication, replay) or were not RTP.
+    private(set) var undecryptable = 0
     private let tieBreaker = UInt64.random(in: 0...UInt64.max)
 
     private var phase = Phase.idle
@@ -227,6 +268,7 @@ final class MediaClientCore: @unchecked Sendable {
     private var framer = RFC4571Framer()
     private var sequence = UInt16.random(in: 0...UInt16.max)
     private let allocator = ByteBufferAllocator()
+    private var scratch = ByteBuffer()
 
     init(
         configuration: MediaClientConfiguration, logger: Logger, identity: DTLSIdentity, localUfrag: String,
@@ -379,10 +421,53 @@ final class MediaClientCore: @unchecked Sendable {
 
     private func handleSRTP(_ input: ByteBuffer) {
         guard let srtp, input.readableBytes >= 12 else { return }
+        if PacketClass.isRTCP(secondByte: input.getInteger(at: input.readerIndex + 1, as: UInt8.self) ?? 0) { return }
+        guard configuration.deliverReceivedPackets else {
+            // Counting only: unprotect in a reused scratch buffer, no per-packet copies.
+            let length = input.readableBytes
+            scratch.clear(minimumCapacity: length)
+            scratch.writeImmutableBuffer(input)
+            let plain: Int? = scratch.withUnsafeMutableReadableBytes { try? srtp.unprotectRTP($0, length: length) }
+            guard plain != nil, let ssrc = scratch.getInteger(at: scratch.readerIndex + 8, as: UInt32.self) else {
+                undecryptable += 1
+                return
+            }
+            receivedCounts[ssrc, default: 0] += 1
+            return
+        }
         var bytes = Array(input.readableBytesView)
-        if PacketClass.isRTCP(secondByte: bytes[1]) { return }
-        guard (try? srtp.unprotectRTP(&bytes)) != nil, let header = RTPHeader(parsing: bytes) else { return }
+        guard (try? srtp.unprotectRTP(&bytes)) != nil, let header = RTPHeader(parsing: bytes) else {
+            undecryptable += 1
+            return
+        }
+        receivedCounts[header.ssrc, default: 0] += 1
         received.yield(ReceivedRTPPacket(header: header, payload: Array(bytes[header.headerLength...])))
+    }
+
+    /// Sends `count` audio packets with the same payload in one event-loop turn (sequence numbers and timestamps
+    /// advance by one packet and `timestampStep`), flushing once: the kernel gets them in `sendmmsg` batches.
+    func sendAudioBurst(payload: [UInt8], count: Int, firstTimestamp: UInt32, timestampStep: UInt32) {
+        guard phase == .connected, let srtp, let channel, let remote, remote.transport == .udp else {
+            for i in 0..<count {
+                sendAudio(payload: payload, timestamp: firstTimestamp &+ UInt32(truncatingIfNeeded: i) &* timestampStep, marker: false)
+            }
+            return
+        }
+        for i in 0..<count {
+            sequence &+= 1
+            let header = RTPHeader(
+                payloadType: configuration.opusPayloadType, sequenceNumber: sequence,
+                timestamp: firstTimestamp &+ UInt32(truncatingIfNeeded: i) &* timestampStep, ssrc: audioSSRC)
+            var buffer = allocator.buffer(capacity: RTPHeader.fixedLength + payload.count + SRTPSession.maxRTCPTrailerLength)
+            header.write(into: &buffer)
+            buffer.writeBytes(payload)
+            let length = buffer.readableBytes
+            let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTP($0, length: length) }
+            guard let newLength = protected else { continue }
+            buffer.moveWriterIndex(to: newLength)
+            channel.write(AddressedEnvelope(remoteAddress: remote.address, data: buffer), promise: nil)
+        }
+        channel.flush()
     }
 
     // MARK: Transport

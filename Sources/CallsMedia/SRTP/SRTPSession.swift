@@ -3,8 +3,20 @@ internal import CCallsSRTP
 /// SRTP for one DTLS-SRTP association over libsrtp2: an outbound context (protect, local key) and an inbound
 /// context (unprotect, remote key), each matching any SSRC, with libsrtp's default 128-packet replay window.
 ///
+/// RTP protect and unprotect run on OpenSSL EVP instead, for both profiles (`OpenSSLGCMProtector`,
+/// `OpenSSLGCMUnprotector`: the same bytes as libsrtp2, the same 128-packet replay window, no allocation per packet);
+/// RTCP stays on libsrtp2.
+///
 /// Confine a session to one event loop: it is not thread-safe.
 public final class SRTPSession: SRTPTransform {
+    /// Which library protects outgoing RTP.
+    public enum RTPProtectBackend: Sendable, Hashable {
+        /// OpenSSL EVP for RTP (protect and unprotect, both profiles), libsrtp2 for RTCP (the default).
+        case automatic
+        /// libsrtp2 for every profile (for comparison tests and benchmarks).
+        case libsrtp
+    }
+
     /// Spare bytes an RTP protect call may append (libsrtp2's `SRTP_MAX_TRAILER_LEN`).
     public static let maxTrailerLength = Int(CCallsSRTP_max_trailer_len())
     /// Spare bytes an RTCP protect call may append: the trailer plus the 4-byte SRTCP index.
@@ -13,12 +25,18 @@ public final class SRTPSession: SRTPTransform {
     public let profile: SRTPProtectionProfile
     private let outbound: LibSRTPContext
     private let inbound: LibSRTPContext
+    private let gcmProtector: OpenSSLGCMProtector?
+    private let gcmUnprotector: OpenSSLGCMUnprotector?
 
     /// - Parameters:
     ///   - keyingMaterial: the keys from `DTLSEndpoint`'s `handshakeComplete` event.
     ///   - allowRepeatTransmission: let protect accept an RTP index it already protected. Needed to resend a packet
     ///     under its original sequence number (a NACK answer without RTX); only safe when the payload is identical.
-    public init(keyingMaterial: SRTPKeyingMaterial, allowRepeatTransmission: Bool = false) throws(SRTPError) {
+    ///   - rtpProtectBackend: which library protects RTP (see `RTPProtectBackend`).
+    public init(
+        keyingMaterial: SRTPKeyingMaterial, allowRepeatTransmission: Bool = false,
+        rtpProtectBackend: RTPProtectBackend = .automatic
+    ) throws(SRTPError) {
         guard LibSRTPLibrary.isReady else { throw .libraryUnavailable }
         profile = keyingMaterial.profile
         outbound = try LibSRTPContext(
@@ -29,18 +47,40 @@ public final class SRTPSession: SRTPTransform {
             profile: profile, direction: ssrc_any_inbound,
             masterKey: keyingMaterial.remoteKey + keyingMaterial.remoteSalt,
             allowRepeatTransmission: false)
+        if profile == .aeadAES128GCM, rtpProtectBackend == .automatic {
+            gcmProtector = try OpenSSLGCMProtector(
+                masterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
+                allowRepeatTransmission: allowRepeatTransmission)
+            gcmUnprotector = try OpenSSLGCMUnprotector(
+                masterKey: keyingMaterial.remoteKey, masterSalt: keyingMaterial.remoteSalt)
+        } else if profile == .aes128CMHMACSHA1_80, rtpProtectBackend == .automatic {
+            gcmProtector = try OpenSSLGCMProtector(
+                cmMasterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
+                allowRepeatTransmission: allowRepeatTransmission)
+            gcmUnprotector = try OpenSSLGCMUnprotector(
+                cmMasterKey: keyingMaterial.remoteKey, masterSalt: keyingMaterial.remoteSalt)
+        } else {
+            gcmProtector = nil
+            gcmUnprotector = nil
+        }
     }
 
     public func protectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
         guard length >= 0, length <= buffer.count else { throw .malformedPacket }
-        guard Self.rtpHeaderLength(buffer, length: length) != nil else { throw .malformedPacket }
+        guard let headerLength = Self.rtpHeaderLength(buffer, length: length) else { throw .malformedPacket }
         guard buffer.count - length >= Self.maxTrailerLength else { throw .bufferTooSmall }
+        if let gcmProtector {
+            return try gcmProtector.protect(buffer, length: length, headerLength: headerLength)
+        }
         return try call(srtp_protect, outbound, buffer, length)
     }
 
     public func unprotectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
         guard length >= 0, length <= buffer.count else { throw .malformedPacket }
-        guard Self.rtpHeaderLength(buffer, length: length) != nil else { throw .malformedPacket }
+        guard let headerLength = Self.rtpHeaderLength(buffer, length: length) else { throw .malformedPacket }
+        if let gcmUnprotector {
+            return try gcmUnprotector.unprotect(buffer, length: length, headerLength: headerLength)
+        }
         return try call(srtp_unprotect, inbound, buffer, length)
     }
 

@@ -5,9 +5,8 @@
 /// `SRTPSession.maxTrailerLength` (RTP) or `SRTPSession.maxRTCPTrailerLength` (RTCP) spare bytes after the packet.
 /// Errors never leave the transform unusable: drop the packet and carry on.
 ///
-/// The protocol keeps the backend replaceable (libsrtp2 today; an OpenSSL EVP implementation would be ~10–30%
-/// cheaper per packet, see the media-path notes). Implementations are not thread-safe: confine an instance to one
-/// event loop.
+/// The protocol keeps the backend replaceable (`SRTPSession` runs RTP on OpenSSL EVP and SRTCP on libsrtp2; see
+/// docs/performance.md). Implementations are not thread-safe: confine an instance to one event loop.
 public protocol SRTPTransform: AnyObject {
     /// The negotiated protection profile.
     var profile: SRTPProtectionProfile { get }

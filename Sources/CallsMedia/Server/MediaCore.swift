@@ -15,6 +15,8 @@ final class MediaCore: @unchecked Sendable {
     let logger: Logger
     let dtlsContext: DTLSContext
     let metricsSnapshot = Locked(MediaMetrics())
+    /// The forwarding-latency histogram as of the last tick (merged into `MediaMetrics` by the reader).
+    let latencySnapshot = Locked(ForwardLatencyHistogram())
     let hubs = Locked([String: SessionEventHub]())
 
     // Loop-confined state.
@@ -24,10 +26,17 @@ final class MediaCore: @unchecked Sendable {
     private var tcpConnections: [Int: TCPConnection] = [:]
     private var nextConnectionID = 0
     var udpChannel: (any Channel)?
+    /// Batches outgoing SRTP datagrams on the UDP socket's descriptor (nil until started, and after the socket closed).
+    var udpSender: UDPBatchSender?
+    /// Receive→send time of every SRTP packet the router sent.
+    private var forwardLatency = ForwardLatencyHistogram()
+    /// The decrypt buffer of `handleSRTP`, reused from packet to packet (nil while in use).
+    private var scratch: ByteBuffer?
     var candidates: [SDPCandidate] = []
     private var counters = MediaMetrics()
     private var rateLimiter: SourceRateLimiter
     private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var channelsBeingFlushed: [ObjectIdentifier: any Channel] = [:]
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
     let router = CallRouter()
@@ -372,7 +381,9 @@ final class MediaCore: @unchecked Sendable {
             switch event {
             case .handshakeComplete(let keys):
                 do {
-                    s.srtp = try SRTPSession(keyingMaterial: keys, allowRepeatTransmission: true)
+                    s.srtp = try SRTPSession(
+                        keyingMaterial: keys, allowRepeatTransmission: true,
+                        rtpProtectBackend: configuration.rtpProtectBackend)
                 } catch {
                     counters.dtlsFailures += 1
                     close(s, reason: "SRTP setup failed: \(error)", sendAlert: true)
@@ -418,7 +429,9 @@ final class MediaCore: @unchecked Sendable {
     private func handleSRTP(_ input: ByteBuffer, session s: MediaSession) {
         guard let srtp = s.srtp, input.readableBytes >= 8 else { return countDropped() }
         let length = input.readableBytes
-        var buffer = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
+        var buffer = scratch.take() ?? allocator.buffer(capacity: 2048 + SRTPSession.maxRTCPTrailerLength)
+        buffer.clear(minimumCapacity: length + SRTPSession.maxRTCPTrailerLength)
+        defer { scratch = buffer }  // reused by the next packet (copy-on-write if something kept a reference)
         buffer.writeImmutableBuffer(input)
         let secondByte = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) ?? 0
         let isRTCP = PacketClass.isRTCP(secondByte: secondByte)
@@ -440,9 +453,34 @@ final class MediaCore: @unchecked Sendable {
 
     /// Copies the plain RTP packet `source`, gives it `payloadType` (when set), protects it with `q`'s SRTP and sends
     /// it on `q`'s selected path. The SSRC, sequence number and timestamp stay the publisher's.
+    ///
+    /// Over UDP the packet is written, rewritten and protected in a slot of `udpSender`'s arena and leaves with the
+    /// tick's `sendmmsg` (no allocation); over ICE-TCP it goes through a `ByteBuffer` and the connection's channel.
     func forwardRTP(_ source: ByteBuffer, payloadType: UInt8?, to q: MediaSession, kind: SFUTrack.Kind) {
         guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
         let length = source.readableBytes
+        if case .udp(let address) = path, let sender = udpSender,
+            length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
+        {
+            if sender.isFull { flushBatch() }
+            let slot = sender.nextSlot
+            source.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
+            if let payloadType {
+                guard RTPRewriter.setPayloadType(payloadType, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
+                else { return countDropped() }
+            }
+            guard let newLength = try? srtp.protectRTP(slot, length: length),
+                sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
+            else { return countDropped() }
+            counters.mediaPacketsForwarded += 1
+            switch kind {
+            case .audio: counters.audioPacketsForwarded += 1
+            case .video: counters.videoPacketsForwarded += 1
+            }
+            counters.bytesForwarded += UInt64(newLength)
+            touched()
+            return
+        }
         var packet = allocator.buffer(capacity: length + SRTPSession.maxTrailerLength)
         packet.writeImmutableBuffer(source)
         let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
@@ -513,9 +551,24 @@ final class MediaCore: @unchecked Sendable {
 
     /// Rewrites the SSRC of the plain RTP packet in `packet`, protects it with `session`'s SRTP and sends it on the
     /// selected path. Drops it if the session is not keyed or has no path.
+    /// Over UDP the packet is copied into `udpSender`'s arena (as in `forwardRTP`) and `packet` is left unchanged.
     func sendRTP(_ packet: inout ByteBuffer, ssrc: UInt32, to s: MediaSession) {
         guard let srtp = s.srtp, let path = s.selected else { return countDropped() }
         let length = packet.readableBytes
+        if case .udp(let address) = path, let sender = udpSender,
+            length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
+        {
+            if sender.isFull { flushBatch() }
+            let slot = sender.nextSlot
+            packet.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
+            guard RTPRewriter.setSSRC(ssrc, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length])),
+                let newLength = try? srtp.protectRTP(slot, length: length),
+                sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
+            else { return countDropped() }
+            counters.mediaPacketsForwarded += 1
+            touched()
+            return
+        }
         if packet.readerIndex != 0 || packet.capacity - length < SRTPSession.maxTrailerLength {
             var copy = allocator.buffer(capacity: length + SRTPSession.maxRTCPTrailerLength)
             copy.writeBuffer(&packet)
@@ -563,16 +616,53 @@ final class MediaCore: @unchecked Sendable {
 
     private func flush() {
         flushScheduled = false
-        let channels = channelsToFlush
-        channelsToFlush.removeAll(keepingCapacity: true)
-        for channel in channels.values { channel.flush() }
+        flushBatch()
+        if !channelsToFlush.isEmpty {
+            // Swapped with a spare dictionary rather than copied: copying would make `removeAll(keepingCapacity:)`
+            // allocate a new storage every tick. Channels written while flushing land in the other one (next tick).
+            swap(&channelsToFlush, &channelsBeingFlushed)
+            for channel in channelsBeingFlushed.values { channel.flush() }
+            channelsBeingFlushed.removeAll(keepingCapacity: true)
+        }
         publishMetrics()
+    }
+
+    /// Called after each received UDP datagram is handled, and at the end of each read burst (`readBurstEnded`):
+    /// sends the batch early once it holds `UDPBatchSender.earlyFlushCount` datagrams, so that the first receivers of
+    /// a burst do not wait for the whole burst's fan-out (forwarding latency), while small fan-outs still share one
+    /// `sendmmsg` per tick.
+    func datagramHandled() {
+        if let sender = udpSender, sender.count >= UDPBatchSender.earlyFlushCount { flushBatch() }
+    }
+
+    /// The end of one read burst on the UDP socket: send what the burst produced.
+    func readBurstEnded() {
+        flushBatch()
+    }
+
+    /// Hands the datagrams batched in `udpSender` to the kernel (one `sendmmsg` per up to 512), recording each one's
+    /// receive→send latency. Whatever the socket cannot take now goes to NIO's write queue.
+    func flushBatch() {
+        guard let sender = udpSender, sender.count > 0 else { return }
+        guard let channel = udpChannel else { return sender.discard() }
+        let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency) {
+            payload, address in
+            channel.write(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
+        }
+        if result.queued > 0 { channelsToFlush[ObjectIdentifier(channel)] = channel }
+        counters.packetsOut += UInt64(result.sent + result.queued)
+        counters.bytesOut += UInt64(result.bytes)
+        if result.failed > 0 { counters.droppedPackets += UInt64(result.failed) }
     }
 
     private func publishMetrics() {
         counters.sessions = sessionsByID.count
         let snapshot = counters
         metricsSnapshot.withLock { $0 = snapshot }
+        // The histogram is published as its fixed-size struct; readers turn it into arrays (`MediaServer.metrics`), so
+        // publishing never allocates, whoever holds an older snapshot.
+        let latency = forwardLatency
+        latencySnapshot.withLock { $0 = latency }
     }
 
     // MARK: - Lifetime

@@ -69,7 +69,7 @@ public final class MediaServer: Sendable {
         guard claimed else { throw MediaError(.notRunning, "the media server was already started or shut down") }
         do {
             let udp = try ListenAddress(configuration.udpListen)
-            let udpChannel = try await bindUDP(udp)
+            let (udpChannel, udpDescriptor) = try await bindUDP(udp)
             var tcpChannel: (any Channel)?
             var tcpListen: ListenAddress?
             if let text = configuration.tcpListen {
@@ -88,6 +88,9 @@ public final class MediaServer: Sendable {
                 udp: udp, udpPort: udpPort ?? udp.port, tcp: tcpListen, tcpPort: tcpPort)
             try await core.loop.submit { [core] in
                 core.udpChannel = udpChannel
+                if core.configuration.batchUDPSends { core.udpSender = UDPBatchSender(descriptor: udpDescriptor) }
+                // NIO closes the descriptor with the channel: stop batching on it first.
+                udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in core.udpSender = nil }
                 core.candidates = candidates
                 core.startSweeping()
             }.get()
@@ -109,14 +112,16 @@ public final class MediaServer: Sendable {
         }
     }
 
-    private func bindUDP(_ address: ListenAddress) async throws -> any Channel {
+    /// Binds the media UDP socket and returns its channel and descriptor. The socket is created here and handed to NIO
+    /// (`withBoundSocket`) so that the core can also send batches on it with `sendmmsg` (see `UDPBatchSender`).
+    private func bindUDP(_ address: ListenAddress) async throws -> (any Channel, CInt) {
         // Vector reads of 16 datagrams: the receive allocator must hold 16 × 2048 bytes, or NIO slices it into
         // smaller pieces and truncates datagrams (media-path.md §5).
         let vector = 16
         let core = self.core
         do {
-            return try await DatagramBootstrap(group: core.loop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            let descriptor = try UDPBatchSender.makeBoundSocket(host: address.host, port: address.port)
+            let channel = try await DatagramBootstrap(group: core.loop)
                 .channelOption(.datagramVectorReadMessageCount, value: vector)
                 .channelOption(.maxMessagesPerRead, value: 4)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vector * 2048))
@@ -125,7 +130,8 @@ public final class MediaServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(UDPMediaHandler(core: core))
                     }
                 }
-                .bind(host: address.host, port: address.port).get()
+                .withBoundSocket(descriptor).get()
+            return (channel, descriptor)
         } catch {
             throw MediaError(.bindFailed, "cannot bind the media UDP socket to \(address): \(error)")
         }
@@ -298,7 +304,11 @@ public final class MediaServer: Sendable {
     }
 
     /// A snapshot of the counters (at most one event-loop tick old). `handshakeSeconds` holds raw samples.
-    public var metrics: MediaMetrics { core.metricsSnapshot.withLock { $0 } }
+    public var metrics: MediaMetrics {
+        var m = core.metricsSnapshot.withLock { $0 }
+        core.latencySnapshot.withLock { $0 }.write(into: &m)
+        return m
+    }
 
     /// Runs `body` on the server's data-plane event-loop thread and returns its result. For benchmarks and
     /// diagnostics (e.g. reading that thread's CPU time with `getrusage(RUSAGE_THREAD)`); `body` must be short and
@@ -322,6 +332,11 @@ final class UDPMediaHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         core.receive(envelope.data, path: .udp(envelope.remoteAddress))
+        core.datagramHandled()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.readBurstEnded()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -28,6 +28,13 @@ public struct MediaServerConfiguration: Sendable {
     public var tcpHandshakeTimeout: Duration = .seconds(10)
     /// Upper bound on live sessions; `createSession` fails beyond it.
     public var maximumSessions: Int = 10_000
+    /// Send forwarded SRTP over UDP from a preallocated per-tick arena with one `sendmmsg` per flush (no allocation
+    /// per packet). False sends each packet as its own `ByteBuffer` through NIO's channel (the older path; kept for
+    /// benchmarks that compare the two).
+    public var batchUDPSends = true
+    /// Which library protects and unprotects RTP (see `SRTPSession.RTPProtectBackend`; `.libsrtp` only for
+    /// benchmarks that compare the two).
+    public var rtpProtectBackend: SRTPSession.RTPProtectBackend = .automatic
 
     public init() {}
 
@@ -211,6 +218,19 @@ public struct MediaMetrics: Sendable, Hashable {
     public var consentExpirations: UInt64 = 0
     /// Raw DTLS handshake durations in seconds (first DTLS datagram to keys), the most recent 256, oldest first.
     public var handshakeSeconds: [Double] = []
+    /// Forwarding latency of SRTP packets the router sent (forwarded or echoed): from the moment the server handled
+    /// the received datagram (`MediaCore.tickTime`) to the moment the outgoing datagram was handed to the kernel
+    /// (`sendmmsg` after the datagram's fan-out or at the end of the read burst). Counts are **per bucket, not
+    /// cumulative**: `forwardLatencyBuckets[i]` counts packets that took more than `forwardLatencyBucketBounds[i - 1]`
+    /// (0 for i = 0) and at most `forwardLatencyBucketBounds[i]` seconds; the last element (one more than the bounds)
+    /// is the `+Inf` bucket. They add up to `forwardLatencyCount`. (Prometheus `le` buckets are their running sums.)
+    public var forwardLatencyBuckets: [UInt64] = Array(repeating: 0, count: 11)
+    /// Upper bounds of the buckets in seconds: 10, 25, 50, 100, 250, 500 µs, 1, 2.5, 5, 10 ms (then +Inf).
+    public var forwardLatencyBucketBounds: [Double] = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2]
+    /// Sum of all forwarding latencies, in seconds.
+    public var forwardLatencySum: Double = 0
+    /// Packets in the histogram.
+    public var forwardLatencyCount: UInt64 = 0
 
     public init() {}
 }
