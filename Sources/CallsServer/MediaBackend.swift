@@ -78,6 +78,8 @@ public struct MediaBackendMetrics: Sendable, Equatable {
     public var videoPacketsForwarded: UInt64 = 0
     public var bytesForwarded: UInt64 = 0
     public var mutedDropped: UInt64 = 0
+    public var sendErrors: UInt64 = 0
+    public var sendBufferFull: UInt64 = 0
     public var nacksReceived: UInt64 = 0
     public var packetsRetransmitted: UInt64 = 0
     public var keyFrameRequestsForwarded: UInt64 = 0

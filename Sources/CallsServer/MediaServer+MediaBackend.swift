@@ -45,6 +45,11 @@ extension MediaServer: MediaBackend {
         b.videoPacketsForwarded = m.videoPacketsForwarded
         b.bytesForwarded = m.bytesForwarded
         b.mutedDropped = m.mutedDropped
+        b.forwardLatencyBounds = m.forwardLatencyBucketBounds
+        b.forwardLatencyCounts = m.forwardLatencyBuckets
+        b.forwardLatencySum = m.forwardLatencySum
+        b.sendErrors = m.sendErrors
+        b.sendBufferFull = m.sendBufferFull
         b.nacksReceived = m.nacksReceived
         b.packetsRetransmitted = m.packetsRetransmitted
         b.keyFrameRequestsForwarded = m.keyFrameRequestsForwarded

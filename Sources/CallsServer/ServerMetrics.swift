@@ -100,6 +100,9 @@ public final class ServerMetrics: @unchecked Sendable {
         metric("callsctl_muted_dropped_packets_total", "counter", "Audio packets of muted participants dropped at the server.", [
             ("", "\(media.mutedDropped)")
         ])
+        metric("callsctl_send_failures_total", "counter", "UDP datagrams not sent: refused by the kernel (a firewall rule, no route) or dropped with the send buffer full.", [
+            ("{reason=\"refused\"}", "\(media.sendErrors)"), ("{reason=\"buffer_full\"}", "\(media.sendBufferFull)"),
+        ])
         metric("callsctl_nacks_total", "counter", "Generic NACK feedback packets received from receivers.", [("", "\(media.nacksReceived)")])
         metric("callsctl_retransmitted_packets_total", "counter", "Packets resent from the retransmission buffer after a NACK.", [
             ("", "\(media.packetsRetransmitted)")

@@ -51,9 +51,8 @@ import Testing
         }
         #expect(sender.isFull)
         var latency = ForwardLatencyHistogram()
-        var fallbacks = 0
-        let result = sender.flush(now: 1_000, latency: &latency) { _, _ in fallbacks += 1 }
-        #expect(result.sent == 64 && result.failed == 0 && result.queued == 0 && fallbacks == 0)
+        let result = sender.flush(now: 1_000, latency: &latency)
+        #expect(result.sent == 64 && result.failed == 0 && result.bufferFull == 0)
         #expect(result.bytes == (0..<64).map { Self.payload($0).count }.reduce(0, +))
         #expect(sender.count == 0)
         #expect(latency.count == 64)
@@ -80,9 +79,27 @@ import Testing
             #expect(sender.commit(length: p.count, to: to, receivedAt: 0))
         }
         var latency = ForwardLatencyHistogram()
-        let result = sender.flush(now: 0, latency: &latency) { _, _ in }
+        let result = sender.flush(now: 0, latency: &latency)
         #expect(result.sent == 3 && result.failed == 2)
         let got = await Self.drain(rx, limit: 3)
         #expect(got == [0, 2, 4].map(Self.payload))
+    }
+
+    @Test func controlDatagramsStayOutOfTheLatencyHistogram() async throws {
+        let (rx, address) = try Self.receiver()
+        defer { close(rx) }
+        let tx = try UDPBatchSender.makeBoundSocket(host: "127.0.0.1", port: 0)
+        defer { close(tx) }
+        let sender = UDPBatchSender(descriptor: tx, capacity: 4)
+        for (i, time) in [UInt64(500), UDPBatchSender.notForwarded, 700].enumerated() {
+            let p = Self.payload(i)
+            p.withUnsafeBytes { sender.nextSlot.copyMemory(from: $0) }
+            #expect(sender.commit(length: p.count, to: address, receivedAt: time))
+        }
+        var latency = ForwardLatencyHistogram()
+        let result = sender.flush(now: 1_000, latency: &latency)
+        #expect(result.sent == 3)
+        #expect(latency.count == 2)  // the STUN/DTLS/RTCP-like datagram is sent but not timed
+        #expect(await Self.drain(rx, limit: 3).count == 3)
     }
 }

@@ -3,7 +3,8 @@ import Testing
 
 /// Scripted calls on a real `callsctl serve` with aiortc participants (scripts/peers/aiortc_calls.py):
 /// join/leave churn, the channel policy (disabled, test mode, disabled while a call runs), the
-/// participant limit, a token for another channel, and a participant that vanishes without leaving.
+/// participant limit, a token for another channel, a participant that vanishes without leaving, and
+/// datagrams the kernel refuses to one participant (the call goes on for the others).
 /// Needs aiortc and numpy (scripts/install-deps.sh --test); skipped without them unless
 /// CALLSCTL_REQUIRE_AIORTC=1.
 @Suite(.serialized)
@@ -21,7 +22,7 @@ struct CallScenarioTests {
         return p.terminationStatus == 0
     }()
 
-    @Test(arguments: ["churn", "disabled", "testmode", "disabled-while-running", "limit", "wrong-channel", "vanish"])
+    @Test(arguments: ["churn", "disabled", "testmode", "disabled-while-running", "limit", "wrong-channel", "vanish", "send-error"])
     func scenario(_ name: String) throws {
         if !Self.available {
             try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")

@@ -181,6 +181,9 @@ def judge(summary, pages, args):
           m.get('callsctl_forwarded_packets_total{kind="audio"}', 0) > 0
           and m.get('callsctl_forwarded_packets_total{kind="video"}', 0) > 0,
           {k: v for k, v in m.items() if "forwarded" in k})
+    check("server timed each forwarded packet (latency histogram)",
+          m.get("callsctl_forward_latency_seconds_count", 0) >= m.get('callsctl_forwarded_packets_total{kind="audio"}', 1),
+          {k: v for k, v in m.items() if "latency_seconds_count" in k or "_sum" in k})
     check("server passed viewers' key-frame requests to the presenter",
           m.get('callsctl_keyframe_requests_total{result="forwarded"}', 0) > 0,
           {k: v for k, v in m.items() if "keyframe" in k})

@@ -591,9 +591,16 @@ final class MediaCore: @unchecked Sendable {
     private func send(_ payload: ByteBuffer, on path: MediaPath) {
         switch path {
         case .udp(let address):
-            guard let channel = udpChannel else { return }
-            channel.write(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
-            channelsToFlush[ObjectIdentifier(channel)] = channel
+            // Every UDP datagram (STUN, DTLS, RTCP too) leaves through the batch sender: a datagram the kernel
+            // refuses is dropped there, whereas a refused NIO write would close the socket for every session.
+            guard let sender = udpSender, payload.readableBytes <= UDPBatchSender.slotSize else {
+                return countDropped()
+            }
+            if sender.isFull { flushBatch() }
+            let slot = sender.nextSlot
+            payload.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
+            guard sender.commit(length: payload.readableBytes, to: address, receivedAt: UDPBatchSender.notForwarded)
+            else { return countDropped() }
         case .tcp(let c):
             guard payload.readableBytes <= 0xFFFF else { return countDropped() }
             var framed = allocator.buffer(capacity: payload.readableBytes + 2)
@@ -645,14 +652,18 @@ final class MediaCore: @unchecked Sendable {
     func flushBatch() {
         guard let sender = udpSender, sender.count > 0 else { return }
         guard let channel = udpChannel else { return sender.discard() }
-        let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency) {
-            payload, address in
-            channel.write(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
-        }
-        if result.queued > 0 { channelsToFlush[ObjectIdentifier(channel)] = channel }
-        counters.packetsOut += UInt64(result.sent + result.queued)
+        _ = channel
+        let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency)
+        counters.packetsOut += UInt64(result.sent)
         counters.bytesOut += UInt64(result.bytes)
-        if result.failed > 0 { counters.droppedPackets += UInt64(result.failed) }
+        if result.failed > 0 {
+            counters.droppedPackets += UInt64(result.failed)
+            counters.sendErrors += UInt64(result.failed)
+        }
+        if result.bufferFull > 0 {
+            counters.droppedPackets += UInt64(result.bufferFull)
+            counters.sendBufferFull += UInt64(result.bufferFull)
+        }
     }
 
     private func publishMetrics() {

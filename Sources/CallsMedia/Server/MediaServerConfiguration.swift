@@ -193,6 +193,10 @@ public struct MediaMetrics: Sendable, Hashable {
     public var bytesForwarded: UInt64 = 0
     /// Audio packets of muted participants, dropped at the server.
     public var mutedDropped: UInt64 = 0
+    /// UDP datagrams the kernel refused (EPERM from a firewall, ENETUNREACH, ...), and datagrams dropped because the
+    /// socket's send buffer was full; both are also in `droppedPackets`.
+    public var sendErrors: UInt64 = 0
+    public var sendBufferFull: UInt64 = 0
     /// Generic NACKs received from receivers, packets resent from the retransmission buffer, and NACKed packets
     /// no longer (or never) in it.
     public var nacksReceived: UInt64 = 0

@@ -11,9 +11,11 @@ import NIOCore
 /// slot, rewritten and protected in place, and its destination is stored next to it: no allocation per packet.
 ///
 /// The descriptor belongs to the NIO `DatagramChannel` (the server creates the socket and gives it to NIO with
-/// `DatagramBootstrap.withBoundSocket`); both are used only on the media event loop, so NIO's own writes (STUN,
-/// DTLS) and these batches never interleave within a syscall. When the kernel's send buffer is full (`EAGAIN`), the
-/// rest of the batch goes through NIO (`fallback`), which queues it and waits for writability.
+/// `DatagramBootstrap.withBoundSocket`); NIO only reads it. Every datagram the server sends on it (forwarded media,
+/// STUN, DTLS, RTCP) goes through here, on the media event loop: NIO closes a datagram channel when the kernel
+/// refuses one write (EPERM from a firewall rule, ENETUNREACH, ...), which would end every session at once; here a
+/// refused datagram is dropped and counted. When the kernel's send buffer is full (`EAGAIN`), the rest of the
+/// batch is dropped (counted) rather than queued.
 ///
 /// Confined to the media event loop.
 final class UDPBatchSender {
@@ -36,9 +38,6 @@ final class UDPBatchSender {
     private let names: UnsafeMutablePointer<sockaddr_in6>
     /// Receive time (`NIODeadline.uptimeNanoseconds`) of the packet each slot forwards.
     private let receivedAt: UnsafeMutablePointer<UInt64>
-    /// Destinations as NIO addresses, for the fallback path only (assigning an enum that holds a reference never
-    /// allocates; the array's storage is allocated once here).
-    private var destinations: [SocketAddress?]
 
     init(descriptor: CInt, capacity: Int = UDPBatchSender.defaultCapacity) {
         precondition(capacity > 0 && capacity <= 1024)
@@ -53,7 +52,6 @@ final class UDPBatchSender {
         names.initialize(repeating: sockaddr_in6(), count: capacity)
         receivedAt = .allocate(capacity: capacity)
         receivedAt.initialize(repeating: 0, count: capacity)
-        destinations = Array(repeating: nil, count: capacity)
     }
 
     deinit {
@@ -74,6 +72,9 @@ final class UDPBatchSender {
 
     /// Queues the first `length` bytes of `nextSlot` for `destination` (IPv4 or IPv6). Returns false (and queues
     /// nothing) for other address families.
+    /// `receivedAt` of a datagram that is not a forwarded packet (STUN, DTLS, RTCP): not in the latency histogram.
+    static let notForwarded = UInt64.max
+
     func commit(length: Int, to destination: SocketAddress, receivedAt time: UInt64) -> Bool {
         precondition(count < capacity && length <= Self.slotSize)
         let i = count
@@ -94,7 +95,6 @@ final class UDPBatchSender {
             msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
         messages[i].msg_len = 0
         receivedAt[i] = time
-        destinations[i] = destination
         count += 1
         return true
     }
@@ -104,29 +104,26 @@ final class UDPBatchSender {
         var sent = 0
         /// Bytes of those datagrams.
         var bytes = 0
-        /// Datagrams handed to `fallback` (the socket buffer was full).
-        var queued = 0
         /// Datagrams the kernel refused with an error other than "try again" (dropped).
         var failed = 0
+        /// Datagrams dropped because the socket's send buffer was full (`EAGAIN`/`ENOBUFS`).
+        var bufferFull = 0
     }
 
     /// Sends every queued datagram (`sendmmsg`, repeated until all are taken), records each one's receive→send time
-    /// in `latency`, and empties the arena. On `EAGAIN`/`ENOBUFS` the rest go to `fallback` as `ByteBuffer`s (those
-    /// allocate, but only while the socket is congested). A datagram the kernel rejects with another error
-    /// (`EMSGSIZE`, `ENETUNREACH`, ...) is dropped and counted in `failed`; the loop goes on with the next one.
-    func flush(
-        now: UInt64, latency: inout ForwardLatencyHistogram,
-        fallback: (ByteBuffer, SocketAddress) -> Void
-    ) -> FlushResult {
+    /// in `latency`, and empties the arena. On `EAGAIN`/`ENOBUFS` the rest are dropped and counted in `bufferFull`.
+    /// A datagram the kernel rejects with another error (`EPERM`, `EMSGSIZE`, `ENETUNREACH`, ...) is dropped and
+    /// counted in `failed`; the loop goes on with the next one. Nothing here can close the socket.
+    func flush(now: UInt64, latency: inout ForwardLatencyHistogram) -> FlushResult {
         var result = FlushResult()
         var done = 0
-        // Bounded: every iteration sends at least one datagram, drops one, or hands the rest to the fallback.
+        // Bounded: every iteration sends at least one datagram, drops one, or drops the rest.
         while done < count {
             let r = CallsSendMMsg.call(descriptor, messages + done, UInt32(count - done))
             if r > 0 {
                 for k in done..<(done + Int(r)) {
                     result.bytes += vectors[k].iov_len
-                    latency.record(nanoseconds: now &- receivedAt[k])
+                    if receivedAt[k] != Self.notForwarded { latency.record(nanoseconds: now &- receivedAt[k]) }
                 }
                 result.sent += Int(r)
                 done += Int(r)
@@ -135,13 +132,10 @@ final class UDPBatchSender {
             let error = errno
             if r < 0 && error == EINTR { continue }
             if r == 0 || error == EAGAIN || error == EWOULDBLOCK || error == ENOBUFS {
-                for k in done..<count {
-                    guard let destination = destinations[k] else { continue }
-                    let bytes = UnsafeRawBufferPointer(start: vectors[k].iov_base, count: vectors[k].iov_len)
-                    fallback(ByteBuffer(bytes: bytes), destination)
-                    latency.record(nanoseconds: now &- receivedAt[k])
-                    result.queued += 1
-                }
+                // The socket's send buffer is full. Real-time media is better late-dropped than queued, and a
+                // queued datagram would go out through NIO, which closes the whole socket if the kernel then
+                // refuses it (EPERM from a firewall, ENETUNREACH, ...): drop the rest of the batch and count it.
+                result.bufferFull += count - done
                 done = count
             } else {
                 result.failed += 1
@@ -169,6 +163,10 @@ final class UDPBatchSender {
             guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
                 return -1
             }
+            // A fan-out burst is many datagrams at once; ask for 4 MiB of send buffer (the kernel caps it at
+            // net.core.wmem_max, which the generated systemd drop-in raises). Best effort.
+            var sendBuffer: CInt = 4 << 20
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<CInt>.size))
             return bind(fd, pointer, socklen_t(length))
         }
         guard rc == 0 else {
