@@ -149,9 +149,12 @@ struct MediaServerTests {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let ceiling = 20 + Int((20 * seconds).rounded(.up)) + 2
         #expect(answered.count >= 10 && answered.count <= ceiling, "answered \(answered.count) of 100 in \(elapsed), ceiling \(ceiling)")
-        // Every probe was either answered or refused by the limiter (a loaded machine refills more).
-        #expect(server.metrics.rateLimited >= 30)
-        #expect(Int(server.metrics.rateLimited) + answered.count >= 95)
+        // Every probe was either answered or refused by the limiter (a loaded machine sends the burst more slowly,
+        // so the bucket refills more and refuses fewer): refused = 100 - answered, give or take a few lost on
+        // loopback under load.
+        let refused = Int(server.metrics.rateLimited)
+        #expect(refused >= 100 - ceiling - 5, "refused \(refused), answered \(answered.count), ceiling \(ceiling)")
+        #expect(refused + answered.count >= 95)
         await peer.close()
         await server.shutdown()
     }

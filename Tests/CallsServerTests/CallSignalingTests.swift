@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func aSilentClientIsDisconnectedAndTheCallIsTold() async throws {
-        let s = try await RunningServer.start(configure: { $0.webSocketPingInterval = .seconds(2) })
+        let s = try await RunningServer.start(configure: { $0.webSocketPingInterval = .seconds(3) })
         defer { Task { await s.server.shutdown() } }
         let (alice, aliceJoined) = try await join(s, "alice")
         _ = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nalice\r\n"}"#)

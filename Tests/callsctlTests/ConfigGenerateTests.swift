@@ -155,13 +155,13 @@ import Glibc
         let tmp = TempDir()
         let dir = "\(tmp.path)/b"
         #expect(try generate("mattermost-plugin", ["--turn-secret", "0123456789abcdef0123"], out: dir).status == 0)
-        let bin = "\(tmp.path)/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done >> \"$MMCTL_LOG\"; printf '\\n' >> \"$MMCTL_LOG\"\n"
-            .write(toFile: "\(bin)/mmctl", atomically: true, encoding: .utf8)
-        chmod("\(bin)/mmctl", 0o755)
+        // The stand-in is a shell function, not a fresh executable file: exec'ing a file just written can fail with
+        // ETXTBSY while parallel tests fork (a child still holds the write descriptor).
+        let stub = "\(tmp.path)/stub.sh"
+        try "mmctl() { for a in \"$@\"; do printf '%s\\0' \"$a\"; done >> \"$MMCTL_LOG\"; printf '\\n' >> \"$MMCTL_LOG\"; }\n"
+            .write(toFile: stub, atomically: true, encoding: .utf8)
         let log = "\(tmp.path)/log"
-        let sh = try #require(try run("/bin/sh", ["-c", "PATH=\(bin):$PATH MMCTL_LOG=\(log) sh \(dir)/mattermost/mmctl-commands.sh"]))
+        let sh = try #require(try run("/bin/sh", ["-c", "MMCTL_LOG=\(log); export MMCTL_LOG; . \(stub); . \(dir)/mattermost/mmctl-commands.sh"]))
         #expect(sh.status == 0, "\(sh.stderr)")
         let calls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
             $0.split(separator: "\0", omittingEmptySubsequences: false).map(String.init).dropLast()
