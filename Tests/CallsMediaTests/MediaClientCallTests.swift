@@ -5,7 +5,7 @@ import Testing
 
 /// Three `MediaClient`s in one call on a real `MediaServer` over loopback UDP: each hears the other two (and never
 /// itself), and a participant muted at the server stops reaching the others. Every wait is bounded.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct MediaClientCallTests {
     struct Participant {
         let client: MediaClient

@@ -131,11 +131,12 @@ import Testing
     @Test func aSilentClientIsDisconnectedAndTheCallIsTold() async throws {
         let s = try await RunningServer.start(configure: { $0.webSocketPingInterval = .seconds(3) })
         defer { Task { await s.server.shutdown() } }
+        // bob joins first and answers pings while he waits; alice joins, offers, then reads nothing and answers
+        // no pings, like a peer whose network vanished.
+        let (bob, _) = try await join(s, "bob")
         let (alice, aliceJoined) = try await join(s, "alice")
         _ = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nalice\r\n"}"#)
-        let (bob, _) = try await join(s, "bob")
-        // alice now reads nothing and answers no pings, like a peer whose network vanished; bob answers.
-        let left = try await bob.event("left", user: "alice")
+        let left = try await bob.event("left", user: "alice", timeout: .seconds(60))
         #expect(left["participant"] as? String == aliceJoined["sessionId"] as? String)
         // bob, who answers, is still there.
         #expect(try await bob.request(#"{"type":"ping"}"#)["type"] as? String == "pong")

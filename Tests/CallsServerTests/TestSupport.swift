@@ -302,13 +302,14 @@ final class TestWebSocket: @unchecked Sendable {
     }
 
     /// The next event named `name`, from those already received or the next messages (other messages are dropped).
-    func event(_ name: String, user: String? = nil) async throws -> [String: Any] {
+    func event(_ name: String, user: String? = nil, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
         func matches(_ m: [String: Any]) -> Bool {
             m["event"] as? String == name && (user == nil || m["user"] as? String == user)
         }
         if let i = events.firstIndex(where: matches) { return events.remove(at: i) }
+        let deadline = ContinuousClock.now + timeout
         for _ in 0..<100 {
-            let message = try await receiveAny()
+            let message = try await receiveAny(until: deadline)
             if message["type"] as? String == "event" {
                 if matches(message) { return message }
                 events.append(message)
@@ -317,9 +318,11 @@ final class TestWebSocket: @unchecked Sendable {
         throw SocketError(description: "no \(name) event among the next 100 messages")
     }
 
-    /// The next text message as a JSON object.
-    func receiveAny() async throws -> [String: Any] {
+    /// The next text message as a JSON object (pings are answered on the way; bounded by `deadline`, since
+    /// pings alone keep the socket's receive timeout from firing).
+    func receiveAny(until deadline: ContinuousClock.Instant = .now + .seconds(60)) async throws -> [String: Any] {
         while true {
+            guard ContinuousClock.now < deadline else { throw SocketError(description: "no message before the deadline") }
             let (opcode, payload) = try await receiveFrame()
             if opcode == 1 {
                 guard let obj = try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
