@@ -25,17 +25,22 @@ fi
 echo "== tests"
 # Real peers are part of the suite: fail, don't skip, when one is missing.
 export CALLSCTL_REQUIRE_AIORTC=1
+# Two runs on this 2-core machine: first everything but the heaviest real peers (several Chromium and aiortc
+# processes), in parallel; then those, one at a time, so their CPU does not starve the timing-sensitive tests.
+heavy='BrowserCallTests|CallScenarioTests|MediaServerAiortcTests'
 log=$(mktemp)
 set +e
-swift test --skip-build 2>&1 | tee "$log"
+swift test --skip-build --skip "$heavy" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+swift test --skip-build --no-parallel --filter "$heavy" 2>&1 | tee -a "$log"
+status2=${PIPESTATUS[0]}
 set -e
-passed=$(grep -oE 'Test run with [0-9]+ tests? .*passed' "$log" | grep -oE '[0-9]+' | head -1 || true)
-failed=$(grep -oE 'Test run with [0-9]+ tests? .*failed' "$log" | grep -oE '[0-9]+ (tests? )?failed|with [0-9]+ issues' | grep -oE '[0-9]+' | head -1 || true)
+passed=$(grep -oE 'Test run with [0-9]+ tests? .*passed' "$log" | grep -oE 'with [0-9]+' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}' || true)
+failed=$(grep -oE 'Test run with [0-9]+ tests? .*failed.*' "$log" | grep -oE 'with [0-9]+ issues?' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}' || true)
 rm -f "$log"
-if [[ $status -eq 0 ]]; then
+if [[ $status -eq 0 && $status2 -eq 0 ]]; then
   echo "${passed:-0} passed, 0 failed"
-else
-  echo "test run failed (exit $status)${failed:+: $failed failed}" >&2
+  exit 0
 fi
-exit $status
+echo "test run failed (exit $status, then $status2)${failed:+: $failed issues}" >&2
+exit 1

@@ -6,6 +6,9 @@ import NIOCore
 final class SessionEventHub: Sendable {
     private struct State {
         var history: [MediaSessionEvent] = []
+        /// The latest renegotiation request, replayed to a subscriber that comes later: the signaling layer
+        /// subscribes only after the answer, and a request made in between must not be lost.
+        var latestRenegotiation: MediaSessionEvent?
         var continuations: [Int: AsyncStream<MediaSessionEvent>.Continuation] = [:]
         var nextID = 0
         var finished = false
@@ -17,6 +20,7 @@ final class SessionEventHub: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: MediaSessionEvent.self, bufferingPolicy: .bufferingNewest(64))
         let id: Int? = state.withLock { s in
             for e in s.history { continuation.yield(e) }
+            if let r = s.latestRenegotiation, !s.finished { continuation.yield(r) }
             if s.finished { return nil }
             s.nextID += 1
             s.continuations[s.nextID] = continuation
@@ -35,8 +39,12 @@ final class SessionEventHub: Sendable {
     func emit(_ event: MediaSessionEvent) {
         let targets: [AsyncStream<MediaSessionEvent>.Continuation] = state.withLock { s in
             guard !s.finished else { return [] }
-            // Renegotiation requests are transient (a late subscriber asks for the current state instead).
-            if s.history.count < 32, !event.isTransient { s.history.append(event) }
+            // Renegotiation requests are not history: only the latest one matters to a late subscriber.
+            if event.isTransient {
+                s.latestRenegotiation = event
+            } else if s.history.count < 32 {
+                s.history.append(event)
+            }
             if case .closed = event { s.finished = true }
             return Array(s.continuations.values)
         }
