@@ -79,15 +79,7 @@ enum EchoPathBench {
     struct SetupFailed: Error, CustomStringConvertible { var description: String }
 
     static func echoPath(packets: Int, timeLimit: Duration) async throws -> EchoFigures {
-        var logger = Logger(label: "callsctl.bench.echo")
-        logger.logLevel = .critical
-        var configuration = MediaServerConfiguration()
-        configuration.udpListen = "127.0.0.1:0"
-        configuration.tcpListen = nil
-        configuration.offerTCPCandidates = false
-        configuration.advertisedAddresses = ["127.0.0.1"]
-        let server = try MediaServer(configuration: configuration, logger: logger)
-        try await server.start()
+        let (server, logger) = try await loopbackServer(label: "callsctl.bench.echo")
         // Created right after the server: the group hands out loops round robin, so the client gets the other one.
         let client = try MediaClient(logger: logger)
         let (sessionID, answer) = try await server.createSession(offer: client.offer, label: "bench")
@@ -311,6 +303,23 @@ enum EchoPathBench {
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// A started media server on 127.0.0.1 (UDP only, ephemeral port), logging nothing but critical errors.
+    static func loopbackServer(label: String, configure: (inout MediaServerConfiguration) -> Void = { _ in })
+        async throws -> (MediaServer, Logger)
+    {
+        var logger = Logger(label: label)
+        logger.logLevel = .critical
+        var configuration = MediaServerConfiguration()
+        configuration.udpListen = "127.0.0.1:0"
+        configuration.tcpListen = nil
+        configuration.offerTCPCandidates = false
+        configuration.advertisedAddresses = ["127.0.0.1"]
+        configure(&configuration)
+        let server = try MediaServer(configuration: configuration, logger: logger)
+        try await server.start()
+        return (server, logger)
     }
 
     static func threadCPUSeconds() -> Double {

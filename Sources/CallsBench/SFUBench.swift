@@ -137,17 +137,10 @@ enum SFUBench {
     static func measure(
         _ s: Scenario, duration: Duration, group: MultiThreadedEventLoopGroup, speakerGroup: MultiThreadedEventLoopGroup
     ) async throws -> Figures {
-        var logger = Logger(label: "callsctl.bench.sfu")
-        logger.logLevel = .critical
-        var configuration = MediaServerConfiguration()
-        configuration.udpListen = "127.0.0.1:0"
-        configuration.tcpListen = nil
-        configuration.offerTCPCandidates = false
-        configuration.advertisedAddresses = ["127.0.0.1"]
-        configuration.batchUDPSends = s.batched
-        configuration.rtpProtectBackend = s.batched ? .automatic : .libsrtp
-        let server = try MediaServer(configuration: configuration, logger: logger)
-        try await server.start()
+        let (server, logger) = try await EchoPathBench.loopbackServer(label: "callsctl.bench.sfu") {
+            $0.batchUDPSends = s.batched
+            $0.rtpProtectBackend = s.batched ? .automatic : .libsrtp
+        }
         let rssBefore = residentBytes()
         let heapBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
 
@@ -275,15 +268,7 @@ enum SFUBench {
     /// an address with no session (dropped right after the RFC 7983 classification and the 5-tuple lookup). This
     /// isolates the receive path (NIO's datagram read and `MediaCore.receive`) from SRTP and forwarding.
     static func receiveOnlyAllocations(datagrams: Int = 20_000) async throws {
-        var logger = Logger(label: "callsctl.bench.sfu")
-        logger.logLevel = .critical
-        var configuration = MediaServerConfiguration()
-        configuration.udpListen = "127.0.0.1:0"
-        configuration.tcpListen = nil
-        configuration.offerTCPCandidates = false
-        configuration.advertisedAddresses = ["127.0.0.1"]
-        let server = try MediaServer(configuration: configuration, logger: logger)
-        try await server.start()
+        let (server, _) = try await EchoPathBench.loopbackServer(label: "callsctl.bench.sfu")
         defer { Task { await server.shutdown() } }
         guard let port = server.udpPort else { return }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)

@@ -123,6 +123,16 @@ struct MediaServerTests {
         await server.shutdown()
     }
 
+    /// The older per-packet path (kept for the benchmarks' before/after comparison) still delivers: every UDP datagram
+    /// goes through the batch sender whichever path built it (it once dropped them all when the sender was off).
+    @Test func echoWithoutInPlaceBatching() async throws {
+        let server = try await MediaTest.server(tcpCandidates: false) { $0.batchUDPSends = false }
+        defer { Task { await server.shutdown() } }
+        let result = try await MediaTest.echoRoundTrip(server: server, transport: .udp)
+        #expect(result.received.count >= 45, "received \(result.received.count) of 50 echoed packets")
+        await server.shutdown()
+    }
+
     @Test("A Binding without USERNAME gets a plain response, rate-limited per source IP")
     func plainBindingAndRateLimit() async throws {
         let server = try await MediaTest.server { $0.unauthenticatedBindingRate = 20 }

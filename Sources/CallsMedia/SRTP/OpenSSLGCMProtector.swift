@@ -38,16 +38,9 @@ final class OpenSSLGCMProtector {
     }
 
     init(masterKey: [UInt8], masterSalt: [UInt8], allowRepeatTransmission: Bool) throws(SRTPError) {
-        guard masterKey.count == 16, masterSalt.count == 12 else { throw .invalidKey }
-        var sessionKey = [UInt8](repeating: 0, count: 16)
-        var sessionSalt = [UInt8](repeating: 0, count: 12)
-        let ok = masterKey.withUnsafeBufferPointer { k in
-            masterSalt.withUnsafeBufferPointer { s in
-                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x00, &sessionKey, 16) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x02, &sessionSalt, 12) == 1
-            }
-        }
-        guard ok, let context = CCallsOpenSSL_gcm_context_new(sessionKey, 1) else { throw .backend(code: -1) }
+        let (sessionKey, _, sessionSalt) = try SRTPKeyDerivation.sessionKeys(
+            masterKey: masterKey, masterSalt: masterSalt, saltLength: 12, authKeyLength: 0)
+        guard let context = CCallsOpenSSL_gcm_context_new(sessionKey, 1) else { throw .backend(code: -1) }
         self.context = context
         self.cmAuthentication = nil
         self.allowRepeatTransmission = allowRepeatTransmission
@@ -58,18 +51,9 @@ final class OpenSSLGCMProtector {
     /// (SSRC · 2^64) XOR (index · 2^16), and an 80-bit HMAC-SHA1 tag over the packet and the ROC. Keys from the same
     /// PRF (labels 0x00 key, 0x01 authentication key of 20 bytes, 0x02 salt of 14 bytes).
     init(cmMasterKey masterKey: [UInt8], masterSalt: [UInt8], allowRepeatTransmission: Bool) throws(SRTPError) {
-        guard masterKey.count == 16, masterSalt.count == 14 else { throw .invalidKey }
-        var sessionKey = [UInt8](repeating: 0, count: 16)
-        var authKey = [UInt8](repeating: 0, count: 20)
-        var sessionSalt = [UInt8](repeating: 0, count: 14)
-        let ok = masterKey.withUnsafeBufferPointer { k in
-            masterSalt.withUnsafeBufferPointer { s in
-                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x00, &sessionKey, 16) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x01, &authKey, 20) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x02, &sessionSalt, 14) == 1
-            }
-        }
-        guard ok, let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
+        let (sessionKey, authKey, sessionSalt) = try SRTPKeyDerivation.sessionKeys(
+            masterKey: masterKey, masterSalt: masterSalt, saltLength: 14, authKeyLength: 20)
+        guard let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
         guard let hmac = CCallsOpenSSL_hmac_sha1_new(authKey, 20) else {
             EVP_CIPHER_CTX_free(context)
             throw .backend(code: -1)
@@ -214,34 +198,18 @@ final class OpenSSLGCMUnprotector {
     }
 
     init(masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
-        guard masterKey.count == 16, masterSalt.count == 12 else { throw .invalidKey }
-        var sessionKey = [UInt8](repeating: 0, count: 16)
-        var sessionSalt = [UInt8](repeating: 0, count: 12)
-        let ok = masterKey.withUnsafeBufferPointer { k in
-            masterSalt.withUnsafeBufferPointer { s in
-                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x00, &sessionKey, 16) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 12, 0x02, &sessionSalt, 12) == 1
-            }
-        }
-        guard ok, let context = CCallsOpenSSL_gcm_context_new(sessionKey, 0) else { throw .backend(code: -1) }
+        let (sessionKey, _, sessionSalt) = try SRTPKeyDerivation.sessionKeys(
+            masterKey: masterKey, masterSalt: masterSalt, saltLength: 12, authKeyLength: 0)
+        guard let context = CCallsOpenSSL_gcm_context_new(sessionKey, 0) else { throw .backend(code: -1) }
         self.context = context
         self.cmAuthentication = nil
         withUnsafeMutableBytes(of: &salt) { $0.copyBytes(from: sessionSalt) }
     }
 
     init(cmMasterKey masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
-        guard masterKey.count == 16, masterSalt.count == 14 else { throw .invalidKey }
-        var sessionKey = [UInt8](repeating: 0, count: 16)
-        var authKey = [UInt8](repeating: 0, count: 20)
-        var sessionSalt = [UInt8](repeating: 0, count: 14)
-        let ok = masterKey.withUnsafeBufferPointer { k in
-            masterSalt.withUnsafeBufferPointer { s in
-                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x00, &sessionKey, 16) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x01, &authKey, 20) == 1
-                    && CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, 14, 0x02, &sessionSalt, 14) == 1
-            }
-        }
-        guard ok, let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
+        let (sessionKey, authKey, sessionSalt) = try SRTPKeyDerivation.sessionKeys(
+            masterKey: masterKey, masterSalt: masterSalt, saltLength: 14, authKeyLength: 20)
+        guard let context = CCallsOpenSSL_ctr_context_new(sessionKey) else { throw .backend(code: -1) }
         guard let hmac = CCallsOpenSSL_hmac_sha1_new(authKey, 20) else {
             EVP_CIPHER_CTX_free(context)
             throw .backend(code: -1)
@@ -333,4 +301,29 @@ func estimateIndex(sequence: UInt16, highest: UInt64) -> UInt64 {
         if localSeq - 0x8000 > sequence { roc = localROC + 1 }
     }
     return roc << 16 | UInt64(sequence)
+}
+
+/// The SRTP key derivation (RFC 3711 §4.3.1, AES-128 PRF) shared by both profiles and both directions: the session
+/// encryption key (label 0x00), the authentication key (label 0x01, only for AES-CM) and the session salt (0x02).
+enum SRTPKeyDerivation {
+    static func sessionKeys(masterKey: [UInt8], masterSalt: [UInt8], saltLength: Int, authKeyLength: Int)
+        throws(SRTPError) -> (key: [UInt8], authKey: [UInt8], salt: [UInt8])
+    {
+        guard masterKey.count == 16, masterSalt.count == saltLength else { throw .invalidKey }
+        var key = [UInt8](repeating: 0, count: 16)
+        var authKey = [UInt8](repeating: 0, count: authKeyLength)
+        var salt = [UInt8](repeating: 0, count: saltLength)
+        let ok = masterKey.withUnsafeBufferPointer { k in
+            masterSalt.withUnsafeBufferPointer { s in
+                CCallsOpenSSL_srtp_kdf_aes128(k.baseAddress, s.baseAddress, Int32(saltLength), 0x00, &key, 16) == 1
+                    && (authKeyLength == 0
+                        || CCallsOpenSSL_srtp_kdf_aes128(
+                            k.baseAddress, s.baseAddress, Int32(saltLength), 0x01, &authKey, Int32(authKeyLength)) == 1)
+                    && CCallsOpenSSL_srtp_kdf_aes128(
+                        k.baseAddress, s.baseAddress, Int32(saltLength), 0x02, &salt, Int32(saltLength)) == 1
+            }
+        }
+        guard ok else { throw .backend(code: -1) }
+        return (key, authKey, salt)
+    }
 }

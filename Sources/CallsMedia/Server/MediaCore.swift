@@ -459,7 +459,7 @@ final class MediaCore: @unchecked Sendable {
     func forwardRTP(_ source: ByteBuffer, payloadType: UInt8?, to q: MediaSession, kind: SFUTrack.Kind) {
         guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
         let length = source.readableBytes
-        if case .udp(let address) = path, let sender = udpSender,
+        if configuration.batchUDPSends, case .udp(let address) = path, let sender = udpSender,
             length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
         {
             if sender.isFull { flushBatch() }
@@ -555,7 +555,7 @@ final class MediaCore: @unchecked Sendable {
     func sendRTP(_ packet: inout ByteBuffer, ssrc: UInt32, to s: MediaSession) {
         guard let srtp = s.srtp, let path = s.selected else { return countDropped() }
         let length = packet.readableBytes
-        if case .udp(let address) = path, let sender = udpSender,
+        if configuration.batchUDPSends, case .udp(let address) = path, let sender = udpSender,
             length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
         {
             if sender.isFull { flushBatch() }

@@ -88,7 +88,7 @@ public final class MediaServer: Sendable {
                 udp: udp, udpPort: udpPort ?? udp.port, tcp: tcpListen, tcpPort: tcpPort)
             try await core.loop.submit { [core] in
                 core.udpChannel = udpChannel
-                if core.configuration.batchUDPSends { core.udpSender = UDPBatchSender(descriptor: udpDescriptor) }
+                core.udpSender = UDPBatchSender(descriptor: udpDescriptor)
                 // NIO closes the descriptor with the channel: stop batching on it first.
                 udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in core.udpSender = nil }
                 core.candidates = candidates

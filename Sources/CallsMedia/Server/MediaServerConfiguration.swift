@@ -28,9 +28,9 @@ public struct MediaServerConfiguration: Sendable {
     public var tcpHandshakeTimeout: Duration = .seconds(10)
     /// Upper bound on live sessions; `createSession` fails beyond it.
     public var maximumSessions: Int = 10_000
-    /// Send forwarded SRTP over UDP from a preallocated per-tick arena with one `sendmmsg` per flush (no allocation
-    /// per packet). False sends each packet as its own `ByteBuffer` through NIO's channel (the older path; kept for
-    /// benchmarks that compare the two).
+    /// Write, rewrite and protect forwarded SRTP in place in the UDP sender's preallocated arena (no allocation per
+    /// packet). False builds each packet in its own `ByteBuffer` first (the older path; kept for benchmarks that
+    /// compare the two). Either way every UDP datagram leaves through the sender's `sendmmsg`.
     public var batchUDPSends = true
     /// Which library protects and unprotects RTP (see `SRTPSession.RTPProtectBackend`; `.libsrtp` only for
     /// benchmarks that compare the two).
