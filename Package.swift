@@ -7,7 +7,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "callsctl",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "callsctl", targets: ["callsctl"]),
         .executable(name: "callsctl-bench", targets: ["CallsBench"]),
@@ -96,25 +96,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Shared by the test targets: waits with one generous bound that say, when they give up, whether the
+        // process was starved (Tests/CallsTestSupport).
+        .target(name: "CallsTestSupport", path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "callsctlTests",
-            dependencies: ["callsctl", "CallsStore"],
+            dependencies: ["callsctl", "CallsStore", "CallsTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "CallsConfigTests", dependencies: ["CallsConfig"], resources: [.copy("Golden")],
+            name: "CallsConfigTests", dependencies: ["CallsConfig", "CallsTestSupport"], resources: [.copy("Golden")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "CallsStoreTests", dependencies: ["CallsStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallsStoreTests", dependencies: ["CallsStore", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsWireTests",
-            dependencies: ["CallsWire"],
+            dependencies: ["CallsWire", "CallsTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "CallsServerTests", dependencies: ["CallsServer", "CallsMedia", "CallsWire"], swiftSettings: swiftSettings),
-        .testTarget(name: "ProbesTests", dependencies: ["Probes", "CallsWire"], swiftSettings: swiftSettings),
+            name: "CallsServerTests", dependencies: ["CallsServer", "CallsMedia", "CallsWire", "CallsTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ProbesTests", dependencies: ["Probes", "CallsWire", "CallsTestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

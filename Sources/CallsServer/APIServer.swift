@@ -45,6 +45,8 @@ public final class APIServer: Sendable {
     private let state = LockedState()
     private let router: HTTPRouter
     private let registry = SessionRegistry()
+    /// Where signaling sessions and their tasks run (see ``ControlExecutor``).
+    let control = ControlExecutor.shared
 
     /// - Parameters:
     ///   - backend: the media transport that answers offers.
@@ -64,7 +66,7 @@ public final class APIServer: Sendable {
         let state = self.state
         let admin = AdminAPI(
             key: configuration.adminKey, registry: registry,
-            closeMedia: { [backend] id in Task { await backend.closeSession(id) } })
+            closeMedia: { [backend] id in ControlExecutor.shared.task { await backend.closeSession(id) } })
         router = HTTPRouter(
             version: configuration.version, backend: backend, metrics: metrics,
             indexHTML: configuration.indexHTML ?? IndexPage.load(), isDraining: { state.draining }, admin: admin)
@@ -156,7 +158,7 @@ public final class APIServer: Sendable {
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
             iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
-            maxParticipants: configuration.maxParticipants, logger: logger, send: send, close: close)
+            maxParticipants: configuration.maxParticipants, control: control, logger: logger, send: send, close: close)
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

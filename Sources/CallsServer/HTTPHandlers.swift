@@ -214,7 +214,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
         let server = self.server
         let limit = server.maxMessageBytes
         server.taskStarted()
-        Task {
+        server.control.task {
             for await item in stream {
                 switch item {
                 case .text(let text): await session.handle(text: text)

@@ -14,25 +14,22 @@ extension MediaServer: MediaBackend {
     }
 
     public func backendEvents(_ id: String) -> AsyncStream<MediaBackendEvent> {
-        let events = sessionEvents(id)
-        return AsyncStream { continuation in
-            let task = Task {
-                for await event in events {
-                    switch event {
-                    case .iceConnected(let transport, let remote):
-                        continuation.yield(.iceConnected(transport: "\(transport)", remote: "\(remote)"))
-                    case .dtlsConnected(let profile):
-                        continuation.yield(.dtlsConnected(profile: "\(profile)"))
-                    case .renegotiationNeeded(let audio, let video):
-                        continuation.yield(.renegotiationNeeded(audioSlots: audio, videoSlots: video))
-                    case .closed(let reason):
-                        continuation.yield(.closed(reason: "\(reason)"))
-                    }
-                }
-                continuation.finish()
+        // Pulled in the consumer's task (no task of its own), so it runs wherever the consumer runs.
+        let events = EventIterator(sessionEvents(id).makeAsyncIterator())
+        return AsyncStream(unfolding: {
+            switch await events.next() {
+            case .iceConnected(let transport, let remote)?:
+                return .iceConnected(transport: "\(transport)", remote: "\(remote)")
+            case .dtlsConnected(let profile)?:
+                return .dtlsConnected(profile: "\(profile)")
+            case .renegotiationNeeded(let audio, let video)?:
+                return .renegotiationNeeded(audioSlots: audio, videoSlots: video)
+            case .closed(let reason)?:
+                return .closed(reason: "\(reason)")
+            case nil:
+                return nil
             }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        })
     }
 
     public var backendMetrics: MediaBackendMetrics {
@@ -75,5 +72,19 @@ extension MediaServerConfiguration {
         offerUDPCandidates = c.offerUDPCandidates
         offerTCPCandidates = c.offerTCPCandidates
         consentTimeout = c.consentTimeout
+    }
+}
+
+/// One consumer's iterator over a session's events.
+private final class EventIterator: @unchecked Sendable {
+    // @unchecked: `AsyncStream(unfolding:)` calls `next()` from one consumer, one call at a time.
+    private var iterator: AsyncStream<MediaSessionEvent>.AsyncIterator
+
+    init(_ iterator: AsyncStream<MediaSessionEvent>.AsyncIterator) {
+        self.iterator = iterator
+    }
+
+    func next() async -> MediaSessionEvent? {
+        await iterator.next()
     }
 }

@@ -114,15 +114,17 @@ actor SignalingSession {
     private var muted = false
     private var presenting = false
     private var eventsTask: Task<Void, Never>?
+    private let control: ControlExecutor
 
     init(
         id: String, peer: String, backend: any MediaBackend, signer: JoinTokenSigner, admission: JoinAdmission?,
         iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
         registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
-        maxParticipants: Int? = nil,
+        maxParticipants: Int? = nil, control: ControlExecutor = .shared,
         logger: Logger, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
     ) {
         self.maxParticipants = maxParticipants
+        self.control = control
         self.id = id
         self.peer = peer
         self.backend = backend
@@ -388,7 +390,7 @@ actor SignalingSession {
         logger.info("answered offer")
         reply(["type": .string("answer"), "sdp": .string(result.answer)])
         let events = backend.backendEvents(result.sessionID)
-        eventsTask = Task { [weak self] in
+        eventsTask = control.task { [weak self] in
             var transport = "unknown"
             for await event in events {
                 guard let self else { return }

@@ -1,4 +1,5 @@
 import CallsMedia
+import CallsTestSupport
 import CallsWire
 import Foundation
 import Testing
@@ -12,14 +13,21 @@ struct MediaClientCallTests {
         let id: String
     }
 
-    /// Polls `condition` every 10 ms for at most `timeout`; true once it holds.
-    static func eventually(_ timeout: Duration, _ condition: @Sendable () async -> Bool) async -> Bool {
+    /// Polls `condition` every 10 ms for at most `timeout` (generous: a starved suite delays packets); true once it
+    /// holds. A timeout is recorded with what was awaited and whether the process was starved meanwhile.
+    static func eventually(
+        _ what: String, _ timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: @Sendable () async -> Bool
+    ) async -> Bool {
+        let start = LoadSnapshot.now()
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return await condition()
+        if await condition() { return true }
+        Issue.record("\(WaitTimeout(waitingFor: what, since: start))", sourceLocation: sourceLocation)
+        return false
     }
 
     /// Sends `rounds` packets from each of `senders`, interleaved, 5 ms apart.
@@ -62,7 +70,7 @@ struct MediaClientCallTests {
             await Self.talk(participants.map(\.client), rounds: rounds, base: 0)
             for (i, p) in participants.enumerated() {
                 let others = ssrcs.enumerated().filter { $0.offset != i }.map(\.element)
-                let complete = await Self.eventually(.seconds(5)) {
+                let complete = await Self.eventually("participant \(i) to hear both others") {
                     let counts = await p.client.receivedPacketCounts()
                     return others.allSatisfy { (counts[$0] ?? 0) >= rounds }
                 }
@@ -74,7 +82,7 @@ struct MediaClientCallTests {
             }
             // The payload made it through unchanged (decrypted with the receiver's SRTP keys).
             let stream = participants[1].client.receivedAudio
-            let sample = await MediaTest.withDeadline(.seconds(2)) { () async -> ReceivedRTPPacket? in
+            let sample = await MediaTest.expectWithin("a packet of participant 0 at participant 1") { () async -> ReceivedRTPPacket? in
                 for await packet in stream where packet.header.ssrc == ssrcs[0] { return packet }
                 return nil
             } ?? nil
@@ -87,7 +95,7 @@ struct MediaClientCallTests {
             let before2 = await clients[2].receivedPacketCounts()
             let mutedBefore = server.metrics.mutedDropped
             await Self.talk(clients, rounds: rounds, base: 1000)
-            let flowing = await Self.eventually(.seconds(5)) {
+            let flowing = await Self.eventually("participants 1 and 2 to hear each other after the mute") {
                 let c1 = await clients[1].receivedPacketCounts()
                 let c2 = await clients[2].receivedPacketCounts()
                 return (c1[ssrcs[2]] ?? 0) >= (before1[ssrcs[2]] ?? 0) + rounds
@@ -96,7 +104,7 @@ struct MediaClientCallTests {
             #expect(flowing)
             // Every packet of 0 reached the server before the last packets of 1 and 2 (one socket, one event loop),
             // so once the server counted all of them as muted, none can still be on its way.
-            let allMuted = await Self.eventually(.seconds(5)) { server.metrics.mutedDropped >= mutedBefore + UInt64(rounds) }
+            let allMuted = await Self.eventually("every packet of muted participant 0 to be dropped") { server.metrics.mutedDropped >= mutedBefore + UInt64(rounds) }
             #expect(allMuted, "muted drops: \(server.metrics.mutedDropped - mutedBefore)")
             let after1 = await participants[1].client.receivedPacketCounts()
             let after2 = await participants[2].client.receivedPacketCounts()

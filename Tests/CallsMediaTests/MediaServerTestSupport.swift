@@ -1,4 +1,5 @@
 import CallsMedia
+import CallsTestSupport
 import CallsWire
 import Foundation
 import Logging
@@ -46,12 +47,27 @@ enum MediaTest {
         return nil
     }
 
-    /// Connects a client over `transport`, sends `count` packets 20 ms apart, and returns what came back (waiting at
-    /// most `timeout` after the last send).
+    /// What an echo round trip sent and got back. `shortfall` is nil when every packet came back; otherwise it
+    /// says how long the wait was and whether the process was starved meanwhile (for failure messages).
+    struct EchoResult {
+        let sent: [[UInt8]]
+        let received: [ReceivedRTPPacket]
+        let serverSSRC: UInt32?
+        let connection: MediaClientConnection
+        let shortfall: String?
+
+        /// "received N of M echoed packets", with the wait's report when some are missing.
+        var summary: String {
+            "received \(received.count) of \(sent.count) echoed packets" + (shortfall.map { "; \($0)" } ?? "")
+        }
+    }
+
+    /// Connects a client over `transport`, sends `count` packets 20 ms apart, and returns what came back: it stops
+    /// waiting once all came back, or `timeout` after the last send (generous: a starved suite delays them).
     static func echoRoundTrip(
         server: MediaServer, transport: MediaClientConfiguration.Transport, count: Int = 50,
-        timeout: Duration = .seconds(3)
-    ) async throws -> (sent: [[UInt8]], received: [ReceivedRTPPacket], serverSSRC: UInt32?, connection: MediaClientConnection) {
+        timeout: Duration = .seconds(15)
+    ) async throws -> EchoResult {
         var config = MediaClientConfiguration()
         config.transport = transport
         let client = try MediaClient(configuration: config, logger: logger)
@@ -70,11 +86,16 @@ enum MediaTest {
             client.sendAudio(payload: p, timestamp: UInt32(i * 960), marker: i == 0)
             try await Task.sleep(for: .milliseconds(20))
         }
-        let received = await withDeadline(timeout) { await collector.value } ?? []
+        let waiting = LoadSnapshot.now()
+        let received = await withDeadline(timeout) { await collector.value }
         collector.cancel()
         await client.close()
         await server.closeSession(id)
-        return (payloads, received, answerSSRC(answer), connection)
+        let shortfall = received == nil
+            ? WaitTimeout(waitingFor: "\(count) echoed packets", since: waiting).description : nil
+        return EchoResult(
+            sent: payloads, received: received ?? [], serverSSRC: answerSSRC(answer), connection: connection,
+            shortfall: shortfall)
     }
 
     /// Runs `body`, returning nil if it does not finish within `timeout` (the body is cancelled).
@@ -91,7 +112,21 @@ enum MediaTest {
         }
     }
 
-    /// Waits for the first event matching `predicate`, at most `timeout`.
+    /// Runs `body` for a result that should come; a timeout is a recorded failure naming `what` and saying whether
+    /// the process was starved meanwhile. Returns nil then.
+    static func expectWithin<T: Sendable>(
+        _ what: String, _ timeout: Duration = TestDeadline.defaultBound,
+        sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping @Sendable () async -> T
+    ) async -> T? {
+        let start = LoadSnapshot.now()
+        guard let value = await withDeadline(timeout, body) else {
+            Issue.record("\(WaitTimeout(waitingFor: what, since: start))", sourceLocation: sourceLocation)
+            return nil
+        }
+        return value
+    }
+
+    /// Waits for the first event matching `predicate`, at most `timeout` (nil then: for events that must not come).
     static func waitForEvent(
         _ server: MediaServer, session id: String, timeout: Duration, where predicate: @escaping @Sendable (MediaSessionEvent) -> Bool
     ) async -> MediaSessionEvent? {

@@ -157,7 +157,7 @@ func rtcpReceiverReport(ssrc: UInt32 = 0xCAFE_BABE, about source: UInt32 = 0x123
     func garbageNeverTraps(profile: SRTPProtectionProfile) throws {
         let (client, server) = try Self.sessions(profile)
         var random = SplitMix64(seed: UInt64(profile.id))
-        for round in 0..<5000 {
+        for round in 0..<2000 {
             var garbage = random.bytes(Int.random(in: 0...300, using: &random))
             if round % 2 == 0, !garbage.isEmpty { garbage[0] = 0x80 | garbage[0] & 0x3F }  // version 2
             var rtp = garbage

@@ -1,3 +1,4 @@
+import CallsTestSupport
 import Foundation
 import Logging
 import Testing
@@ -9,6 +10,20 @@ import Testing
         let ws = try await TestWebSocket(port: s.port)
         let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
         return (ws, reply)
+    }
+
+    /// Signaling runs on the server's own control thread, never on Swift's shared cooperative pool, where
+    /// CPU-bound or blocking work elsewhere in the process could keep joins from being answered.
+    @Test func signalingRunsOnTheControlThread() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (ws, joined) = try await joined(s)
+        #expect(joined["type"] as? String == "joined")
+        _ = try await ws.request(#"{"type":"offer","sdp":"v=0\r\nfake offer\r\n"}"#)
+        try await ws.send(#"{"type":"mute"}"#)
+        _ = try await ws.event("muted")
+        #expect(s.backend.threads.count == 2)
+        #expect(s.backend.threads.allSatisfy { $0 }, "backend calls made on the control thread: \(s.backend.threads)")
     }
 
     @Test func joinOfferAnswerConnectedLeave() async throws {

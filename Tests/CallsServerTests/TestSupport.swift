@@ -1,4 +1,5 @@
 import CallsStore
+import CallsTestSupport
 import Foundation
 import Logging
 import Testing
@@ -31,7 +32,17 @@ final class FakeBackend: MediaBackend, @unchecked Sendable {
         let description: String
     }
 
+    private var _threads: [Bool] = []
+    /// For each offer, mute and unmute: whether it was made on the API server's control thread.
+    var threads: [Bool] { lock.withLock { _threads } }
+
+    private func noteThread() {
+        let onControl = ControlExecutor.shared.inControlThread
+        lock.withLock { _threads.append(onControl) }
+    }
+
     func createSession(offer: String, label: String) async throws -> (sessionID: String, answer: String) {
+        noteThread()
         if let refuseOffers { throw Refused(description: refuseOffers) }
         let id: String = lock.withLock {
             counter += 1
@@ -60,6 +71,7 @@ final class FakeBackend: MediaBackend, @unchecked Sendable {
     }
 
     func setAudioForwarding(_ id: String, _ on: Bool) async {
+        noteThread()
         lock.withLock { _calls.append("\(id) \(on ? "unmute" : "mute")") }
     }
 
@@ -145,16 +157,19 @@ struct SocketError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// A blocking TCP connection to 127.0.0.1 with a receive timeout.
+/// A blocking TCP connection to 127.0.0.1. Every read waits for data itself, under one generous deadline for the
+/// connection's whole life; giving up says what it waited for and whether the process was starved meanwhile.
 final class TestSocket: @unchecked Sendable {
     // @unchecked: used by one test at a time, from one thread at a time.
     let fd: Int32
+    let port: Int
+    let deadline: TestDeadline
     var pending: [UInt8] = []
 
-    init(port: Int, timeout: Int = 5) throws {
+    init(port: Int, deadline: TestDeadline = TestDeadline()) throws {
+        self.port = port
+        self.deadline = deadline
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var sa = sockaddr_in()
         sa.sin_family = sa_family_t(AF_INET)
         sa.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -176,8 +191,16 @@ final class TestSocket: @unchecked Sendable {
         }
     }
 
-    /// Reads more bytes into `pending`; false at EOF.
-    func fill() throws -> Bool {
+    /// Waits for more bytes (until the deadline) and adds them to `pending`; false at EOF.
+    func fill(waitingFor what: @autoclosure () -> String = "data") throws -> Bool {
+        while true {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, deadline.remainingMilliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 { throw SocketError(description: "poll: \(String(cString: strerror(errno)))") }
+            if ready == 0 { throw deadline.timeout(waitingFor: "\(what()) from the server on 127.0.0.1:\(port)") }
+            break
+        }
         var buf = [UInt8](repeating: 0, count: 65536)
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n < 0 { throw SocketError(description: "recv: \(String(cString: strerror(errno)))") }
@@ -186,17 +209,19 @@ final class TestSocket: @unchecked Sendable {
         return true
     }
 
-    func read(count: Int) throws -> [UInt8] {
+    func read(count: Int, waitingFor what: @autoclosure () -> String = "data") throws -> [UInt8] {
         while pending.count < count {
-            guard try fill() else { throw SocketError(description: "EOF") }
+            guard try fill(waitingFor: "\(what()) (\(count) bytes, \(pending.count) so far)") else {
+                throw SocketError(description: "EOF")
+            }
         }
         let out = Array(pending[0..<count])
         pending.removeFirst(count)
         return out
     }
 
-    func readUntilEOF() throws -> [UInt8] {
-        while try fill() {}
+    func readUntilEOF(waitingFor what: @autoclosure () -> String = "the end of the response") throws -> [UInt8] {
+        while try fill(waitingFor: what()) {}
         let out = pending
         pending = []
         return out
@@ -213,7 +238,7 @@ func httpRequest(port: Int, _ path: String, method: String = "GET", extraHeaders
     try await offPool {
         let s = try TestSocket(port: port)
         try s.send(Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\(extraHeaders)\r\n".utf8))
-        let raw = String(decoding: try s.readUntilEOF(), as: UTF8.self)
+        let raw = String(decoding: try s.readUntilEOF(waitingFor: "the response to \(method) \(path)"), as: UTF8.self)
         guard let split = raw.range(of: "\r\n\r\n") else { throw SocketError(description: "no header end in \(raw)") }
         let lines = raw[..<split.lowerBound].split(separator: "\r\n")
         let status = Int(lines[0].split(separator: " ")[1]) ?? 0
@@ -233,57 +258,69 @@ final class TestWebSocket: @unchecked Sendable {
     let socket: TestSocket
 
     init(port: Int) async throws {
-        socket = try await offPool { try TestSocket(port: port) }
-        let s = socket
-        try await offPool {
-            let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-            try s.send(
-                Array(
-                    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                        .utf8))
-            var header: [UInt8] = []
-            while !header.suffix(4).elementsEqual([13, 10, 13, 10]) { header += try s.read(count: 1) }
-            let text = String(decoding: header, as: UTF8.self)
-            guard text.hasPrefix("HTTP/1.1 101") else { throw SocketError(description: "upgrade refused: \(text)") }
+        socket = try await offPool { try Self.connect(port: port) }
+    }
+
+    /// Connects and upgrades on the calling thread (blocking: not for the cooperative pool).
+    init(blockingPort port: Int, deadline: TestDeadline = TestDeadline()) throws {
+        socket = try Self.connect(port: port, deadline: deadline)
+    }
+
+    private static func connect(port: Int, deadline: TestDeadline = TestDeadline()) throws -> TestSocket {
+        let s = try TestSocket(port: port, deadline: deadline)
+        let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        try s.send(
+            Array(
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                    .utf8))
+        var header: [UInt8] = []
+        while !header.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            header += try s.read(count: 1, waitingFor: "the WebSocket upgrade response")
         }
+        let text = String(decoding: header, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.1 101") else { throw SocketError(description: "upgrade refused: \(text)") }
+        return s
     }
 
     func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) async throws {
-        let s = socket
-        try await offPool {
-            var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
-            if payload.count < 126 {
-                frame.append(0x80 | UInt8(payload.count))
-            } else if payload.count < 65536 {
-                frame.append(0x80 | 126)
-                frame += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-            } else {
-                frame.append(0x80 | 127)
-                frame += (0..<8).reversed().map { UInt8((UInt64(payload.count) >> (8 * UInt64($0))) & 0xFF) }
-            }
-            let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
-            frame += mask
-            frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-            try s.send(frame)
+        try await offPool { try self.sendFrameBlocking(opcode: opcode, payload, fin: fin) }
+    }
+
+    func sendFrameBlocking(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) throws {
+        var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else if payload.count < 65536 {
+            frame.append(0x80 | 126)
+            frame += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        } else {
+            frame.append(0x80 | 127)
+            frame += (0..<8).reversed().map { UInt8((UInt64(payload.count) >> (8 * UInt64($0))) & 0xFF) }
         }
+        let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        try socket.send(frame)
     }
 
     func send(_ text: String) async throws { try await sendFrame(opcode: 1, Array(text.utf8)) }
 
     /// The next frame: (opcode, payload).
-    func receiveFrame() async throws -> (UInt8, [UInt8]) {
+    func receiveFrame(waitingFor what: String = "a WebSocket frame") async throws -> (UInt8, [UInt8]) {
+        try await offPool { try self.receiveFrameBlocking(waitingFor: what) }
+    }
+
+    func receiveFrameBlocking(waitingFor what: String = "a WebSocket frame") throws -> (UInt8, [UInt8]) {
         let s = socket
-        return try await offPool {
-            let h = try s.read(count: 2)
-            var length = Int(h[1] & 0x7F)
-            if length == 126 {
-                let b = try s.read(count: 2)
-                length = Int(b[0]) << 8 | Int(b[1])
-            } else if length == 127 {
-                length = try s.read(count: 8).reduce(0) { $0 << 8 | Int($1) }
-            }
-            return (h[0] & 0x0F, try s.read(count: length))
+        let h = try s.read(count: 2, waitingFor: what)
+        var length = Int(h[1] & 0x7F)
+        if length == 126 {
+            let b = try s.read(count: 2, waitingFor: "a WebSocket frame length")
+            length = Int(b[0]) << 8 | Int(b[1])
+        } else if length == 127 {
+            length = try s.read(count: 8, waitingFor: "a WebSocket frame length").reduce(0) { $0 << 8 | Int($1) }
         }
+        return (h[0] & 0x0F, try s.read(count: length, waitingFor: "a WebSocket frame payload"))
     }
 
     /// Call events (`"type":"event"`) received while waiting for other messages, in order.
@@ -302,14 +339,14 @@ final class TestWebSocket: @unchecked Sendable {
     }
 
     /// The next event named `name`, from those already received or the next messages (other messages are dropped).
-    func event(_ name: String, user: String? = nil, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+    /// Bounded by the connection's deadline.
+    func event(_ name: String, user: String? = nil) async throws -> [String: Any] {
         func matches(_ m: [String: Any]) -> Bool {
             m["event"] as? String == name && (user == nil || m["user"] as? String == user)
         }
         if let i = events.firstIndex(where: matches) { return events.remove(at: i) }
-        let deadline = ContinuousClock.now + timeout
         for _ in 0..<100 {
-            let message = try await receiveAny(until: deadline)
+            let message = try await receiveAny(waitingFor: "the \(name) event\(user.map { " of \($0)" } ?? "")")
             if message["type"] as? String == "event" {
                 if matches(message) { return message }
                 events.append(message)
@@ -318,12 +355,12 @@ final class TestWebSocket: @unchecked Sendable {
         throw SocketError(description: "no \(name) event among the next 100 messages")
     }
 
-    /// The next text message as a JSON object (pings are answered on the way; bounded by `deadline`, since
-    /// pings alone keep the socket's receive timeout from firing).
-    func receiveAny(until deadline: ContinuousClock.Instant = .now + .seconds(60)) async throws -> [String: Any] {
+    /// The next text message as a JSON object (pings are answered on the way; bounded by the connection's deadline,
+    /// which pings do not extend).
+    func receiveAny(waitingFor what: String = "a signaling message") async throws -> [String: Any] {
         while true {
-            guard ContinuousClock.now < deadline else { throw SocketError(description: "no message before the deadline") }
-            let (opcode, payload) = try await receiveFrame()
+            if socket.deadline.expired { throw socket.deadline.timeout(waitingFor: what) }
+            let (opcode, payload) = try await receiveFrame(waitingFor: what)
             if opcode == 1 {
                 guard let obj = try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
                     throw SocketError(description: "not a JSON object: \(String(decoding: payload, as: UTF8.self))")

@@ -114,13 +114,13 @@ private func exercise(_ raw: UnsafeRawBufferPointer, decoded: inout [String: Int
 
 @Suite("RTCP robustness")
 struct RTCPFuzzTests {
-    @Test("100k random and mutated inputs never trap and stay in bounds")
+    @Test("30k random and mutated inputs never trap and stay in bounds")
     func fuzz() {
         var rng = SeededGenerator(seed: 3550)
         var packetsSeen = 0
         var validCompounds = 0
         var decoded: [String: Int] = [:]
-        for i in 0..<100_000 {
+        for i in 0..<30_000 {
             let bytes: [UInt8]
             if i % 4 == 0 {
                 bytes = fuzzBytes(Int.random(in: 0...96, using: &rng), using: &rng).enumerated().map { j, b in
@@ -134,10 +134,10 @@ struct RTCPFuzzTests {
             if bytes.withUnsafeBytes({ RTCPReader.validate($0) }) != nil { validCompounds += 1 }
         }
         // The corpus must actually reach the decoders.
-        #expect(packetsSeen > 40_000)
-        #expect(validCompounds > 10_000)
+        #expect(packetsSeen > 12_000)
+        #expect(validCompounds > 3_000)
         for kind in ["sr", "rr", "sdes", "bye", "nack", "twcc", "pli", "fir", "remb"] {
-            #expect(decoded[kind, default: 0] > 100, "decoder \(kind) was rarely reached: \(decoded)")
+            #expect(decoded[kind, default: 0] > 30, "decoder \(kind) was rarely reached: \(decoded)")
         }
     }
 }

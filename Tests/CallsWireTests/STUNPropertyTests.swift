@@ -103,7 +103,7 @@ struct STUNPropertyTests {
     @Test func randomMessagesRoundTrip() throws {
         var g = SeededGenerator(seed: 0x5EED_0001)
         let key = STUNKey.shortTerm(password: "pw-for-property-tests-123")
-        for i in 0..<5_000 {
+        for i in 0..<2_000 {
             let m = Self.randomMessage(&g)
             let bytes = try m.encoded()
             let decoded = try STUNMessage(decoding: bytes)
@@ -145,8 +145,9 @@ struct STUNPropertyTests {
     }
 
     /// Decoders must never trap: random bytes, mutated RFC vectors and random TLV soups, all fed through
-    /// every decoder in the module. Bounded to a few seconds even in debug builds.
-    /// 4 × 50,000 inputs, split so swift-testing can run the shards in parallel.
+    /// every decoder in the module. 4 × 5,000 inputs, a fraction of a second each: volume belongs to the libFuzzer
+    /// run (`scripts/fuzz-wire.sh`, 60 s in the suite), and a long CPU-bound test starves the tests that wait on
+    /// servers running in the same process.
     @Test(arguments: 0..<4)
     func arbitraryBytesNeverTrap(shard: Int) throws {
         var g = SeededGenerator(seed: 0xF022_0000 + UInt64(shard))
@@ -156,7 +157,7 @@ struct STUNPropertyTests {
         ].map(fixture)
         let key = STUNKey.shortTerm(password: "VOkJxbRl1RmTxUk/WvJxBt")
         var decodedCount = 0
-        for i in 0..<50_000 {
+        for i in 0..<5_000 {
             var input: [UInt8]
             switch i % 4 {
             case 0:
@@ -206,6 +207,6 @@ struct STUNPropertyTests {
             splitter.append(contentsOf: input)
             while let _ = try? splitter.nextFrame() {}
         }
-        #expect(decodedCount > 12_500)
+        #expect(decodedCount > 1_250)
     }
 }

@@ -1,3 +1,4 @@
+import CallsTestSupport
 import Foundation
 import Testing
 
@@ -9,15 +10,14 @@ import FoundationNetworking
 @Suite(.serialized) struct ServeOpsTests {
     typealias RunningServe = ServeCLITests.RunningServe
 
-    /// A WebSocket to /ws that stays open.
+    /// A WebSocket to /ws that stays open; every read waits under one generous deadline for the connection.
     final class OpenSocket {
         let fd: Int32
         private var pending: [UInt8] = []
+        private let deadline = TestDeadline()
 
         init(port: Int) throws {
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var tv = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -42,6 +42,10 @@ import FoundationNetworking
 
         private func read(_ n: Int) throws -> [UInt8] {
             while pending.count < n {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&p, 1, deadline.remainingMilliseconds)
+                if ready < 0 && errno == EINTR { continue }
+                guard ready > 0 else { throw deadline.timeout(waitingFor: "a reply from serve's /ws") }
                 var buf = [UInt8](repeating: 0, count: 4096)
                 let got = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 guard got > 0 else { throw ServeCLITests.CLIProblem(description: "connection closed") }
