@@ -1,3 +1,4 @@
+import CallsTestSupport
 import Foundation
 import Testing
 
@@ -61,11 +62,12 @@ enum CLI {
             errData = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
+        let started = LoadSnapshot.now()
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(2000) }
         if p.isRunning {
             p.terminate()
-            Issue.record("callsctl \(args.joined(separator: " ")) did not finish within \(timeout) s")
+            Issue.record("\(WaitTimeout(waitingFor: "callsctl \(args.joined(separator: " ")) to exit", since: started))")
         }
         p.waitUntilExit()
         group.wait()

@@ -1,3 +1,4 @@
+import CallsTestSupport
 import Foundation
 import Testing
 
@@ -41,11 +42,12 @@ import Glibc
         DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         group.enter()
         DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let started = LoadSnapshot.now()
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(5000) }
         if p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            Issue.record("\(tool) did not finish within \(timeout) s")
+            Issue.record("\(WaitTimeout(waitingFor: "\(tool) to exit", since: started))")
         }
         p.waitUntilExit()
         group.wait()
