@@ -12,7 +12,9 @@ import FoundationNetworking
 
     /// A WebSocket to /ws that stays open; every read waits under one generous deadline for the connection.
     final class OpenSocket {
-        let fd: Int32
+        /// -1 once closed: closing a number twice can close another test's descriptor that reused it (that crashed
+        /// a pipe read in the man-page test under load).
+        private(set) var fd: Int32
         private var pending: [UInt8] = []
         private let deadline = TestDeadline()
 
@@ -36,7 +38,10 @@ import FoundationNetworking
 
         deinit { close() }
 
-        func close() { if fd >= 0 { Glibc.close(fd) } }
+        func close() {
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
 
         private func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
 
@@ -93,8 +98,26 @@ import FoundationNetworking
             result = ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data ?? Data(), as: UTF8.self))
             s.signal()
         }.resume()
-        _ = s.wait(timeout: .now() + 10)
+        _ = s.wait(timeout: .now() + 60)
         return result
+    }
+
+    /// Closing, then dropping, a socket must not close the descriptor number a second time: by then it may belong
+    /// to someone else (here: a descriptor the test places on that number).
+    @Test func aClosedSocketNeverClosesItsNumberAgain() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        var ws: OpenSocket? = try OpenSocket(port: serve.apiPort)
+        let number = ws!.fd
+        ws!.close()
+        let other = open("/dev/null", O_RDONLY)
+        #expect(dup2(other, number) == number)
+        ws = nil
+        #expect(fcntl(number, F_GETFD) != -1, "dropping the closed socket closed descriptor \(number) again")
+        Glibc.close(number)
+        Glibc.close(other)
+        _ = ws
     }
 
     @Test func sigtermDrainsUntilTheLastSessionEnds() throws {

@@ -61,7 +61,6 @@ public final class UDPProbeSocket {
         self.family = family
         let fd = socket(family == .ipv4 ? AF_INET : AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ProbeNetworkError(.other, "cannot open a UDP socket: \(errnoText())") }
-        self.fd = fd
         let bindTo =
             local ?? (family == .ipv4 ? STUNAddress(ipv4: 0, port: 0) : STUNAddress(ipv6High: 0, low: 0, port: 0))
         let rc = bindTo.withSockAddr { bind(fd, $0, $1) }
@@ -70,6 +69,9 @@ public final class UDPProbeSocket {
             close(fd)
             throw ProbeNetworkError(.other, "cannot bind UDP \(bindTo): \(errnoText(code))")
         }
+        // Stored only now: once every property is set, a throw runs deinit, which would close the number a
+        // second time, when another thread may already have been given it.
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -153,7 +155,6 @@ public final class TCPProbeStream: ProbeStream {
         let fd = socket(
             remote.socketFamily, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw ProbeNetworkError(.other, "cannot open a TCP socket: \(errnoText())") }
-        self.fd = fd
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let rc = remote.withSockAddr { Glibc.connect(fd, $0, $1) }
@@ -180,6 +181,8 @@ public final class TCPProbeStream: ProbeStream {
                 throw networkError(soError, "connect TCP \(remote)")
             }
         }
+        // Stored only once connected (see UDPProbeSocket.init: a throw after this would close it twice).
+        self.fd = fd
     }
 
     deinit { close(fd) }
