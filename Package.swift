@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "callsctl",
             dependencies: [
-                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig",
+                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig", "Doctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -37,6 +37,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CallsConfig", swiftSettings: swiftSettings),
+        .target(
+            name: "Doctor",
+            dependencies: [
+                "Probes", "CallsMedia", "CallsServer", "CallsStore", "CallsWire", "CallsConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CallsWire",
             dependencies: [
@@ -117,6 +125,7 @@ let package = Package(
         .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsServerTests", dependencies: ["CallsServer", "CallsMedia", "CallsWire", "CallsTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "DoctorTests", dependencies: ["Doctor", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ProbesTests", dependencies: ["Probes", "CallsWire", "CallsTestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

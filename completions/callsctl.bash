@@ -245,9 +245,9 @@ _callsctl_serve() {
 
 _callsctl_doctor() {
     repeating_flags=()
-    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --strict --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--data-dir --site-url --rtcd-url --token-file --channel --only --skip --timeout)
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --strict --self-test --version -h --help)
+    repeating_options=(--stun-url --turn-url)
+    non_repeating_options=(--data-dir --url --rtcd-url --site-url --ice-host-override --rtc-port --turn-secret-file --token-file --token-secret-file --channel --role --ca-file --only --skip --timeout --junit)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -256,17 +256,44 @@ _callsctl_doctor() {
         __callsctl_add_completions -d
         return
         ;;
+    '--url'|'--rtcd-url')
+        return
+        ;;
     '--site-url')
         return
         ;;
-    '--rtcd-url')
+    '--ice-host-override')
+        return
+        ;;
+    '--rtc-port')
+        return
+        ;;
+    '--stun-url')
+        return
+        ;;
+    '--turn-url')
+        return
+        ;;
+    '--turn-secret-file')
+        __callsctl_add_completions -f
         return
         ;;
     '--token-file')
         __callsctl_add_completions -f
         return
         ;;
+    '--token-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
     '--channel')
+        return
+        ;;
+    '--role')
+        return
+        ;;
+    '--ca-file')
+        __callsctl_add_completions -f
         return
         ;;
     '--only')
@@ -276,6 +303,10 @@ _callsctl_doctor() {
         return
         ;;
     '--timeout')
+        return
+        ;;
+    '--junit')
+        __callsctl_add_completions -f
         return
         ;;
     esac

@@ -25,7 +25,7 @@ function __callsctl_parse_tokens -S
         case 'serve'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'config=' 'version' 'h/help'
         case 'doctor'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'site-url=' 'rtcd-url=' 'token-file=' 'channel=' 'only=' 'skip=' 'timeout=' 'strict' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'ice-host-override=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
         case 'probe'
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -140,7 +140,7 @@ complete -c 'callsctl' -f
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'serve' -d 'Run the embedded media server (SFU) on embedded defaults or the given settings.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'doctor' -d 'Diagnose a whole calls deployment and rank the most likely cause of trouble.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'doctor' -d 'Diagnose a calls deployment end to end and rank the most likely cause of trouble.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'probe' -d 'Probe STUN and TURN servers and NAT behaviour, with verdicts and exit codes.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'ports' -d 'Check the deployment\'s ports locally or from outside.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl" -eq 1' -fa 'config' -d 'Write, check and show configs for a whole calls deployment.'
@@ -175,14 +175,24 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" site-url' -l 'site-url' -d 'The Mattermost site URL.' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtcd-url' -l 'rtcd-url' -d 'The media server API URL.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtcd-url url' -l 'url' -l 'rtcd-url' -d 'The media server\'s API (callsctl serve or rtcd).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" site-url' -l 'site-url' -d 'The Mattermost site URL (not checked yet).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" ice-host-override' -l 'ice-host-override' -d 'The host clients send media to (default: the --url host).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtc-port' -l 'rtc-port' -d 'The RTC port, UDP and TCP.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor"' -l 'stun-url' -d 'A STUN server to check (repeatable).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor"' -l 'turn-url' -d 'A TURN server to check (repeatable).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" turn-secret-file' -l 'turn-secret-file' -d 'File holding the TURN REST shared secret.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" token-file' -l 'token-file' -d 'File holding a join token.' -rF
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" channel' -l 'channel' -d 'Channel to join for the join test.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" token-secret-file' -l 'token-secret-file' -d 'File holding the token secret, to make a join token (serve\'s token-secret).' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" channel' -l 'channel' -d 'Channel in which a call must be allowed to start.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" role' -l 'role' -d 'Where this runs: client (where users are) or server (the media host).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" ca-file' -l 'ca-file' -d 'CA certificates for https/wss and TURN over TLS.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" only' -l 'only' -d 'Only these checks (comma-separated ids).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" skip' -l 'skip' -d 'Skip these checks (comma-separated ids).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" timeout' -l 'timeout' -d 'Time budget for the whole run, in seconds.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" junit' -l 'junit' -d 'Also write the results as JUnit XML to this file.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" strict' -l 'strict' -d 'Treat warnings as failures (exit 1).'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" self-test' -l 'self-test' -d 'Start a callsctl serve on loopback ephemeral ports and check it: a smoke test of this build and host.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl probe" version' -l 'version' -d 'Show the version.'

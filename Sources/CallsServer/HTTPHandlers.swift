@@ -135,6 +135,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Server", value: "callsctl/\(router.version.version)")
+        // RFC 9110 §6.6.1: a server with a clock sends Date (the doctor compares clocks with it).
+        headers.add(name: "Date", value: HTTPDate.now())
         for (name, value) in response.extraHeaders where name != "X-Head" { headers.add(name: name, value: value) }
         let keepAlive = request.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
@@ -345,3 +347,20 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
 
 @available(*, unavailable)
 extension WebSocketSignalingHandler: Sendable {}
+
+/// IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String { format(Date()) }
+
+    static func format(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return String(
+            format: "%@, %02d %@ %04d %02d:%02d:%02d GMT", days[Int(tm.tm_wday)], tm.tm_mday, months[Int(tm.tm_mon)],
+            tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}

@@ -238,7 +238,7 @@ enum Base64URL {
     }
 }
 
-func jsonQuote(_ s: String) -> String {
+public func jsonQuote(_ s: String) -> String {
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

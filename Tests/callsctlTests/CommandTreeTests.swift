@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ["doctor"], ["loadtest"],
+        ["loadtest"],
     ])
     func unbuiltCommandsSaySoAndExit3(_ args: [String]) throws {
         let r = try CLI.run(args, dataDir: TempDir().path)

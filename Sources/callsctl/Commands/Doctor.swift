@@ -1,31 +1,168 @@
 import ArgumentParser
+import CallsServer
+import CallsStore
+import Doctor
+import Foundation
+import Probes
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Diagnose a whole calls deployment and rank the most likely cause of trouble.",
+        abstract: "Diagnose a calls deployment end to end and rank the most likely cause of trouble.",
         discussion: """
-            Checks DNS, clocks, the Mattermost site and Calls plugin, the media server API on 8045, \
-            UDP/TCP 8443, STUN and TURN (with a relayed round trip), NAT behaviour, and joins a real \
-            call to prove media flows. Exit 0 all passed, 1 warnings with --strict, 2 a check failed, \
-            3 could not run.
+            Checks the media server's API on 8045 (/version, /readyz, its clock), the RTC port 8443 over UDP \
+            and TCP, each STUN and TURN server (TURN with a relayed round trip), whether a call may start in \
+            --channel, and then joins an echo test with its own WebRTC client to prove that media flows both \
+            ways over UDP and over ICE-TCP, measuring handshake time, loss and round-trip time. Checks run \
+            concurrently under one --timeout; a check whose prerequisite failed is skipped with the reason. \
+            With --role server it also checks the ports can be bound and the UDP buffer sysctls.
+
+            Exit 0 all passed (warnings allowed unless --strict), 1 warnings under --strict, 2 a check \
+            failed, 3 nothing could be checked, 64 usage: usable as a Nagios-style monitoring check.
+            --json prints one document (schema callsctl.doctor/v1, see docs/doctor.md); --junit FILE \
+            writes JUnit XML, one test case per check.
 
             Examples:
-              callsctl doctor --site-url https://chat.example.com
-              callsctl doctor --rtcd-url http://media.internal:8045 --json
+              callsctl doctor --self-test
+              callsctl doctor --url http://calls.example.com:8045 --token-file token.txt
+              callsctl doctor --url http://127.0.0.1:8045 --token-secret-file /var/lib/callsctl/token-secret \\
+                --channel 4xp9fdt3pbdp7nrw7xjmrd8kkc --stun-url stun:stun.example.com:3478 \\
+                --turn-url turn:turn.example.com:3478 --turn-secret-file /etc/turn-secret --json
+              callsctl doctor --role server --url http://127.0.0.1:8045 --junit doctor.xml
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
-    @Option(help: ArgumentHelp("The Mattermost site URL.", valueName: "url")) var siteURL: String?
-    @Option(help: ArgumentHelp("The media server API URL.", valueName: "url")) var rtcdURL: String?
+    @Option(
+        name: [.customLong("url"), .customLong("rtcd-url")],
+        help: ArgumentHelp("The media server's API (callsctl serve or rtcd).", valueName: "url"))
+    var url: String?
+    @Option(help: ArgumentHelp("The Mattermost site URL (not checked yet).", valueName: "url")) var siteURL: String?
+    @Option(
+        name: .customLong("ice-host-override"),
+        help: ArgumentHelp("The host clients send media to (default: the --url host).", valueName: "host"))
+    var iceHost: String?
+    @Option(help: ArgumentHelp("The RTC port, UDP and TCP.", valueName: "port")) var rtcPort: UInt16 = 8443
+    @Option(name: .customLong("stun-url"), help: ArgumentHelp("A STUN server to check (repeatable).", valueName: "url"))
+    var stunURLs: [String] = []
+    @Option(name: .customLong("turn-url"), help: ArgumentHelp("A TURN server to check (repeatable).", valueName: "url"))
+    var turnURLs: [String] = []
+    @Option(help: ArgumentHelp("File holding the TURN REST shared secret.", valueName: "file"), completion: .file())
+    var turnSecretFile: String?
     @Option(help: ArgumentHelp("File holding a join token.", valueName: "file"), completion: .file())
     var tokenFile: String?
-    @Option(help: ArgumentHelp("Channel to join for the join test.", valueName: "channel-id")) var channel: String?
+    @Option(
+        help: ArgumentHelp("File holding the token secret, to make a join token (serve's token-secret).", valueName: "file"),
+        completion: .file())
+    var tokenSecretFile: String?
+    @Option(help: ArgumentHelp("Channel in which a call must be allowed to start.", valueName: "channel-id"))
+    var channel: String?
+    @Option(help: ArgumentHelp("Where this runs: client (where users are) or server (the media host).", valueName: "role"))
+    var role: String = "client"
+    @Option(help: ArgumentHelp("CA certificates for https/wss and TURN over TLS.", valueName: "file"), completion: .file())
+    var caFile: String?
     @Option(help: ArgumentHelp("Only these checks (comma-separated ids).", valueName: "ids")) var only: String?
     @Option(help: ArgumentHelp("Skip these checks (comma-separated ids).", valueName: "ids")) var skip: String?
     @Option(help: ArgumentHelp("Time budget for the whole run, in seconds.", valueName: "seconds")) var timeout: Double = 30
+    @Option(help: ArgumentHelp("Also write the results as JUnit XML to this file.", valueName: "file"), completion: .file())
+    var junit: String?
     @Flag(help: "Treat warnings as failures (exit 1).") var strict = false
+    @Flag(help: "Start a callsctl serve on loopback ephemeral ports and check it: a smoke test of this build and host.")
+    var selfTest = false
+
+    func validate() throws {
+        guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds.") }
+        guard role == "client" || role == "server" else {
+            throw ValidationError("--role must be client or server, not \"\(role)\".")
+        }
+        if selfTest && url != nil { throw ValidationError("--self-test checks its own server; leave out --url.") }
+        if !selfTest && url == nil && iceHost == nil && stunURLs.isEmpty && turnURLs.isEmpty && role == "client" {
+            throw ValidationError(
+                "nothing to check: give --url of the media server (and --stun-url/--turn-url), or --self-test.")
+        }
+        if let url { do { _ = try ProbeURL(parsing: url) } catch { throw ValidationError("--url: \(error)") } }
+        for s in stunURLs { do { _ = try ServerURI(parsing: s, defaultScheme: .stun) } catch { throw ValidationError("--stun-url: \(error)") } }
+        for t in turnURLs { do { _ = try ServerURI(parsing: t, defaultScheme: .turn) } catch { throw ValidationError("--turn-url: \(error)") } }
+        if let channel { do { _ = try ChannelID(validating: channel) } catch { throw ValidationError("--channel: \(error)") } }
+        if tokenFile != nil && tokenSecretFile != nil {
+            throw ValidationError("--token-file and --token-secret-file: give one (a token, or the secret to make one).")
+        }
+    }
 
     func run() async throws {
-        throw NotYet.fail("doctor", issue: "the doctor issue (whole-path diagnosis with a join test)")
+        let out = global.output
+        var target = DoctorTarget()
+        target.role = role == "server" ? .server : .client
+        target.caFile = caFile
+        var selfServer: SelfTestServer?
+        if selfTest {
+            out.note("self-test: starting callsctl serve on loopback ephemeral ports")
+            do { selfServer = try SelfTestServer.start() } catch { throw CLIError("self-test: \(error)", exitCode: .undecided) }
+            let s = selfServer!
+            target.apiURL = try? ProbeURL(parsing: "http://127.0.0.1:\(s.apiPort)")
+            target.rtcUDPPort = s.udpPort
+            target.rtcTCPPort = s.tcpPort
+            target.tokenSecret = s.tokenSecret
+            target.channel = try? ChannelID(validating: "calls0doctor0selftest00000")
+        } else {
+            target.apiURL = try url.map { try ProbeURL(parsing: $0) }
+            target.rtcUDPPort = rtcPort
+            target.rtcTCPPort = rtcPort
+            target.channel = try channel.map { try ChannelID(validating: $0) }
+        }
+        defer { selfServer?.stop() }
+        target.mediaHost = iceHost
+        target.stunURLs = try stunURLs.map { try ServerURI(parsing: $0, defaultScheme: .stun) }
+        target.turnURLs = try turnURLs.map { try ServerURI(parsing: $0, defaultScheme: .turn) }
+        if let turnSecretFile { target.turnSecret = try SecretFile.read(turnSecretFile, flag: "--turn-secret-file") }
+        if let tokenFile { target.token = try SecretFile.read(tokenFile, flag: "--token-file") }
+        if let tokenSecretFile {
+            do {
+                target.tokenSecret = try TokenSecret.load(path: tokenSecretFile, create: false).bytes
+            } catch {
+                throw CLIError("--token-secret-file \(tokenSecretFile): \(error)", exitCode: .usage)
+            }
+        }
+
+        var checks = DoctorChecks.all(for: target)
+        let onlyIDs = Set((only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+        let skipIDs = Set((skip ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+        let known = Set(checks.map(\.id))
+        for id in onlyIDs.union(skipIDs) where !known.contains(id) {
+            throw CLIError(
+                "no check \(id); the checks are \(checks.map(\.id).joined(separator: ", "))", exitCode: .usage)
+        }
+        if !onlyIDs.isEmpty { checks = checks.filter { onlyIDs.contains($0.id) }.map { $0.withoutMissingDependencies(in: onlyIDs) } }
+        if !skipIDs.isEmpty { checks = checks.filter { !skipIDs.contains($0.id) }.map { $0.withoutMissingDependencies(in: Set(checks.map(\.id)).subtracting(skipIDs)) } }
+
+        let live = !global.json && !global.quiet && Terminal.standardError.isTTY
+        let report = await DoctorRunner(
+            checks: checks, timeout: .milliseconds(Int64(timeout * 1000)), review: DoctorChecks.review
+        ) {
+            done, total, running in
+            guard live else { return }
+            let names = running.prefix(4).joined(separator: " ")
+            Terminal.standardError.write("\r\u{1B}[K[\(done)/\(total)] \(names)")
+        }.run(role: role, strict: strict)
+        if live { Terminal.standardError.write("\r\u{1B}[K") }
+
+        if let junit {
+            do {
+                try DoctorRendering.junit(report).write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                throw CLIError("--junit \(junit): cannot write the file: \(error.localizedDescription)", exitCode: .usage)
+            }
+        }
+        if global.json {
+            out.emit(DoctorRendering.json(report, target: target, selfTest: selfTest))
+        } else {
+            DoctorRendering.human(report, out: out)
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+extension DoctorCheck {
+    /// The check with dependencies outside `ids` dropped (they will not run, so they cannot be waited for).
+    func withoutMissingDependencies(in ids: Set<String>) -> DoctorCheck {
+        DoctorCheck(id, title, severity: severity, dependsOn: dependsOn.filter { ids.contains($0) }, run: run)
     }
 }
 

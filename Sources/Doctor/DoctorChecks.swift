@@ -1,0 +1,420 @@
+import CallsServer
+import CallsStore
+import CallsWire
+import Foundation
+import Probes
+
+/// What the doctor checks: the target deployment as the flags (or a self-test) describe it.
+public struct DoctorTarget: Sendable {
+    public enum Role: String, Sendable { case client, server }
+
+    /// The media server's API (`callsctl serve` or rtcd), e.g. http://calls.example.com:8045.
+    public var apiURL: ProbeURL?
+    /// Where clients send media: the ICE host override, else the API's host.
+    public var mediaHost: String?
+    /// The RTC ports (the same port for both in a deployment; a self-test's ephemeral ports may differ).
+    public var rtcUDPPort: UInt16 = 8443
+    public var rtcTCPPort: UInt16 = 8443
+    public var stunURLs: [ServerURI] = []
+    public var turnURLs: [ServerURI] = []
+    /// The TURN REST shared secret (`--turn-secret-file`).
+    public var turnSecret: String?
+    /// A join token (`--token-file`); else one is made with ``tokenSecret``.
+    public var token: String?
+    public var tokenSecret: [UInt8]?
+    /// The channel whose policy the call join checks; nil skips that check.
+    public var channel: ChannelID?
+    public var role: Role = .client
+    /// How many audio packets each media path sends.
+    public var mediaPackets = 50
+    public var caFile: String?
+
+    public init() {}
+}
+
+/// The doctor's checks for a target, in the order they are reported.
+public enum DoctorChecks {
+    /// A channel for echo joins when none is given (echo tests start no call and are not policy-checked).
+    static let echoChannel = try! ChannelID(validating: "calls0doctor00echo00000000")
+
+    public static func all(for target: DoctorTarget) -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        if target.role == .server {
+            checks += [localPorts(target), udpBuffers()]
+        }
+        checks += [apiVersion(target), apiReady(target), clock(target)]
+        checks += [rtcPort(target, .udp), rtcPort(target, .tcp)]
+        for (i, uri) in target.stunURLs.enumerated() { checks.append(stun(uri, index: i + 1)) }
+        for (i, uri) in target.turnURLs.enumerated() { checks.append(turn(uri, target: target, index: i + 1)) }
+        checks += [callJoin(target), media(target, over: .udp), media(target, over: .tcp)]
+        return checks
+    }
+
+    /// Conclusions that need more than one check: media that fails over UDP while ICE-TCP works is a warning
+    /// (calls work, over TCP, with more delay under loss), not a failure.
+    public static func review(_ results: [CheckResult]) -> [CheckResult] {
+        guard let udp = results.first(where: { $0.id == "J002" }), udp.status == .fail,
+            let tcp = results.first(where: { $0.id == "J003" }), tcp.status == .pass
+        else { return results }
+        var outcome = udp.outcome
+        outcome.status = .warn
+        outcome.message = "UDP failed but ICE-TCP works, so calls fall back to TCP (more delay under loss): " + outcome.message
+        return results.map { $0.id == udp.id ? $0.with(outcome) : $0 }
+    }
+
+    // MARK: The server itself (--role server)
+
+    static func localPorts(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("SRV001", "RTC and API ports can be bound, or are held by the media server", severity: .critical) {
+            _ in
+            let ports = [
+                PortsCheck.Port(.udp, target.rtcUDPPort), PortsCheck.Port(.tcp, target.rtcTCPPort),
+                PortsCheck.Port(.tcp, target.apiURL?.port ?? 8045),
+            ]
+            let results = await blocking { PortsCheck.local(ports) }
+            var evidence: [(String, EvidenceValue)] = []
+            var problems: [String] = []
+            for r in results {
+                evidence.append((r.port.label, .string(r.state.rawValue + (r.holder.map { " (\($0))" } ?? ""))))
+                switch r.state {
+                case .free: break
+                case .inUse:
+                    let holder = r.holder ?? "another process"
+                    if !holder.contains("callsctl") && !holder.contains("rtcd") && !holder.contains("mattermost") {
+                        problems.append("\(r.port.label) is held by \(holder)")
+                    }
+                default: problems.append("\(r.port.label): \(r.state.rawValue) \(r.detail)")
+                }
+            }
+            if problems.isEmpty { return .pass("every port is free or held by the media server", evidence: evidence) }
+            return .fail(
+                problems.joined(separator: "; "), evidence: evidence,
+                fix: ["Stop what holds the port (see `callsctl ports check --local`) or move the media server: [rtc] ice_port_udp / ice_port_tcp and [api.http] listen_address in callsctl.toml"])
+        }
+    }
+
+    static func udpBuffers() -> DoctorCheck {
+        DoctorCheck("SRV002", "UDP socket buffers are large enough for media", severity: .minor) { _ in
+            let wanted = 16 << 20
+            var evidence: [(String, EvidenceValue)] = []
+            var small: [String] = []
+            for name in ["rmem_max", "wmem_max"] {
+                let text = (try? String(contentsOfFile: "/proc/sys/net/core/\(name)", encoding: .utf8)) ?? ""
+                let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                evidence.append(("net.core.\(name)", .int(value)))
+                if value < wanted { small.append("net.core.\(name)") }
+            }
+            if small.isEmpty { return .pass("net.core.rmem_max and wmem_max are at least 16 MiB", evidence: evidence) }
+            return .warn(
+                "\(small.joined(separator: " and ")) below 16 MiB: bursts of media may be dropped under load",
+                evidence: evidence,
+                fix: [
+                    "sysctl -w net.core.rmem_max=16777216 net.core.wmem_max=16777216, and keep it in /etc/sysctl.d/ (`callsctl config generate systemd` writes that drop-in)"
+                ])
+        }
+    }
+
+    // MARK: The API
+
+    static func apiVersion(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("API001", "Media server API answers /version", severity: .critical) { deadline in
+            guard let api = target.apiURL else {
+                return CheckOutcome(.skip, "no --url given: the API checks and the join test need the media server's API URL")
+            }
+            let url = api.with(path: "/version")
+            let result = await blocking { Result { () throws(ProbeNetworkError) in
+                try HTTPProbe.request(url, caFile: target.caFile, timeout: min(deadline - .now, .seconds(10))) } }
+            switch result {
+            case .success(let r) where r.status == 200:
+                let version = jsonField("version", in: r.bodyText) ?? jsonField("buildVersion", in: r.bodyText) ?? "?"
+                return .pass(
+                    "\(url) answered in \(ms(r.elapsed)) ms: version \(version)",
+                    evidence: [("url", .string("\(url)")), ("version", .string(version)), ("ms", .int(ms(r.elapsed)))])
+            case .success(let r):
+                return .fail(
+                    "\(url) answered HTTP \(r.status), not the media server's /version",
+                    evidence: [("status", .int(r.status))],
+                    fix: ["Point --url at the media server's API (callsctl serve or rtcd, TCP 8045), not at a proxy or another service"])
+            case .failure(let e):
+                return .fail(
+                    "\(url): \(e.message)", evidence: [("error", .string(kindName(e.kind)))],
+                    fix: apiFix(e, api))
+            }
+        }
+    }
+
+    static func apiFix(_ e: ProbeNetworkError, _ api: ProbeURL) -> [String] {
+        switch e.kind {
+        case .refused:
+            return [
+                "Nothing listens on \(api.host):\(api.port): start the media server (`callsctl serve` or rtcd), or fix the port ([api.http] listen_address)"
+            ]
+        case .timeout:
+            return ["Open TCP \(api.port) from here to \(api.host) in the firewall (the media server's API port)"]
+        case .resolve: return ["\(api.host) does not resolve: fix DNS or use the address"]
+        case .tls: return ["Fix the TLS certificate of \(api.host), or pass --ca-file with the CA that signed it"]
+        default: return ["Check that \(api) is the media server's API"]
+        }
+    }
+
+    static func apiReady(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("API002", "Media server is ready for calls (/readyz)", severity: .critical, dependsOn: ["API001"]) {
+            deadline in
+            guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
+            let url = api.with(path: "/readyz")
+            let result = await blocking { Result { () throws(ProbeNetworkError) in
+                try HTTPProbe.request(url, caFile: target.caFile, timeout: min(deadline - .now, .seconds(10))) } }
+            switch result {
+            case .success(let r) where r.status == 200: return .pass("ready", evidence: [("status", .int(200))])
+            case .success(let r) where r.status == 404:
+                return .warn(
+                    "no /readyz (rtcd has none); readiness not known", evidence: [("status", .int(404))],
+                    fix: ["Nothing to fix for rtcd; for callsctl serve, upgrade"])
+            case .success(let r):
+                return .fail(
+                    "/readyz answered \(r.status): \(r.bodyText.prefix(120))", evidence: [("status", .int(r.status))],
+                    fix: ["The media server is draining or its media transport is not bound; see its log, or restart it"])
+            case .failure(let e): return .fail("\(url): \(e.message)", fix: apiFix(e, api))
+            }
+        }
+    }
+
+    static func clock(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("CLK001", "This clock agrees with the media server's", severity: .major, dependsOn: ["API001"]) {
+            deadline in
+            guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
+            let result = await blocking { Result { () throws(ProbeNetworkError) in
+                try HTTPProbe.request(api.with(path: "/version"), caFile: target.caFile, timeout: min(deadline - .now, .seconds(10)))
+            } }
+            guard case .success(let r) = result, let server = r.serverDate else {
+                return CheckOutcome(.skip, "the server sent no Date header to compare with")
+            }
+            // The Date header has a resolution of one second, and the request took some time.
+            let skew = Date().timeIntervalSince(server) - r.elapsed.seconds / 2
+            let evidence: [(String, EvidenceValue)] = [("skewSeconds", .double(skew))]
+            if abs(skew) <= 30 { return .pass(String(format: "within %.0f s", abs(skew)), evidence: evidence) }
+            return .fail(
+                String(format: "this clock is %.0f s %@ the media server's", abs(skew), skew > 0 ? "ahead of" : "behind"),
+                evidence: evidence,
+                fix: ["Synchronise both clocks with NTP (timedatectl set-ntp true): TURN credentials and join tokens carry expiry times"])
+        }
+    }
+
+    // MARK: Ports
+
+    static func rtcPort(_ target: DoctorTarget, _ proto: PortsCheck.Proto) -> DoctorCheck {
+        let id = proto == .udp ? "PT001" : "PT002"
+        let number = proto == .udp ? target.rtcUDPPort : target.rtcTCPPort
+        return DoctorCheck(id, "RTC port \(number)/\(proto) reachable", severity: proto == .udp ? .major : .minor)
+        { deadline in
+            guard let host = target.mediaHost ?? target.apiURL?.host else {
+                return CheckOutcome(.skip, "no media host: give --url or --ice-host-override")
+            }
+            let port = PortsCheck.Port(proto, number)
+            let result = await blocking { Result { () throws(ProbeNetworkError) in
+                try PortsCheck.remote(host: host, ports: [port], timeout: min(deadline - .now, .seconds(3)))
+            } }
+            let evidence: [(String, EvidenceValue)] = [("host", .string(host)), ("port", .string(port.label))]
+            switch result {
+            case .failure(let e): return .fail("\(host): \(e.message)", evidence: evidence, fix: ["Fix the name or address of the media host"])
+            case .success(let results):
+                guard let r = results.first else { return CheckOutcome(.error, "no result") }
+                let ev = evidence + [("state", .string(r.state.rawValue)), ("method", .string(r.method))]
+                switch r.state {
+                case .open: return .pass("\(host) \(port.label) is open (\(r.method))", evidence: ev)
+                case .openOrFiltered:
+                    return .pass("\(host) \(port.label) did not refuse (UDP cannot tell open from filtered; the join test decides)", evidence: ev)
+                case .closed:
+                    return .fail(
+                        "\(host) \(port.label) is closed (\(r.method)): nothing listens there", evidence: ev,
+                        fix: ["Start the media server, or publish \(port.label) (Docker: -p \(number):\(number)/\(proto))"])
+                default:
+                    return .fail(
+                        "\(host) \(port.label) is \(r.state.rawValue) (\(r.method))", evidence: ev,
+                        fix: ["Open \(port.label) from the clients to \(host) in every firewall and security group on the way"])
+                }
+            }
+        }
+    }
+
+    // MARK: STUN and TURN
+
+    static func stun(_ uri: ServerURI, index: Int) -> DoctorCheck {
+        DoctorCheck(String(format: "ST%03d", index), "STUN server \(uri) answers", severity: .major) { deadline in
+            var options = STUNProbe.Options()
+            options.count = 2
+            options.timeout = min(deadline - .now, .seconds(5))
+            let probe = STUNProbe(uri: uri, options: options)
+            let report = await blocking { probe.run() }
+            var evidence: [(String, EvidenceValue)] = []
+            if let mapped = report.mappedAddressForReport { evidence.append(("mappedAddress", .string("\(mapped)"))) }
+            if let rtt = report.rtts.min() { evidence.append(("rttMs", .int(ms(rtt)))) }
+            if report.verdict == .ok { return .pass("answered: \(report.message)", evidence: evidence) }
+            return .fail(
+                "\(uri): \(report.message)", evidence: evidence,
+                fix: ["Check that \(uri) runs and that UDP \(uri.port) is open to it, or remove it from the ICE servers (ice_servers / --stun-url)"])
+        }
+    }
+
+    static func turn(_ uri: ServerURI, target: DoctorTarget, index: Int) -> DoctorCheck {
+        DoctorCheck(String(format: "TU%03d", index), "TURN server \(uri) allocates and relays", severity: .major) {
+            deadline in
+            guard let secret = target.turnSecret else {
+                return CheckOutcome(.skip, "no --turn-secret-file: TURN needs the shared secret to make credentials")
+            }
+            var options = TURNProbe.Options(credentials: .rest(secret: secret, user: "callsctl-doctor", ttl: 600))
+            options.count = 5
+            options.timeout = min(deadline - .now, .seconds(10))
+            options.caFile = target.caFile
+            let probe = TURNProbe(uri: uri, options: options)
+            let report = await blocking { probe.run() }
+            var evidence: [(String, EvidenceValue)] = [("transport", .string(report.transport.rawValue))]
+            if let relayed = report.relayedAddress { evidence.append(("relayedAddress", .string("\(relayed)"))) }
+            if report.roundTrip.sent > 0 {
+                evidence.append(("lossPercent", .double(report.roundTrip.lossPercent)))
+                if let rtt = report.roundTrip.averageRTT { evidence.append(("rttMs", .int(ms(rtt)))) }
+            }
+            if let problem = report.credentialProblem { evidence.append(("credentialProblem", .string(problem.rawValue))) }
+            if report.ok {
+                if !report.warnings.isEmpty {
+                    return .warn(report.warnings.joined(separator: "; "), evidence: evidence, fix: report.warnings)
+                }
+                return .pass(report.message, evidence: evidence)
+            }
+            var fix: [String]
+            switch report.credentialProblem {
+            case .wrongSecret?, .wrongPassword?:
+                fix = ["Make the TURN secret agree: static-auth-secret in turnserver.conf and --turn-secret-file / turn_secret on the media server"]
+            case .expired?: fix = ["The credentials expired: raise turn credentials_expiration_minutes or check the clock"]
+            case .clockSkew?: fix = ["The TURN server's clock is far off: synchronise it with NTP"]
+            case nil:
+                fix =
+                    report.relayedAddress != nil
+                    ? ["The allocation works but nothing came back through the relay: open the TURN relay port range (min-port..max-port in turnserver.conf) in the TURN host's firewall"]
+                    : ["Check that \(uri) runs and its port is open from here"]
+            }
+            return .fail(report.message, evidence: evidence, fix: fix)
+        }
+    }
+
+    // MARK: The join test
+
+    static func token(_ target: DoctorTarget, channel: ChannelID) -> String? {
+        if let token = target.token { return token }
+        guard let secret = target.tokenSecret else { return nil }
+        return JoinTokenSigner(secret: secret).sign(
+            JoinTokenClaims(channel: channel, user: "callsctl-doctor", role: .user, ttl: 600))
+    }
+
+    static func callJoin(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("J001", "A call may start in the channel", severity: .critical, dependsOn: ["API002"]) { deadline in
+            guard let channel = target.channel, let api = target.apiURL else {
+                return CheckOutcome(.skip, "no --channel given: the channel policy was not checked")
+            }
+            guard let token = token(target, channel: channel) else {
+                return CheckOutcome(.skip, "no --token-file or --token-secret-file: cannot join")
+            }
+            return await blocking {
+                let signaling = SignalingProbe(url: api.webSocket(path: "/ws"), caFile: target.caFile, deadline: deadline)
+                defer { signaling.leave() }
+                do {
+                    let joined = try signaling.join(token: token, channel: channel.rawValue, echo: false)
+                    return .pass(
+                        "joined the call in \(channel) as \(joined.user ?? "callsctl-doctor")",
+                        evidence: [("channel", .string(channel.rawValue))])
+                } catch let refused as SignalingProbe.Refused where refused.code == "call_not_allowed" {
+                    return .fail(
+                        "the media server refused to start a call in \(channel): \(refused.message)",
+                        evidence: [("error", .string(refused.code))],
+                        fix: ["callsctl channel enable \(channel)   (or, with test mode off, callsctl channel reset \(channel))"])
+                } catch let refused as SignalingProbe.Refused {
+                    return .fail(
+                        "join refused (\(refused.code)): \(refused.message)", evidence: [("error", .string(refused.code))],
+                        fix: [refused.code == "bad_token" ? "Make a new token: callsctl token create --channel \(channel) --user NAME" : refused.message])
+                } catch {
+                    return .fail("\(error)", fix: ["Check that \(api.webSocket(path: "/ws")) reaches the media server's signaling"])
+                }
+            }
+        }
+    }
+
+    static func media(_ target: DoctorTarget, over transport: JoinTest.Path) -> DoctorCheck {
+        let id = transport == .udp ? "J002" : "J003"
+        let port = transport == .udp ? target.rtcUDPPort : target.rtcTCPPort
+        let title = transport == .udp ? "Media flows both ways over UDP \(port)" : "Media flows both ways over ICE-TCP \(port)"
+        return DoctorCheck(id, title, severity: transport == .udp ? .major : .minor, dependsOn: ["API002"]) { deadline in
+            guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
+            let channel = target.channel ?? echoChannel
+            guard let token = token(target, channel: channel) else {
+                return CheckOutcome(
+                    .skip, "no --token-file or --token-secret-file: the join test needs a token (callsctl token create)")
+            }
+            let test = JoinTest(
+                url: api.webSocket(path: "/ws"), token: token, channel: channel.rawValue, path: transport,
+                packets: target.mediaPackets, caFile: target.caFile)
+            let result = await test.run(deadline: deadline)
+            switch result {
+            case .success(let m):
+                let evidence: [(String, EvidenceValue)] = [
+                    ("transport", .string(m.transport)), ("remote", .string(m.remote)), ("handshakeMs", .int(m.handshakeMs)),
+                    ("sent", .int(m.sent)), ("received", .int(m.received)), ("lossPercent", .double(m.lossPercent)),
+                    ("rttMs", .double(m.rttMs)),
+                ]
+                let summary = String(
+                    format: "%@ via %@: handshake %d ms, %d of %d echoed, loss %.1f %%, RTT %.1f ms", m.transport,
+                    m.remote, m.handshakeMs, m.received, m.sent, m.lossPercent, m.rttMs)
+                if m.received == 0 {
+                    return .fail(
+                        "connected but nothing came back: \(summary)", evidence: evidence,
+                        fix: ["Media leaves the server but does not return: check the firewall's outbound rules on \(port)/\(transport.proto)"])
+                }
+                if m.lossPercent > 10 {
+                    return .warn(summary, evidence: evidence, fix: ["Heavy loss on the path to the media server: check the network"])
+                }
+                return .pass(summary, evidence: evidence)
+            case .failure(let failure):
+                return .fail(
+                    failure.message, evidence: [("stage", .string(failure.stage))],
+                    fix: failure.stage == "ice"
+                        ? [
+                            transport == .udp
+                                ? "Open UDP \(port) from the clients to the media server, and check that the ICE host override is the address clients reach"
+                                : "Open TCP \(port) from the clients to the media server (ICE-TCP fallback)"
+                        ]
+                        : ["See the message: the join test stopped at \(failure.stage)"])
+            }
+        }
+    }
+}
+
+func ms(_ d: Duration) -> Int {
+    let c = d.components
+    return Int(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
+
+func kindName(_ kind: ProbeNetworkError.Kind) -> String {
+    switch kind {
+    case .resolve: "resolve"
+    case .refused: "refused"
+    case .unreachable: "unreachable"
+    case .timeout: "timeout"
+    case .tls: "tls"
+    case .closed: "closed"
+    case .other: "other"
+    }
+}
+
+/// A top-level string field of a small JSON object.
+func jsonField(_ name: String, in text: String) -> String? {
+    guard let data = text.data(using: .utf8),
+        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return nil }
+    return object[name] as? String
+}
