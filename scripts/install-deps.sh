@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(libssl-dev libsrtp2-dev libsqlite3-dev pkg-config)
-TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux nginx libnginx-mod-stream python3-yaml strace)
+TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux nginx libnginx-mod-stream python3-yaml strace stun-server)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi

@@ -142,6 +142,9 @@ extension STUNMessage {
     public var responseOrigin: STUNAddress? { first { if case .responseOrigin(let a) = $0 { a } else { nil } } }
     /// OTHER-ADDRESS (RFC 5780); its absence means the server cannot run NAT behaviour tests.
     public var otherAddress: STUNAddress? { first { if case .otherAddress(let a) = $0 { a } else { nil } } }
+    /// CHANGED-ADDRESS (RFC 3489): what classic servers (Debian's stund, many public ones) send instead of
+    /// OTHER-ADDRESS; the same meaning for NAT behaviour tests.
+    public var changedAddress: STUNAddress? { first { if case .changedAddress(let a) = $0 { a } else { nil } } }
     /// ERROR-CODE.
     public var errorCode: STUNErrorCode? { first { if case .errorCode(let e) = $0 { e } else { nil } } }
     /// USERNAME.
@@ -152,8 +155,10 @@ extension STUNMessage {
     public var realm: String? { first { if case .realm(let s) = $0 { s } else { nil } } }
     /// NONCE.
     public var nonce: String? { first { if case .nonce(let s) = $0 { s } else { nil } } }
-    /// SOFTWARE.
-    public var software: String? { first { if case .software(let s) = $0 { s } else { nil } } }
+    /// SOFTWARE, without the NUL padding some servers put inside the value (stund sends "Vovida.org 0.97\0").
+    public var software: String? {
+        first { if case .software(let s) = $0 { String(s.prefix { $0 != "\0" }) } else { nil } }
+    }
     /// ALTERNATE-DOMAIN.
     public var alternateDomain: String? { first { if case .alternateDomain(let s) = $0 { s } else { nil } } }
     /// PASSWORD-ALGORITHMS offered by a server.

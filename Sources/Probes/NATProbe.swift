@@ -119,10 +119,15 @@ public struct NATProbe: Sendable {
         report.mapped["test1"] = m1
         report.algRewrite = r1.xorMappedAddress != nil && r1.mappedAddress != nil && r1.xorMappedAddress != r1.mappedAddress
         progress("test I: mapped \(m1)")
-        guard let other = r1.otherAddress else {
+        guard let other = r1.otherAddress ?? r1.changedAddress else {
             report.method = "rfc5780-unsupported"
             throw Failure(
-                description: "\(server) does not offer OTHER-ADDRESS (no RFC 5780 support: coturn needs two listening IPs); use --servers a,b to compare two servers instead")
+                description: "\(server) offers neither OTHER-ADDRESS nor CHANGED-ADDRESS (no second address: coturn needs two listening IPs); use --servers a,b to compare two servers instead")
+        }
+        if r1.otherAddress == nil {
+            // A classic RFC 3489 server: its CHANGED-ADDRESS and CHANGE-REQUEST serve the RFC 5780 tests too.
+            report.method = "rfc3489-changed-address"
+            report.notes.append("\(server) is a classic RFC 3489 server: its CHANGED-ADDRESS stands in for OTHER-ADDRESS")
         }
         report.otherAddress = other
         if let local, local == m1 {

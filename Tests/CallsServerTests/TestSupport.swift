@@ -146,10 +146,11 @@ struct RunningServer {
     }
 }
 
-/// Runs blocking socket work off the cooperative pool, so a slow server cannot starve it.
+/// Runs blocking socket work on a thread of its own. Not on `DispatchQueue.global()`: on Linux that is the same
+/// thread pool as Swift's global executor, so blocking reads there hold the threads every async test needs.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
 

@@ -173,3 +173,23 @@ struct ReplyTests {
         #expect(try conflict.encoded()[0...1] == [0x01, 0x11])
     }
 }
+
+@Suite("Classic RFC 3489 servers")
+struct ClassicServerTests {
+    /// stund (Debian's stun-server) answers with MAPPED-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS and a SOFTWARE
+    /// value with a NUL inside its 16 bytes.
+    @Test func changedAddressAndPaddedSoftwareAreRead() throws {
+        let message = STUNMessage(
+            method: .binding, messageClass: .successResponse,
+            attributes: [
+                .mappedAddress(STUNAddress("198.51.100.7:40000")!), .changedAddress(STUNAddress("203.0.113.2:3479")!),
+                .software("Vovida.org 0.97\u{0}"),
+            ])
+        let decoded = try STUNMessage(decoding: try message.encoded())
+        #expect(decoded.changedAddress == STUNAddress("203.0.113.2:3479"))
+        #expect(decoded.otherAddress == nil)
+        #expect(decoded.software == "Vovida.org 0.97")
+        // The attribute itself keeps the bytes as sent.
+        #expect(decoded.attributes.contains(.software("Vovida.org 0.97\u{0}")))
+    }
+}

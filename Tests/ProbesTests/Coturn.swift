@@ -27,8 +27,34 @@ final class Coturn {
         try secret.write(toFile: directory.appendingPathComponent("secret").path, atomically: true, encoding: .utf8)
         chmod(directory.appendingPathComponent("secret").path, 0o600)
         try Self.makeCertificate(in: directory)
-        port = try freePort(tcpAndUDP: true)
-        tlsPort = try freePort(tcpAndUDP: true)
+        // A port found free can be taken by a parallel test before coturn binds it (EADDRINUSE): try again with
+        // other ports, a few times.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try freePort(tcpAndUDP: true)
+            let tlsPort = try freePort(tcpAndUDP: true)
+            let process = Self.launch(directory: directory, secret: secret, realm: realm, port: port, tlsPort: tlsPort, clockOffset: clockOffset)
+            do {
+                try process.run()
+                try Self.waitUntilAnswering(process, port: port, directory: directory)
+                self.port = port
+                self.tlsPort = tlsPort
+                self.process = process
+                return
+            } catch {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let log = (try? String(contentsOf: directory.appendingPathComponent("turn.log"), encoding: .utf8)) ?? ""
+                guard attempt < 4, log.contains("errno=98") else { throw error }
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent("turn.log"))
+            }
+        }
+    }
+
+    private static func launch(
+        directory: URL, secret: String, realm: String, port: UInt16, tlsPort: UInt16, clockOffset: String?
+    ) -> Process {
         let relayBase = UInt16.random(in: 40000...59000)
         var args = [
             "-n", "--listening-ip=127.0.0.1", "--listening-ip=127.0.0.2", "--listening-port=\(port)",
@@ -39,7 +65,7 @@ final class Coturn {
             "--log-file=\(directory.appendingPathComponent("turn.log").path)", "--pidfile=\(directory.appendingPathComponent("turn.pid").path)",
             "--no-stdout-log", "--simple-log",
         ]
-        process = Process()
+        let process = Process()
         if let clockOffset {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
             args = ["-f", clockOffset, "/usr/bin/turnserver"] + args
@@ -49,8 +75,7 @@ final class Coturn {
         process.arguments = args
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
-        try waitUntilAnswering()
+        return process
     }
 
     deinit {
@@ -64,7 +89,8 @@ final class Coturn {
     var log: String { (try? String(contentsOf: directory.appendingPathComponent("turn.log"), encoding: .utf8)) ?? "" }
 
     /// Polls with STUN Bindings until coturn answers (bounded: 10 s).
-    private func waitUntilAnswering() throws {
+    private static func waitUntilAnswering(_ process: Process, port: UInt16, directory: URL) throws {
+        var log: String { (try? String(contentsOf: directory.appendingPathComponent("turn.log"), encoding: .utf8)) ?? "" }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if !process.isRunning { throw CoturnError("turnserver exited at start: \(log.suffix(2000))") }
