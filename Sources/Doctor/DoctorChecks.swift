@@ -128,8 +128,8 @@ public enum DoctorChecks {
             case .success(let r) where r.status == 200:
                 let version = jsonField("version", in: r.bodyText) ?? jsonField("buildVersion", in: r.bodyText) ?? "?"
                 return .pass(
-                    "\(url) answered in \(ms(r.elapsed)) ms: version \(version)",
-                    evidence: [("url", .string("\(url)")), ("version", .string(version)), ("ms", .int(ms(r.elapsed)))])
+                    "\(url) answered in \(milliseconds(r.elapsed)) ms: version \(version)",
+                    evidence: [("url", .string("\(url)")), ("version", .string(version)), ("ms", .int(milliseconds(r.elapsed)))])
             case .success(let r):
                 return .fail(
                     "\(url) answered HTTP \(r.status), not the media server's /version",
@@ -248,7 +248,7 @@ public enum DoctorChecks {
             let report = await blocking { probe.run() }
             var evidence: [(String, EvidenceValue)] = []
             if let mapped = report.mappedAddressForReport { evidence.append(("mappedAddress", .string("\(mapped)"))) }
-            if let rtt = report.rtts.min() { evidence.append(("rttMs", .int(ms(rtt)))) }
+            if let rtt = report.rtts.min() { evidence.append(("rttMs", .int(milliseconds(rtt)))) }
             if report.verdict == .ok { return .pass("answered: \(report.message)", evidence: evidence) }
             return .fail(
                 "\(uri): \(report.message)", evidence: evidence,
@@ -272,7 +272,7 @@ public enum DoctorChecks {
             if let relayed = report.relayedAddress { evidence.append(("relayedAddress", .string("\(relayed)"))) }
             if report.roundTrip.sent > 0 {
                 evidence.append(("lossPercent", .double(report.roundTrip.lossPercent)))
-                if let rtt = report.roundTrip.averageRTT { evidence.append(("rttMs", .int(ms(rtt)))) }
+                if let rtt = report.roundTrip.averageRTT { evidence.append(("rttMs", .int(milliseconds(rtt)))) }
             }
             if let problem = report.credentialProblem { evidence.append(("credentialProblem", .string(problem.rawValue))) }
             if report.ok {
@@ -387,7 +387,8 @@ public enum DoctorChecks {
     }
 }
 
-func ms(_ d: Duration) -> Int {
+/// Whole milliseconds of a duration (reports and evidence).
+public func milliseconds(_ d: Duration) -> Int {
     let c = d.components
     return Int(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
 }

@@ -111,10 +111,7 @@ public struct CheckResult: Sendable {
     public func with(_ outcome: CheckOutcome) -> CheckResult {
         CheckResult(id: id, title: title, severity: severity, dependsOn: dependsOn, outcome: outcome, duration: duration)
     }
-    public var durationMs: Int {
-        let c = duration.components
-        return Int(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
-    }
+    public var durationMs: Int { milliseconds(duration) }
 }
 
 /// The whole run.

@@ -192,7 +192,7 @@ public struct JoinTest: Sendable {
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2].seconds * 1000
         return .success(
             Measurement(
-                transport: connection.transport, remote: connection.remote, handshakeMs: ms(handshake), sent: count,
+                transport: connection.transport, remote: connection.remote, handshakeMs: milliseconds(handshake), sent: count,
                 received: rtts.count, rttMs: median))
     }
 }

@@ -26,7 +26,7 @@ enum DoctorRendering {
         }
         out.line()
         let counts = CheckStatus.allCases.map { "\(report.count($0)) \($0.rawValue)" }.joined(separator: ", ")
-        out.line("\(report.results.count) checks in \(ms(report.duration)) ms: \(counts)")
+        out.line("\(report.results.count) checks in \(milliseconds(report.duration)) ms: \(counts)")
         if let cause = report.mostLikelyCause {
             out.line()
             out.line(out.styled("Most likely cause: \(cause.id) \(cause.title)", .bold))
@@ -54,7 +54,7 @@ enum DoctorRendering {
             ("schema", .string("callsctl.doctor/v1")),
             ("tool", .object([("name", .string("callsctl")), ("version", .string(BuildInfo.version))])),
             ("startedAt", .string(iso.string(from: report.startedAt))),
-            ("durationMs", .int(Int64(ms(report.duration)))),
+            ("durationMs", .int(Int64(milliseconds(report.duration)))),
             ("role", .string(report.role)),
             ("selfTest", .bool(selfTest)),
             (
@@ -123,7 +123,7 @@ enum DoctorRendering {
         let failures = report.count(.fail) + report.count(.error)
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         xml +=
-            "<testsuite name=\"callsctl doctor\" tests=\"\(report.results.count)\" failures=\"\(failures)\" skipped=\"\(report.count(.skip))\" time=\"\(String(format: "%.3f", Double(ms(report.duration)) / 1000))\">\n"
+            "<testsuite name=\"callsctl doctor\" tests=\"\(report.results.count)\" failures=\"\(failures)\" skipped=\"\(report.count(.skip))\" time=\"\(String(format: "%.3f", Double(milliseconds(report.duration)) / 1000))\">\n"
         for r in report.results {
             xml +=
                 "  <testcase classname=\"doctor\" name=\"\(esc(r.id + " " + r.title))\" time=\"\(String(format: "%.3f", Double(r.durationMs) / 1000))\">"
@@ -138,11 +138,6 @@ enum DoctorRendering {
             xml += "</testcase>\n"
         }
         return xml + "</testsuite>\n"
-    }
-
-    static func ms(_ d: Duration) -> Int {
-        let c = d.components
-        return Int(c.seconds * 1000 + c.attoseconds / 1_000_000_000_000_000)
     }
 }
 
