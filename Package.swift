@@ -106,7 +106,8 @@ let package = Package(
         ),
         // Shared by the test targets: waits with one generous bound that say, when they give up, whether the
         // process was starved (Tests/CallsTestSupport).
-        .target(name: "CallsTestSupport", path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "CallsTestSupport", dependencies: ["CallsWire"], path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "callsctlTests",
             dependencies: ["callsctl", "CallsStore", "CallsTestSupport"],
@@ -122,7 +123,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia", "CallsTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CallsMediaTests", dependencies: ["CallsMedia", "CallsTestSupport", "Probes"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsServerTests", dependencies: ["CallsServer", "CallsMedia", "CallsWire", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DoctorTests", dependencies: ["Doctor", "CallsTestSupport"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import CallsTestSupport
 import CallsWire
 import Foundation
 import Probes

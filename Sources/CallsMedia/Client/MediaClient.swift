@@ -33,6 +33,10 @@ public struct MediaClientConfiguration: Sendable {
     /// SSRC (``MediaClient/receivedPacketCounts()``) but not delivered, which saves a copy and a stream element per
     /// packet.
     public var deliverReceivedPackets = true
+    /// Reach the SFU only through this TURN relay (relay-only ICE: the SFU's UDP candidate through a relayed
+    /// address). `transport` must then be `.udp`, the relayed leg; the relay's own transport is in the relay
+    /// configuration.
+    public var relay: TURNRelayConfiguration?
 
     public init() {}
 }
@@ -51,6 +55,12 @@ public struct MediaClientConnection: Sendable, Hashable {
     public var remote: String
     /// The SRTP profile, e.g. `AEAD_AES_128_GCM`.
     public var srtpProfile: String
+    /// Through a TURN relay: the server and its transport, e.g. `198.51.100.7:3478 over TLS`.
+    public var relayServer: String? = nil
+    /// Through a TURN relay: the relayed address the SFU saw, `ip:port`.
+    public var relayedAddress: String? = nil
+    /// Through a TURN relay over TLS: why its certificate would not be trusted (nil when it would).
+    public var relayCertificateProblem: String? = nil
 }
 
 /// A minimal but real WebRTC client: full ICE as the controlling agent (one candidate pair, nominated with
@@ -92,6 +102,9 @@ public final class MediaClient: Sendable {
 
     public init(configuration: MediaClientConfiguration = MediaClientConfiguration(), logger: Logger) throws {
         try configuration.dtls.validateForClient()
+        if configuration.relay != nil && configuration.transport != .udp {
+            throw MediaError(.invalidConfiguration, "a relayed client reaches the SFU over UDP: set transport to .udp")
+        }
         guard MediaLibraries.initializeSRTP() else {
             throw MediaError(.internalError, "libsrtp2 failed to initialise")
         }
@@ -153,6 +166,29 @@ public final class MediaClient: Sendable {
         }
         let channel: any Channel
         let core = self.core
+        if let relay = configuration.relay {
+            guard let peer = address.stunAddress else {
+                throw MediaError(.badAnswer, "the answer's UDP candidate \(address) is not an IP address")
+            }
+            do {
+                channel = try await Self.openRelayChannel(relay, core: core)
+            } catch {
+                throw MediaError(
+                    .connectFailed,
+                    "cannot reach the TURN server \(relay.server.endpointDescription) over \(relay.transport.rawValue.uppercased()): \(error)")
+            }
+            let remote = MediaClientCore.Remote(
+                ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address, transport: .udp)
+            let future = try await core.loop.submit { [core] in
+                core.start(channel: channel, remote: remote, relay: relay, peer: peer)
+            }.get()
+            do {
+                return try await future.get()
+            } catch {
+                await close()
+                throw error
+            }
+        }
         do {
             switch configuration.transport {
             case .udp:
@@ -195,6 +231,29 @@ public final class MediaClient: Sendable {
         }
     }
 
+    private static func openRelayChannel(_ relay: TURNRelayConfiguration, core: MediaClientCore) async throws -> any Channel {
+        switch relay.transport {
+        case .udp:
+            return try await DatagramBootstrap(group: core.loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ClientUDPHandler(core: core))
+                    }
+                }
+                .bind(host: relay.server.protocol == .inet6 ? "::" : "0.0.0.0", port: 0).get()
+        case .tcp, .tls:
+            return try await ClientBootstrap(group: core.loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(core.connectTimeout.timeAmount)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ClientTCPHandler(core: core))
+                    }
+                }
+                .connect(to: relay.server).get()
+        }
+    }
+
     /// Sends one audio frame as SRTP (fire and forget; dropped before `connect` finished).
     /// - Parameters:
     ///   - payload: the RTP payload (an Opus frame, or test bytes).
@@ -210,9 +269,11 @@ public final class MediaClient: Sendable {
         core.loop.execute { [core] in core.sendRaw(bytes) }
     }
 
-    /// Stops checks, sends DTLS close_notify, and closes the socket. Idempotent.
+    /// Stops checks, sends DTLS close_notify, frees the TURN allocation (waiting for its answer, at most about 2 s
+    /// over UDP), and closes the socket. Idempotent.
     public func close() async {
-        try? await core.loop.submit { [core] in core.close() }.get()
+        let done = try? await core.loop.submit { [core] in core.close() }.get()
+        try? await done?.get()
     }
 }
 
@@ -236,6 +297,8 @@ final class MediaClientCore: @unchecked Sendable {
 
     enum Phase {
         case idle
+        /// Through a relay: TLS to the TURN server, then Allocate, CreatePermission, ChannelBind.
+        case relaying
         case checking
         case handshaking
         case connected
@@ -266,6 +329,12 @@ final class MediaClientCore: @unchecked Sendable {
     private var dtlsTimer: Scheduled<Void>?
     private var pendingTransactions: Set<STUNTransactionID> = []
     private var framer = RFC4571Framer()
+    // Relay mode: the TURN client, its server's address, TLS, and the STUN/ChannelData framing over TCP/TLS.
+    private var relay: TURNRelayClient?
+    private var relayConfiguration: TURNRelayConfiguration?
+    private var tls: TLSClientEngine?
+    private var splitter = STUNStreamSplitter(maxMessageSize: 4096)
+    private var closing: EventLoopPromise<Void>?
     private var sequence = UInt16.random(in: 0...UInt16.max)
     private let allocator = ByteBufferAllocator()
     private var scratch = ByteBuffer()
@@ -283,7 +352,97 @@ final class MediaClientCore: @unchecked Sendable {
         self.received = received
     }
 
+    var connectTimeout: Duration { configuration.connectTimeout }
+
+    /// Relay mode: TLS (for `tls`), then the TURN allocation for `peer`, then the same ICE and DTLS as ``start(channel:remote:)``
+    /// with every packet in ChannelData.
+    func start(channel: any Channel, remote: Remote, relay configuration: TURNRelayConfiguration, peer: STUNAddress)
+        -> EventLoopFuture<MediaClientConnection>
+    {
+        relayConfiguration = configuration
+        let client = TURNRelayClient(
+            configuration: configuration, peer: peer, loop: loop,
+            send: { [unowned self] bytes in self.writeToRelay(bytes) },
+            onReady: { [unowned self] in self.relayReady() },
+            onFailure: { [unowned self] error in self.fail(error) })
+        relay = client
+        let future = start(channel: channel, remote: remote, beginChecks: false)
+        guard phase == .relaying else { return future }
+        if configuration.transport == .tls {
+            do {
+                let engine = try TLSClientEngine(serverName: configuration.serverName, caFile: configuration.caFile)
+                tls = engine
+                handleTLS(engine.start())
+            } catch {
+                fail(error)
+            }
+        } else {
+            client.start()
+        }
+        return future
+    }
+
+    private func relayReady() {
+        guard phase == .relaying else { return }
+        phase = .checking
+        let interval = configuration.checkInterval.timeAmount
+        checkTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
+            self.sendCheck()
+        }
+    }
+
+    /// Writes one TURN message (STUN or ChannelData) to the TURN server.
+    private func writeToRelay(_ bytes: ByteBuffer) {
+        guard let channel, let relayConfiguration else { return }
+        switch relayConfiguration.transport {
+        case .udp:
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: relayConfiguration.server, data: bytes), promise: nil)
+        case .tcp:
+            channel.writeAndFlush(bytes, promise: nil)
+        case .tls:
+            guard let tls else { return }
+            handleTLS(tls.write(Array(bytes.readableBytesView)))
+        }
+    }
+
+    private func handleTLS(_ output: TLSClientEngine.Output) {
+        if !output.toNetwork.isEmpty, let channel {
+            channel.writeAndFlush(ByteBuffer(bytes: output.toNetwork), promise: nil)
+        }
+        if let failure = output.failure {
+            fail(MediaError(.relayFailed, "TLS to the TURN server \(relayConfiguration?.server.endpointDescription ?? "?"): \(failure)"))
+            return
+        }
+        if output.handshakeCompleted { relay?.start() }
+        if !output.plaintext.isEmpty { receiveRelayStream(ByteBuffer(bytes: output.plaintext)) }
+        if output.closed, phase != .closed { fail(MediaError(.closed, "the TURN server closed the TLS connection")) }
+    }
+
+    private func receiveRelayStream(_ bytes: ByteBuffer) {
+        splitter.append(bytes)
+        while true {
+            let frame: STUNStreamSplitter.Frame?
+            do { frame = try splitter.nextFrame() } catch {
+                fail(MediaError(.relayFailed, "the TURN server sent bytes that are not STUN or ChannelData: \(error)"))
+                return
+            }
+            guard let frame else { return }
+            switch frame {
+            case .stun(let b), .channelData(let b): receiveFromRelay(b)
+            }
+        }
+    }
+
+    private func receiveFromRelay(_ message: ByteBuffer) {
+        guard let relay, let inner = relay.handle(message) else { return }
+        receive(inner)
+    }
+
     func start(channel: any Channel, remote: Remote) -> EventLoopFuture<MediaClientConnection> {
+        start(channel: channel, remote: remote, beginChecks: true)
+    }
+
+    private func start(channel: any Channel, remote: Remote, beginChecks: Bool) -> EventLoopFuture<MediaClientConnection> {
         let promise = loop.makePromise(of: MediaClientConnection.self)
         guard case .idle = phase else {
             channel.close(promise: nil)
@@ -293,11 +452,18 @@ final class MediaClientCore: @unchecked Sendable {
         self.channel = channel
         self.remote = remote
         self.promise = promise
-        phase = .checking
+        phase = beginChecks ? .checking : .relaying
         deadlineTask = loop.scheduleTask(in: configuration.connectTimeout.timeAmount) { [self] in
-            let stage = self.phase == .checking ? "ICE connectivity checks" : "the DTLS handshake"
+            let stage: String
+            switch self.phase {
+            case .relaying:
+                stage = self.tls?.isEstablished == false ? "TLS to the TURN server" : "the TURN allocation"
+            case .checking: stage = self.relay == nil ? "ICE connectivity checks" : "ICE connectivity checks through the relay"
+            default: stage = "the DTLS handshake"
+            }
             self.fail(MediaError(.timedOut, "\(stage) did not complete within \(self.configuration.connectTimeout)"))
         }
+        guard beginChecks else { return promise.futureResult }
         let interval = configuration.checkInterval.timeAmount
         checkTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
             self.sendCheck()
@@ -375,10 +541,15 @@ final class MediaClientCore: @unchecked Sendable {
                 phase = .connected
                 deadlineTask?.cancel()
                 if let remote {
-                    promise?.succeed(
-                        MediaClientConnection(
-                            transport: remote.transport.rawValue, remote: remote.address.endpointDescription,
-                            srtpProfile: keys.profile.description))
+                    var connection = MediaClientConnection(
+                        transport: remote.transport.rawValue, remote: remote.address.endpointDescription,
+                        srtpProfile: keys.profile.description)
+                    if let relay {
+                        connection.relayServer = relay.serverDescription
+                        connection.relayedAddress = relay.relayedAddress?.description
+                        connection.relayCertificateProblem = tls?.verifyError
+                    }
+                    promise?.succeed(connection)
                 }
                 promise = nil
             case .failed(let error):
@@ -447,7 +618,7 @@ final class MediaClientCore: @unchecked Sendable {
     /// Sends `count` audio packets with the same payload in one event-loop turn (sequence numbers and timestamps
     /// advance by one packet and `timestampStep`), flushing once: the kernel gets them in `sendmmsg` batches.
     func sendAudioBurst(payload: [UInt8], count: Int, firstTimestamp: UInt32, timestampStep: UInt32) {
-        guard phase == .connected, let srtp, let channel, let remote, remote.transport == .udp else {
+        guard phase == .connected, let srtp, let channel, let remote, remote.transport == .udp, relay == nil else {
             for i in 0..<count {
                 sendAudio(payload: payload, timestamp: firstTimestamp &+ UInt32(truncatingIfNeeded: i) &* timestampStep, marker: false)
             }
@@ -484,11 +655,24 @@ final class MediaClientCore: @unchecked Sendable {
     }
 
     func receiveDatagram(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        if let relayConfiguration {
+            guard envelope.remoteAddress == relayConfiguration.server else { return }
+            receiveFromRelay(envelope.data)
+            return
+        }
         guard envelope.remoteAddress == remote?.address else { return }
         receive(envelope.data)
     }
 
     func receiveStream(_ buffer: ByteBuffer) {
+        if relayConfiguration != nil {
+            if let tls {
+                handleTLS(buffer.withUnsafeReadableBytes { tls.feed($0) })
+            } else {
+                receiveRelayStream(buffer)
+            }
+            return
+        }
         framer.append(buffer)
         while let frame = try? framer.nextFrame() { receive(frame) }
     }
@@ -499,6 +683,11 @@ final class MediaClientCore: @unchecked Sendable {
     }
 
     private func send(_ payload: ByteBuffer) {
+        if let relay {
+            guard relay.isReady, let wrapped = relay.wrap(payload) else { return }
+            writeToRelay(wrapped)
+            return
+        }
         guard let channel, let remote else { return }
         switch remote.transport {
         case .udp:
@@ -512,26 +701,56 @@ final class MediaClientCore: @unchecked Sendable {
     }
 
     func channelClosed() {
-        if phase != .closed { fail(MediaError(.closed, "the connection to the server closed")) }
+        relay?.stop()
+        if phase != .closed {
+            fail(MediaError(.closed, relay == nil ? "the connection to the server closed" : "the TURN server closed the connection"))
+        }
     }
 
     private func fail(_ error: MediaError) {
         logger.debug("media client failed: \(error)")
         promise?.fail(error)
         promise = nil
-        shutDown()
+        // A relayed client frees its allocation even when the call failed (close() waits for that).
+        if relay != nil { _ = close() } else { shutDown() }
     }
 
-    func close() {
+    /// Closes the client; the future completes once the TURN allocation (if any) was freed.
+    func close() -> EventLoopFuture<Void> {
+        if let closing { return closing.futureResult }
         if let dtls, phase == .connected || phase == .handshaking { process(dtls.close()) }
         promise?.fail(MediaError(.closed, "the client was closed"))
         promise = nil
-        shutDown()
+        let done = loop.makePromise(of: Void.self)
+        closing = done
+        guard let relay, relay.relayedAddress != nil, phase != .closed else {
+            shutDown()
+            done.succeed()
+            return done.futureResult
+        }
+        // Stop ICE and DTLS but keep the socket until the allocation is freed.
+        checkTask?.cancel()
+        dtlsTimer?.cancel()
+        deadlineTask?.cancel()
+        // Over TCP nothing is retransmitted: give the answer 2 s.
+        let giveUp = loop.scheduleTask(in: .seconds(2)) { [self] in
+            self.relay?.stop()
+            shutDown()
+            done.succeed()
+        }
+        relay.release { [self] in
+            giveUp.cancel()
+            if let tls, phase != .closed { handleTLS(tls.close()) }
+            shutDown()
+            done.succeed()
+        }
+        return done.futureResult
     }
 
     private func shutDown() {
         guard phase != .closed else { return }
         phase = .closed
+        relay?.stop()
         checkTask?.cancel()
         deadlineTask?.cancel()
         dtlsTimer?.cancel()

@@ -108,7 +108,7 @@ public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case invalidConfiguration, bindFailed, badOffer, badAnswer, notRunning, tooManySessions, unknownSession,
-                connectFailed, timedOut, closed, internalError
+                connectFailed, timedOut, closed, internalError, relayFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -131,6 +131,8 @@ public struct MediaError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let timedOut = Code(.timedOut)
         public static let closed = Code(.closed)
         public static let internalError = Code(.internalError)
+        /// The TURN server refused or did not answer an Allocate, CreatePermission or ChannelBind (client side).
+        public static let relayFailed = Code(.relayFailed)
 
         public var description: String { String(describing: base) }
     }

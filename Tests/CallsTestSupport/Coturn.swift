@@ -1,6 +1,5 @@
 import CallsWire
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -9,19 +8,22 @@ import Glibc
 /// A real coturn (`turnserver` from Debian's coturn package) on loopback for one test: TURN REST
 /// secret, realm, a relay port range, loopback peers allowed, listening on 127.0.0.1 and 127.0.0.2
 /// (two IPs make it an RFC 5780 server), plus TLS with a certificate made for the test.
-final class Coturn {
-    let port: UInt16
-    let tlsPort: UInt16
-    let secret = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
-    let realm = "calls.test"
-    let directory: URL
+// @unchecked Sendable: every stored property is a constant set in init.
+public final class Coturn: @unchecked Sendable {
+    public let port: UInt16
+    public let tlsPort: UInt16
+    public let secret = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
+    public let realm = "calls.test"
+    public let directory: URL
     private let process: Process
 
-    var secretFile: String { directory.appendingPathComponent("secret").path }
-    var certFile: String { directory.appendingPathComponent("cert.pem").path }
+    public var secretFile: String { directory.appendingPathComponent("secret").path }
+    public var certFile: String { directory.appendingPathComponent("cert.pem").path }
 
-    /// - Parameter clockOffset: run coturn under libfaketime with its clock moved (e.g. "+2d").
-    init(clockOffset: String? = nil) throws {
+    /// - Parameters:
+    ///   - clockOffset: run coturn under libfaketime with its clock moved (e.g. "+2d").
+    ///   - extraArguments: more turnserver options (e.g. `--user-quota=1`, `--verbose`).
+    public init(clockOffset: String? = nil, extraArguments: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("coturn-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try secret.write(toFile: directory.appendingPathComponent("secret").path, atomically: true, encoding: .utf8)
@@ -34,7 +36,9 @@ final class Coturn {
             attempt += 1
             let port = try freePort(tcpAndUDP: true)
             let tlsPort = try freePort(tcpAndUDP: true)
-            let process = Self.launch(directory: directory, secret: secret, realm: realm, port: port, tlsPort: tlsPort, clockOffset: clockOffset)
+            let process = Self.launch(
+                directory: directory, secret: secret, realm: realm, port: port, tlsPort: tlsPort, clockOffset: clockOffset,
+                extraArguments: extraArguments)
             do {
                 try process.run()
                 try Self.waitUntilAnswering(process, port: port, directory: directory)
@@ -53,7 +57,8 @@ final class Coturn {
     }
 
     private static func launch(
-        directory: URL, secret: String, realm: String, port: UInt16, tlsPort: UInt16, clockOffset: String?
+        directory: URL, secret: String, realm: String, port: UInt16, tlsPort: UInt16, clockOffset: String?,
+        extraArguments: [String]
     ) -> Process {
         let relayBase = UInt16.random(in: 40000...59000)
         var args = [
@@ -64,7 +69,7 @@ final class Coturn {
             "--no-dtls", "--allow-loopback-peers", "--cert=\(directory.appendingPathComponent("cert.pem").path)", "--pkey=\(directory.appendingPathComponent("key.pem").path)",
             "--log-file=\(directory.appendingPathComponent("turn.log").path)", "--pidfile=\(directory.appendingPathComponent("turn.pid").path)",
             "--no-stdout-log", "--simple-log",
-        ]
+        ] + extraArguments
         let process = Process()
         if let clockOffset {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
@@ -86,7 +91,7 @@ final class Coturn {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    var log: String { (try? String(contentsOf: directory.appendingPathComponent("turn.log"), encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: directory.appendingPathComponent("turn.log"), encoding: .utf8)) ?? "" }
 
     /// Polls with STUN Bindings until coturn answers (bounded: 10 s).
     private static func waitUntilAnswering(_ process: Process, port: UInt16, directory: URL) throws {
@@ -120,7 +125,7 @@ final class Coturn {
         throw CoturnError("turnserver did not answer STUN on 127.0.0.1:\(port) within 10 s: \(log.suffix(2000))")
     }
 
-    static func makeCertificate(in directory: URL) throws {
+    public static func makeCertificate(in directory: URL) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         p.arguments = [
@@ -136,14 +141,14 @@ final class Coturn {
     }
 }
 
-struct CoturnError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct CoturnError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// A port free for UDP and TCP on 127.0.0.1 and the next port too (coturn also binds port+1 as
 /// its alternate port), found by binding port 0.
-func freePort(tcpAndUDP: Bool) throws -> UInt16 {
+public func freePort(tcpAndUDP: Bool) throws -> UInt16 {
     for _ in 0..<50 {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var sin = sockaddr_in()
@@ -174,10 +179,10 @@ private func canBind(_ port: UInt16) -> Bool {
 }
 
 /// A UDP socket on loopback that never answers (a "filtered" or silent port).
-final class SilentUDP {
-    let fd: Int32
-    let port: UInt16
-    init() {
+public final class SilentUDP {
+    public let fd: Int32
+    public let port: UInt16
+    public init() {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         self.fd = fd
         var sin = sockaddr_in()
@@ -192,7 +197,7 @@ final class SilentUDP {
 }
 
 /// A UDP port with nothing bound: sending there draws ICMP port unreachable on loopback.
-func closedUDPPort() -> UInt16 {
+public func closedUDPPort() -> UInt16 {
     let s = SilentUDP()
     return s.port  // released when `s` goes away
 }
