@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "Probes", "CallsMedia", "CallsServer", "CallsStore", "CallsWire", "CallsConfig",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

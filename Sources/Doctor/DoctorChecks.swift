@@ -1,7 +1,9 @@
+import CallsMedia
 import CallsServer
 import CallsStore
 import CallsWire
 import Foundation
+import NIOCore
 import Probes
 
 /// What the doctor checks: the target deployment as the flags (or a self-test) describe it.
@@ -28,6 +30,9 @@ public struct DoctorTarget: Sendable {
     /// How many audio packets each media path sends.
     public var mediaPackets = 50
     public var caFile: String?
+    /// The Mattermost site (`--site-url`) and an access token for its API (`--site-token-file`).
+    public var siteURL: ProbeURL?
+    public var siteToken: String?
 
     public init() {}
 }
@@ -40,19 +45,41 @@ public enum DoctorChecks {
     public static func all(for target: DoctorTarget) -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
         if target.role == .server {
-            checks += [localPorts(target), udpBuffers()]
+            checks += [localPorts(target), udpBuffers(), publicAddress(target)]
         }
+        checks += mattermost(target)
         checks += [apiVersion(target), apiReady(target), clock(target)]
         checks += [rtcPort(target, .udp), rtcPort(target, .tcp)]
         for (i, uri) in target.stunURLs.enumerated() { checks.append(stun(uri, index: i + 1)) }
         for (i, uri) in target.turnURLs.enumerated() { checks.append(turn(uri, target: target, index: i + 1)) }
         checks += [callJoin(target), media(target, over: .udp), media(target, over: .tcp)]
+        checks += relayPaths(target).enumerated().map { i, path in
+            relayedMedia(target, uri: path.uri, transport: path.transport, turnCheck: path.turnCheck, index: i + 1)
+        }
         return checks
+    }
+
+    /// The relayed join paths: each `turns:` URL over TLS, each `turn:` URL over its `?transport=`, or over both
+    /// UDP and TCP when it has none (browsers try both).
+    static func relayPaths(_ target: DoctorTarget) -> [(uri: ServerURI, transport: TURNRelayConfiguration.Transport, turnCheck: String)] {
+        var paths: [(ServerURI, TURNRelayConfiguration.Transport, String)] = []
+        for (i, uri) in target.turnURLs.enumerated() {
+            let check = String(format: "TU%03d", i + 1)
+            if uri.scheme.isSecure {
+                paths.append((uri, .tls, check))
+            } else if let t = uri.transport {
+                paths.append((uri, t == .tcp ? .tcp : .udp, check))
+            } else {
+                paths += [(uri, .udp, check), (uri, .tcp, check)]
+            }
+        }
+        return paths
     }
 
     /// Conclusions that need more than one check: media that fails over UDP while ICE-TCP works is a warning
     /// (calls work, over TCP, with more delay under loss), not a failure.
     public static func review(_ results: [CheckResult]) -> [CheckResult] {
+        let results = reviewRelayed(results)
         guard let udp = results.first(where: { $0.id == "J002" }), udp.status == .fail,
             let tcp = results.first(where: { $0.id == "J003" }), tcp.status == .pass
         else { return results }
@@ -60,6 +87,24 @@ public enum DoctorChecks {
         outcome.status = .warn
         outcome.message = "UDP failed but ICE-TCP works, so calls fall back to TCP (more delay under loss): " + outcome.message
         return results.map { $0.id == udp.id ? $0.with(outcome) : $0 }
+    }
+
+    /// Direct media fails both ways but a relay carries it: calls work only through TURN. Both direct checks become
+    /// warnings that say so (the relay adds a hop and depends on the TURN server).
+    static func reviewRelayed(_ results: [CheckResult]) -> [CheckResult] {
+        guard let udp = results.first(where: { $0.id == "J002" }), udp.status == .fail,
+            let tcp = results.first(where: { $0.id == "J003" }), tcp.status == .fail,
+            let relayed = results.first(where: { $0.id.hasPrefix("JT") && $0.status == .pass })
+        else { return results }
+        // The RTC port checks that failed said the same thing from the outside.
+        let softened: Set<String> = ["J002", "J003", "PT001", "PT002"]
+        return results.map { result in
+            guard softened.contains(result.id), result.status == .fail else { return result }
+            var outcome = result.outcome
+            outcome.status = .warn
+            outcome.message = "TURN required: direct media fails, calls work only through the relay (\(relayed.id)): " + outcome.message
+            return result.with(outcome)
+        }
     }
 
     // MARK: The server itself (--role server)
@@ -111,6 +156,49 @@ public enum DoctorChecks {
                 fix: [
                     "sysctl -w net.core.rmem_max=16777216 net.core.wmem_max=16777216, and keep it in /etc/sysctl.d/ (`callsctl config generate systemd` writes that drop-in)"
                 ])
+        }
+    }
+
+    /// The address clients must send media to, as a STUN server outside sees this host, against the ICE host
+    /// override: behind NAT without an override, clients are handed a private address and media never arrives.
+    static func publicAddress(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("SRV003", "The ICE host override matches this host's public address", severity: .critical) {
+            deadline in
+            guard let uri = target.stunURLs.first else {
+                return CheckOutcome(
+                    .skip, "no --stun-url: a STUN server outside this network is needed to learn the public address")
+            }
+            var options = STUNProbe.Options()
+            options.count = 2
+            options.timeout = min(deadline - .now, .seconds(5))
+            let probe = STUNProbe(uri: uri, options: options)
+            let report = await blocking { probe.run() }
+            guard let mapped = report.mappedAddressForReport?.ipString else {
+                return .fail(
+                    "\(uri) did not tell this host its public address: \(report.message)",
+                    fix: ["Check that \(uri) is reachable from the media host (UDP \(uri.port))"])
+            }
+            let local = LocalAddresses.ipv4()
+            var evidence: [(String, EvidenceValue)] = [
+                ("publicAddress", .string(mapped)), ("localAddresses", .string(local.joined(separator: ","))),
+            ]
+            let line = "[rtc] ice_host_override = \"\(mapped)\" in callsctl.toml (rtcd: RTCD_RTC_ICEHOSTOVERRIDE=\(mapped); Mattermost plugin: ICE Host Override)"
+            guard let override = target.mediaHost else {
+                if local.contains(mapped) {
+                    return .pass("this host has its public address \(mapped) on an interface: no override needed", evidence: evidence)
+                }
+                return .fail(
+                    "behind NAT: \(uri) sees this host as \(mapped), but no interface has that address (\(local.joined(separator: ", "))) and no ICE host override is set, so clients would be sent a private address",
+                    evidence: evidence, fix: ["Set the ICE host override to the public address: \(line)"])
+            }
+            evidence.append(("iceHostOverride", .string(override)))
+            let resolved = await blocking { (try? Resolver.resolve(host: override, port: 0))?.map(\.ipString) ?? [] }
+            if resolved.contains(mapped) {
+                return .pass("the ICE host override \(override) is the public address \(mapped)", evidence: evidence)
+            }
+            return .fail(
+                "the ICE host override \(override)\(resolved.isEmpty || resolved == [override] ? "" : " (\(resolved.joined(separator: ", ")))") is not this host's public address \(mapped) as \(uri) sees it",
+                evidence: evidence, fix: ["Make the override the public address: \(line)"])
         }
     }
 
@@ -339,10 +427,12 @@ public enum DoctorChecks {
     }
 
     static func media(_ target: DoctorTarget, over transport: JoinTest.Path) -> DoctorCheck {
-        let id = transport == .udp ? "J002" : "J003"
-        let port = transport == .udp ? target.rtcUDPPort : target.rtcTCPPort
-        let title = transport == .udp ? "Media flows both ways over UDP \(port)" : "Media flows both ways over ICE-TCP \(port)"
-        return DoctorCheck(id, title, severity: transport == .udp ? .major : .minor, dependsOn: ["API002"]) { deadline in
+        let isUDP: Bool
+        if case .udp = transport { isUDP = true } else { isUDP = false }
+        let id = isUDP ? "J002" : "J003"
+        let port = isUDP ? target.rtcUDPPort : target.rtcTCPPort
+        let title = isUDP ? "Media flows both ways over UDP \(port)" : "Media flows both ways over ICE-TCP \(port)"
+        return DoctorCheck(id, title, severity: isUDP ? .major : .minor, dependsOn: ["API002"]) { deadline in
             guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
             let channel = target.channel ?? echoChannel
             guard let token = token(target, channel: channel) else {
@@ -352,36 +442,101 @@ public enum DoctorChecks {
             let test = JoinTest(
                 url: api.webSocket(path: "/ws"), token: token, channel: channel.rawValue, path: transport,
                 packets: target.mediaPackets, caFile: target.caFile)
+            let proto = transport.label.lowercased()
             let result = await test.run(deadline: deadline)
             switch result {
             case .success(let m):
-                let evidence: [(String, EvidenceValue)] = [
-                    ("transport", .string(m.transport)), ("remote", .string(m.remote)), ("handshakeMs", .int(m.handshakeMs)),
-                    ("sent", .int(m.sent)), ("received", .int(m.received)), ("lossPercent", .double(m.lossPercent)),
-                    ("rttMs", .double(m.rttMs)),
-                ]
-                let summary = String(
-                    format: "%@ via %@: handshake %d ms, %d of %d echoed, loss %.1f %%, RTT %.1f ms", m.transport,
-                    m.remote, m.handshakeMs, m.received, m.sent, m.lossPercent, m.rttMs)
-                if m.received == 0 {
-                    return .fail(
-                        "connected but nothing came back: \(summary)", evidence: evidence,
-                        fix: ["Media leaves the server but does not return: check the firewall's outbound rules on \(port)/\(transport.proto)"])
-                }
-                if m.lossPercent > 10 {
-                    return .warn(summary, evidence: evidence, fix: ["Heavy loss on the path to the media server: check the network"])
-                }
-                return .pass(summary, evidence: evidence)
+                return judge(
+                    m,
+                    silentFix: "Media leaves the server but does not return: check the firewall's outbound rules on \(port)/\(proto)")
             case .failure(let failure):
                 return .fail(
                     failure.message, evidence: [("stage", .string(failure.stage))],
                     fix: failure.stage == "ice"
                         ? [
-                            transport == .udp
+                            isUDP
                                 ? "Open UDP \(port) from the clients to the media server, and check that the ICE host override is the address clients reach"
                                 : "Open TCP \(port) from the clients to the media server (ICE-TCP fallback)"
                         ]
                         : ["See the message: the join test stopped at \(failure.stage)"])
+            }
+        }
+    }
+
+    /// Pass, warn (loss above 10 %) or fail (nothing came back) for a measured media path.
+    static func judge(_ m: JoinTest.Measurement, silentFix: String) -> CheckOutcome {
+        var evidence: [(String, EvidenceValue)] = [
+            ("transport", .string(m.transport)), ("remote", .string(m.remote)), ("handshakeMs", .int(m.handshakeMs)),
+            ("sent", .int(m.sent)), ("received", .int(m.received)), ("lossPercent", .double(m.lossPercent)),
+            ("rttMs", .double(m.rttMs)),
+        ]
+        if let server = m.relayServer { evidence.append(("relayServer", .string(server))) }
+        if let relayed = m.relayedAddress { evidence.append(("relayedAddress", .string(relayed))) }
+        if let problem = m.relayCertificateProblem { evidence.append(("certificateProblem", .string(problem))) }
+        let via = m.relayServer.map { "relayed through \($0) (\(m.relayedAddress ?? "?"))" } ?? "\(m.transport) via \(m.remote)"
+        let summary = String(
+            format: "%@: handshake %d ms, %d of %d echoed, loss %.1f %%, RTT %.1f ms", via, m.handshakeMs, m.received,
+            m.sent, m.lossPercent, m.rttMs)
+        if m.received == 0 {
+            return .fail("connected but nothing came back: \(summary)", evidence: evidence, fix: [silentFix])
+        }
+        if m.lossPercent > 10 {
+            return .warn(summary, evidence: evidence, fix: ["Heavy loss on the path to the media server: check the network"])
+        }
+        if let problem = m.relayCertificateProblem {
+            return .warn(
+                "\(summary); but browsers will refuse the TURN server's certificate: \(problem)", evidence: evidence,
+                fix: ["Give the TURN server a certificate for its name from a public CA (coturn cert= / pkey=)"])
+        }
+        return .pass(summary, evidence: evidence)
+    }
+
+    static func relayedMedia(
+        _ target: DoctorTarget, uri: ServerURI, transport: TURNRelayConfiguration.Transport, turnCheck: String, index: Int
+    ) -> DoctorCheck {
+        let label = transport.rawValue.uppercased()
+        return DoctorCheck(
+            String(format: "JT%03d", index), "Media flows both ways relayed through \(uri.scheme.rawValue):\(uri.host):\(uri.port) over \(label)",
+            severity: .major, dependsOn: ["API002", turnCheck]
+        ) { deadline in
+            guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
+            guard let secret = target.turnSecret else {
+                return CheckOutcome(.skip, "no --turn-secret-file: a relayed join needs TURN credentials")
+            }
+            let channel = target.channel ?? echoChannel
+            guard let token = token(target, channel: channel) else {
+                return CheckOutcome(.skip, "no --token-file or --token-secret-file: the join test needs a token")
+            }
+            let resolved = await blocking { Result { () throws(ProbeNetworkError) in try Resolver.resolve(host: uri.host, port: uri.port) } }
+            guard case .success(let addresses) = resolved, let address = addresses.first,
+                let server = try? SocketAddress(ipAddress: address.ipString, port: Int(uri.port))
+            else {
+                return .fail("cannot resolve \(uri.host)", fix: ["Fix the TURN server's name in the ICE servers (--turn-url)"])
+            }
+            let credentials = TURNCredentials.restCredentials(
+                secret: secret, user: "callsctl-doctor", expiry: Date().addingTimeInterval(600))
+            var relay = TURNRelayConfiguration(
+                server: server, transport: transport, username: credentials.username, password: credentials.password)
+            relay.serverName = uri.host
+            relay.caFile = target.caFile
+            let test = JoinTest(
+                url: api.webSocket(path: "/ws"), token: token, channel: channel.rawValue, path: .relayed(relay),
+                packets: target.mediaPackets, caFile: target.caFile)
+            switch await test.run(deadline: deadline) {
+            case .success(let m):
+                return judge(
+                    m,
+                    silentFix: "The relay answers but media does not come back: open the TURN relay port range (coturn min-port..max-port, UDP) between the TURN server and the media server")
+            case .failure(let failure):
+                let fix: String
+                switch failure.stage {
+                case "relay":
+                    fix = "The TURN server refused the relay (see the message): check its credentials (static-auth-secret), quotas and denied-peer-ip rules"
+                case "ice":
+                    fix = "The relay works but the media server did not answer through it: let the TURN host reach the media server's UDP \(target.rtcUDPPort) (and coturn's denied-peer-ip must not cover it)"
+                default: fix = "See the message: the relayed join stopped at \(failure.stage)"
+                }
+                return .fail(failure.message, evidence: [("stage", .string(failure.stage))], fix: [fix])
             }
         }
     }

@@ -52,12 +52,17 @@ final class SignalingProbe: @unchecked Sendable {
         return answer
     }
 
-    /// Leaves the call (or echo test) and closes the socket; best effort.
+    private let leaveLock = NSLock()
+
+    /// Leaves the call (or echo test) and closes the socket; best effort, once (an interrupt may race the end).
     func leave() {
-        guard let ws = client else { return }
+        let taken: WebSocketProbeClient? = leaveLock.withLock {
+            defer { client = nil }
+            return client
+        }
+        guard let ws = taken else { return }
         try? ws.send(#"{"type":"leave"}"#, until: min(deadline, .now + .seconds(1)))
         ws.close()
-        client = nil
     }
 
     /// The next message of `type`, skipping events; an `error` message throws ``Refused``.
@@ -86,9 +91,21 @@ final class SignalingProbe: @unchecked Sendable {
 /// Joins an echo test on the media server with the project's own WebRTC client over one path, sends audio
 /// packets, and measures what comes back: handshake time, loss and round-trip time.
 public struct JoinTest: Sendable {
-    public enum Path: String, Sendable {
-        case udp, tcp
-        var proto: String { rawValue }
+    public enum Path: Sendable {
+        /// ICE over UDP to the server's UDP candidate.
+        case udp
+        /// ICE-TCP to the server's passive TCP candidate.
+        case tcp
+        /// Relay only: through a TURN server (over its own transport) to the server's UDP candidate.
+        case relayed(TURNRelayConfiguration)
+
+        var label: String {
+            switch self {
+            case .udp: "UDP"
+            case .tcp: "TCP"
+            case .relayed(let r): "a TURN relay over \(r.transport.rawValue.uppercased())"
+            }
+        }
     }
 
     public struct Measurement: Sendable {
@@ -98,6 +115,10 @@ public struct JoinTest: Sendable {
         public let sent: Int
         public let received: Int
         public let rttMs: Double
+        /// Relayed paths: the TURN server, the relayed address, and a certificate problem of `turns:`.
+        public var relayServer: String? = nil
+        public var relayedAddress: String? = nil
+        public var relayCertificateProblem: String? = nil
         public var lossPercent: Double { sent == 0 ? 100 : Double(sent - received) * 100 / Double(sent) }
     }
 
@@ -116,7 +137,13 @@ public struct JoinTest: Sendable {
 
     public func run(deadline: ContinuousClock.Instant) async -> Result<Measurement, Failure> {
         var config = MediaClientConfiguration()
-        config.transport = path == .udp ? .udp : .tcp
+        switch path {
+        case .udp: config.transport = .udp
+        case .tcp: config.transport = .tcp
+        case .relayed(let relay):
+            config.transport = .udp
+            config.relay = relay
+        }
         config.connectTimeout = min(max(deadline - .now, .milliseconds(100)), .seconds(10))
         var logger = Logger(label: "callsctl.doctor")
         logger.logLevel = .critical
@@ -125,7 +152,13 @@ public struct JoinTest: Sendable {
             return .failure(Failure(stage: "client", message: "cannot start the WebRTC client: \(error)"))
         }
         let signaling = SignalingProbe(url: url, caFile: caFile, deadline: deadline)
+        // On Ctrl-C: leave the call and free the TURN allocation (close() waits for the TURN server's answer).
+        let cleanup = JoinCleanup.register {
+            await client.close()
+            await blocking { signaling.leave() }
+        }
         defer {
+            JoinCleanup.unregister(cleanup)
             let s = signaling
             Thread.detachNewThread { s.leave() }
         }
@@ -152,7 +185,9 @@ public struct JoinTest: Sendable {
         } catch {
             await client.close()
             return .failure(
-                Failure(stage: "ice", message: "no ICE/DTLS connection over \(path.rawValue.uppercased()): \(error)"))
+                Failure(
+                    stage: (error as? MediaError)?.code == .relayFailed ? "relay" : "ice",
+                    message: "no ICE/DTLS connection over \(path.label): \(error)"))
         }
         let handshake = ContinuousClock.now - started
 
@@ -190,9 +225,12 @@ public struct JoinTest: Sendable {
         await client.close()
         let sorted = rtts.sorted()
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2].seconds * 1000
-        return .success(
-            Measurement(
-                transport: connection.transport, remote: connection.remote, handshakeMs: milliseconds(handshake), sent: count,
-                received: rtts.count, rttMs: median))
+        var measurement = Measurement(
+            transport: connection.transport, remote: connection.remote, handshakeMs: milliseconds(handshake), sent: count,
+            received: rtts.count, rttMs: median)
+        measurement.relayServer = connection.relayServer
+        measurement.relayedAddress = connection.relayedAddress
+        measurement.relayCertificateProblem = connection.relayCertificateProblem
+        return .success(measurement)
     }
 }

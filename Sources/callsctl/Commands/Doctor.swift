@@ -9,12 +9,16 @@ struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Diagnose a calls deployment end to end and rank the most likely cause of trouble.",
         discussion: """
-            Checks the media server's API on 8045 (/version, /readyz, its clock), the RTC port 8443 over UDP \
-            and TCP, each STUN and TURN server (TURN with a relayed round trip), whether a call may start in \
-            --channel, and then joins an echo test with its own WebRTC client to prove that media flows both \
-            ways over UDP and over ICE-TCP, measuring handshake time, loss and round-trip time. Checks run \
-            concurrently under one --timeout; a check whose prerequisite failed is skipped with the reason. \
-            With --role server it also checks the ports can be bound and the UDP buffer sysctls.
+            Checks the Mattermost site (HTTPS, the Calls plugin, the ICE servers it hands clients) with \
+            --site-url, the media server's API on 8045 (/version, /readyz, its clock), the RTC port 8443 over \
+            UDP and TCP, each STUN and TURN server (TURN with a relayed round trip, telling a wrong secret, \
+            expired credentials and clock skew apart), whether a call may start in --channel, and then joins \
+            an echo test with its own WebRTC client to prove that media flows both ways over UDP, over ICE-TCP \
+            and relayed through each TURN server (turn: over UDP and TCP, turns: over TLS), measuring \
+            handshake time, loss and round-trip time. Checks run concurrently under one --timeout; a check \
+            whose prerequisite failed is skipped with the reason. With --role server it also checks the \
+            ports can be bound, the UDP buffer sysctls, and (with --stun-url) that the ICE host override is \
+            the public address STUN sees. Ctrl-C leaves the calls and frees the TURN allocations first.
 
             Exit 0 all passed (warnings allowed unless --strict), 1 warnings under --strict, 2 a check \
             failed, 3 nothing could be checked, 64 usage: usable as a Nagios-style monitoring check.
@@ -27,14 +31,24 @@ struct Doctor: AsyncParsableCommand {
               callsctl doctor --url http://127.0.0.1:8045 --token-secret-file /var/lib/callsctl/token-secret \\
                 --channel 4xp9fdt3pbdp7nrw7xjmrd8kkc --stun-url stun:stun.example.com:3478 \\
                 --turn-url turn:turn.example.com:3478 --turn-secret-file /etc/turn-secret --json
-              callsctl doctor --role server --url http://127.0.0.1:8045 --junit doctor.xml
+              callsctl doctor --role server --url http://127.0.0.1:8045 --stun-url stun:stun.example.com:3478 \
+                --ice-host-override 203.0.113.7 --junit doctor.xml
+              callsctl doctor --site-url https://chat.example.com --site-token-file mm-token \
+                --turn-url turns:turn.example.com:5349 --turn-secret-file /etc/turn-secret --url http://calls:8045
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Option(
         name: [.customLong("url"), .customLong("rtcd-url")],
         help: ArgumentHelp("The media server's API (callsctl serve or rtcd).", valueName: "url"))
     var url: String?
-    @Option(help: ArgumentHelp("The Mattermost site URL (not checked yet).", valueName: "url")) var siteURL: String?
+    @Option(
+        help: ArgumentHelp(
+            "The Mattermost site: checks HTTPS, the Calls plugin, and the ICE servers it hands clients.", valueName: "url"))
+    var siteURL: String?
+    @Option(
+        help: ArgumentHelp("File holding a Mattermost access token, to read the Calls plugin's client config.", valueName: "file"),
+        completion: .file())
+    var siteTokenFile: String?
     @Option(
         name: .customLong("ice-host-override"),
         help: ArgumentHelp("The host clients send media to (default: the --url host).", valueName: "host"))
@@ -63,21 +77,24 @@ struct Doctor: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Time budget for the whole run, in seconds.", valueName: "seconds")) var timeout: Double = 30
     @Option(help: ArgumentHelp("Also write the results as JUnit XML to this file.", valueName: "file"), completion: .file())
     var junit: String?
+    @Option(help: .hidden) var mediaPackets: Int = 50
     @Flag(help: "Treat warnings as failures (exit 1).") var strict = false
     @Flag(help: "Start a callsctl serve on loopback ephemeral ports and check it: a smoke test of this build and host.")
     var selfTest = false
 
     func validate() throws {
+        guard (1...5000).contains(mediaPackets) else { throw ValidationError("--media-packets must be 1...5000.") }
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds.") }
         guard role == "client" || role == "server" else {
             throw ValidationError("--role must be client or server, not \"\(role)\".")
         }
         if selfTest && url != nil { throw ValidationError("--self-test checks its own server; leave out --url.") }
-        if !selfTest && url == nil && iceHost == nil && stunURLs.isEmpty && turnURLs.isEmpty && role == "client" {
+        if !selfTest && url == nil && siteURL == nil && iceHost == nil && stunURLs.isEmpty && turnURLs.isEmpty && role == "client" {
             throw ValidationError(
-                "nothing to check: give --url of the media server (and --stun-url/--turn-url), or --self-test.")
+                "nothing to check: give --url of the media server (and --stun-url/--turn-url, --site-url), or --self-test.")
         }
         if let url { do { _ = try ProbeURL(parsing: url) } catch { throw ValidationError("--url: \(error)") } }
+        if let siteURL { do { _ = try ProbeURL(parsing: siteURL) } catch { throw ValidationError("--site-url: \(error)") } }
         for s in stunURLs { do { _ = try ServerURI(parsing: s, defaultScheme: .stun) } catch { throw ValidationError("--stun-url: \(error)") } }
         for t in turnURLs { do { _ = try ServerURI(parsing: t, defaultScheme: .turn) } catch { throw ValidationError("--turn-url: \(error)") } }
         if let channel { do { _ = try ChannelID(validating: channel) } catch { throw ValidationError("--channel: \(error)") } }
@@ -91,7 +108,9 @@ struct Doctor: AsyncParsableCommand {
         var target = DoctorTarget()
         target.role = role == "server" ? .server : .client
         target.caFile = caFile
+        target.mediaPackets = mediaPackets
         var selfServer: SelfTestServer?
+        var selfTURN: SelfTestTURN?
         if selfTest {
             out.note("self-test: starting callsctl serve on loopback ephemeral ports")
             do { selfServer = try SelfTestServer.start() } catch { throw CLIError("self-test: \(error)", exitCode: .undecided) }
@@ -101,16 +120,39 @@ struct Doctor: AsyncParsableCommand {
             target.rtcTCPPort = s.tcpPort
             target.tokenSecret = s.tokenSecret
             target.channel = try? ChannelID(validating: "calls0doctor0selftest00000")
+            if let turnserver = SelfTestTURN.executable {
+                out.note("self-test: starting coturn (\(turnserver)) on loopback")
+                do {
+                    let turn = try SelfTestTURN.start(executable: turnserver)
+                    selfTURN = turn
+                    target.turnSecret = turn.secret
+                    target.stunURLs = [try ServerURI(parsing: "stun:127.0.0.1:\(turn.port)", defaultScheme: .stun)]
+                    target.turnURLs = [try ServerURI(parsing: "turn:127.0.0.1:\(turn.port)", defaultScheme: .turn)]
+                    if let tls = turn.tlsPort {
+                        target.turnURLs.append(try ServerURI(parsing: "turns:127.0.0.1:\(tls)", defaultScheme: .turn))
+                        target.caFile = turn.certFile
+                    }
+                } catch {
+                    out.note("self-test: \(error); the TURN checks are left out")
+                }
+            } else {
+                out.note("self-test: coturn is not installed (apt-get install coturn): the TURN checks are left out")
+            }
         } else {
             target.apiURL = try url.map { try ProbeURL(parsing: $0) }
             target.rtcUDPPort = rtcPort
             target.rtcTCPPort = rtcPort
             target.channel = try channel.map { try ChannelID(validating: $0) }
         }
-        defer { selfServer?.stop() }
+        defer {
+            selfServer?.stop()
+            selfTURN?.stop()
+        }
         target.mediaHost = iceHost
-        target.stunURLs = try stunURLs.map { try ServerURI(parsing: $0, defaultScheme: .stun) }
-        target.turnURLs = try turnURLs.map { try ServerURI(parsing: $0, defaultScheme: .turn) }
+        target.siteURL = try siteURL.map { try ProbeURL(parsing: $0) }
+        if let siteTokenFile { target.siteToken = try SecretFile.read(siteTokenFile, flag: "--site-token-file") }
+        target.stunURLs += try stunURLs.map { try ServerURI(parsing: $0, defaultScheme: .stun) }
+        target.turnURLs += try turnURLs.map { try ServerURI(parsing: $0, defaultScheme: .turn) }
         if let turnSecretFile { target.turnSecret = try SecretFile.read(turnSecretFile, flag: "--turn-secret-file") }
         if let tokenFile { target.token = try SecretFile.read(tokenFile, flag: "--token-file") }
         if let tokenSecretFile {
@@ -132,6 +174,18 @@ struct Doctor: AsyncParsableCommand {
         if !onlyIDs.isEmpty { checks = checks.filter { onlyIDs.contains($0.id) }.map { $0.withoutMissingDependencies(in: onlyIDs) } }
         if !skipIDs.isEmpty { checks = checks.filter { !skipIDs.contains($0.id) }.map { $0.withoutMissingDependencies(in: Set(checks.map(\.id)).subtracting(skipIDs)) } }
 
+        // Ctrl-C (or SIGTERM): leave the calls, free the TURN allocations, stop the self-test's servers, exit 130/143.
+        let signals = SignalWait([SIGINT, SIGTERM])
+        let interrupted = Task { [selfServer, selfTURN] in
+            let sig = await signals.next()
+            guard !Task.isCancelled else { return }
+            out.note("interrupted: leaving \(JoinCleanup.count) join test(s) and freeing their TURN allocations")
+            await JoinCleanup.runAll()
+            selfServer?.stop()
+            selfTURN?.stop()
+            Foundation.exit(128 + sig)
+        }
+        defer { interrupted.cancel() }
         let live = !global.json && !global.quiet && Terminal.standardError.isTTY
         let report = await DoctorRunner(
             checks: checks, timeout: .milliseconds(Int64(timeout * 1000)), review: DoctorChecks.review

@@ -1,6 +1,8 @@
 import CallsServer
 import Doctor
 import Foundation
+import CallsWire
+import Probes
 
 /// The doctor's report for people (a table and the most likely cause), for programs (JSON, callsctl.doctor/v1)
 /// and for CI systems (JUnit XML).
@@ -142,7 +144,8 @@ enum DoctorRendering {
 }
 
 /// `doctor --self-test`: this very binary's `serve`, on loopback ephemeral ports with a temporary data directory.
-final class SelfTestServer {
+// @unchecked Sendable: every property is a constant set at start.
+final class SelfTestServer: @unchecked Sendable {
     let process: Process
     let dataDir: String
     let apiPort: Int
@@ -220,5 +223,128 @@ final class SelfTestServer {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         try? FileManager.default.removeItem(atPath: dataDir)
+    }
+}
+
+/// coturn for `doctor --self-test`, when `turnserver` is installed: TURN REST secret, loopback listeners on ports
+/// found free, loopback peers allowed (the media server is on loopback), and TLS when `openssl` can make a
+/// certificate for it.
+// @unchecked Sendable: every property is a constant set at start.
+final class SelfTestTURN: @unchecked Sendable {
+    let process: Process
+    let directory: String
+    let port: UInt16
+    let tlsPort: UInt16?
+    let secret: String
+    var certFile: String? { tlsPort == nil ? nil : directory + "/cert.pem" }
+
+    /// The installed turnserver, or nil.
+    static var executable: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin"
+        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+            let candidate = "\(dir)/turnserver"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func start(executable: String) throws -> SelfTestTURN {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("callsctl-doctor-turn-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var secretBytes = [UInt8](repeating: 0, count: 24)
+        for i in secretBytes.indices { secretBytes[i] = UInt8.random(in: 0...255) }
+        let secret = Data(secretBytes).base64EncodedString()
+        let tls = makeCertificate(in: dir)
+        var lastError = "no free ports"
+        for _ in 0..<4 {
+            guard let port = freeLoopbackPort(), let tlsPort = freeLoopbackPort(), port != tlsPort else { continue }
+            let relayBase = Int.random(in: 40000...59000)
+            var args = [
+                "-n", "--listening-ip=127.0.0.1", "--listening-port=\(port)", "--relay-ip=127.0.0.1",
+                "--min-port=\(relayBase)", "--max-port=\(relayBase + 200)", "--use-auth-secret",
+                "--static-auth-secret=\(secret)", "--realm=callsctl.self-test", "--fingerprint", "--no-cli", "--no-dtls",
+                "--allow-loopback-peers", "--log-file=\(dir)/turn.log", "--pidfile=\(dir)/turn.pid", "--no-stdout-log",
+                "--simple-log",
+            ]
+            if tls {
+                args += ["--tls-listening-port=\(tlsPort)", "--cert=\(dir)/cert.pem", "--pkey=\(dir)/key.pem"]
+            } else {
+                args += ["--no-tls"]
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            let server = SelfTestTURN(process: p, directory: dir, port: port, tlsPort: tls ? tlsPort : nil, secret: secret)
+            if server.waitUntilAnswering() { return server }
+            lastError = (try? String(contentsOfFile: dir + "/turn.log", encoding: .utf8)).map { String($0.suffix(400)) } ?? "turnserver did not answer"
+            server.stop(keepDirectory: true)
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+        throw SelfTestServer.Failure(description: "coturn did not start: \(lastError)")
+    }
+
+    private init(process: Process, directory: String, port: UInt16, tlsPort: UInt16?, secret: String) {
+        self.process = process
+        self.directory = directory
+        self.port = port
+        self.tlsPort = tlsPort
+        self.secret = secret
+    }
+
+    /// STUN Bindings until coturn answers (10 s at most; TCP/TLS listeners come up with UDP).
+    private func waitUntilAnswering() -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        guard let uri = try? ServerURI(parsing: "stun:127.0.0.1:\(port)", defaultScheme: .stun) else { return false }
+        while Date() < deadline, process.isRunning {
+            var options = STUNProbe.Options()
+            options.count = 1
+            options.timeout = .milliseconds(300)
+            if STUNProbe(uri: uri, options: options).run().verdict == .ok {
+                usleep(100_000)
+                return true
+            }
+        }
+        return false
+    }
+
+    func stop(keepDirectory: Bool = false) {
+        if process.isRunning {
+            // coturn may take seconds to honour SIGTERM; a self-test's relay has nothing to keep.
+            kill(process.processIdentifier, SIGKILL)
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+        }
+        if !keepDirectory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// A self-signed certificate for 127.0.0.1 made with the openssl command, if there is one.
+    private static func makeCertificate(in dir: String) -> Bool {
+        guard let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { return false }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: openssl)
+        p.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "\(dir)/key.pem", "-out",
+            "\(dir)/cert.pem",
+        ]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// A port free for UDP and TCP on 127.0.0.1 (bound with port 0, then released).
+    private static func freeLoopbackPort() -> UInt16? {
+        guard let socket = try? UDPProbeSocket(family: .ipv4, local: STUNAddress(ip: "127.0.0.1", port: 0)),
+            let port = socket.localAddress?.port
+        else { return nil }
+        _ = socket
+        return port
     }
 }
