@@ -25,7 +25,7 @@ function __callsctl_parse_tokens -S
         case 'serve'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'config=' 'version' 'h/help'
         case 'doctor'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'config=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
         case 'probe'
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -179,7 +179,8 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" site-url' -l 'site-url' -d 'The Mattermost site: checks HTTPS, the Calls plugin, and the ICE servers it hands clients.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" site-token-file' -l 'site-token-file' -d 'File holding a Mattermost access token, to read the Calls plugin\'s client config.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" ice-host-override' -l 'ice-host-override' -d 'The host clients send media to (default: the --url host).' -rfka ''
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtc-port' -l 'rtc-port' -d 'The RTC port, UDP and TCP.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" config' -l 'config' -d 'A callsctl.toml, or a bundle folder from `callsctl config generate bundle`: the deployment to check (flags win).' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" rtc-port' -l 'rtc-port' -d 'The RTC port, UDP and TCP (default: 8443, or the config\'s).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor"' -l 'stun-url' -d 'A STUN server to check (repeatable).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor"' -l 'turn-url' -d 'A TURN server to check (repeatable).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" turn-secret-file' -l 'turn-secret-file' -d 'File holding the TURN REST shared secret.' -rF

@@ -1,3 +1,4 @@
+import CallsConfig
 import CallsMedia
 import CallsServer
 import CallsStore
@@ -33,6 +34,9 @@ public struct DoctorTarget: Sendable {
     /// The Mattermost site (`--site-url`) and an access token for its API (`--site-token-file`).
     public var siteURL: ProbeURL?
     public var siteToken: String?
+    /// `--config`: the callsctl.toml read, and what reading and validating it found.
+    public var configFile: String?
+    public var configDiagnostics: [ConfigDiagnostic] = []
 
     public init() {}
 }
@@ -44,8 +48,9 @@ public enum DoctorChecks {
 
     public static func all(for target: DoctorTarget) -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
+        if target.configFile != nil { checks.append(configValid(target)) }
         if target.role == .server {
-            checks += [localPorts(target), udpBuffers(), publicAddress(target)]
+            checks += [localPorts(target), udpBuffers(), publicAddress(target), apiExposure(target)]
         }
         checks += mattermost(target)
         checks += [apiVersion(target), apiReady(target), clock(target)]
@@ -104,6 +109,27 @@ public enum DoctorChecks {
             outcome.status = .warn
             outcome.message = "TURN required: direct media fails, calls work only through the relay (\(relayed.id)): " + outcome.message
             return result.with(outcome)
+        }
+    }
+
+    static func configValid(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("CFG001", "The configuration is valid", severity: .critical) { _ in
+            let file = target.configFile ?? "callsctl.toml"
+            let errors = target.configDiagnostics.filter { $0.severity == .error }
+            let warnings = target.configDiagnostics.filter { $0.severity == .warning }
+            let evidence: [(String, EvidenceValue)] = [
+                ("file", .string(file)), ("errors", .int(errors.count)), ("warnings", .int(warnings.count)),
+            ]
+            let fixes = target.configDiagnostics.compactMap { d in d.fix.map { "\(d.file.map { "\($0)\(d.line.map { ":\($0)" } ?? "")" } ?? file): \($0)" } }
+            if !errors.isEmpty {
+                return .fail(
+                    "\(errors.count) error\(errors.count == 1 ? "" : "s"), the first: \(errors[0].description)", evidence: evidence,
+                    fix: fixes + ["Check it with: callsctl config validate \(file)"])
+            }
+            if !warnings.isEmpty {
+                return .warn("\(file): \(warnings[0].description)", evidence: evidence, fix: fixes)
+            }
+            return .pass("\(file) is valid", evidence: evidence)
         }
     }
 
@@ -199,6 +225,42 @@ public enum DoctorChecks {
             return .fail(
                 "the ICE host override \(override)\(resolved.isEmpty || resolved == [override] ? "" : " (\(resolved.joined(separator: ", ")))") is not this host's public address \(mapped) as \(uri) sees it",
                 evidence: evidence, fix: ["Make the override the public address: \(line)"])
+        }
+    }
+
+    /// `/metrics` and the admin API belong on loopback or a private network: the API answering on an address of
+    /// this host other than loopback means anyone who reaches that address reads the metrics (and can try the
+    /// admin key), unless a firewall in front drops the port.
+    static func apiExposure(_ target: DoctorTarget) -> DoctorCheck {
+        DoctorCheck("SRV004", "The API port does not expose /metrics and the admin API beyond loopback", severity: .major) {
+            deadline in
+            let port = target.apiURL?.port ?? 8045
+            let addresses = LocalAddresses.ipv4().filter { !$0.hasPrefix("127.") }
+            var exposed: [String] = []
+            for address in addresses {
+                guard let url = try? ProbeURL(parsing: "http://\(address):\(port)/metrics") else { continue }
+                let r = await blocking {
+                    try? HTTPProbe.request(url, caFile: target.caFile, timeout: min(deadline - .now, .seconds(2)))
+                }
+                if let r, r.status == 200, r.bodyText.contains("callsctl_") || r.bodyText.contains("rtcd_") {
+                    exposed.append("\(address):\(port)")
+                }
+            }
+            let evidence: [(String, EvidenceValue)] = [
+                ("checkedAddresses", .string(addresses.joined(separator: ","))), ("exposed", .string(exposed.joined(separator: ","))),
+            ]
+            if exposed.isEmpty {
+                return .pass(
+                    addresses.isEmpty
+                        ? "this host has no address but loopback" : "/metrics does not answer on \(addresses.joined(separator: ", ")) port \(port)",
+                    evidence: evidence)
+            }
+            return .warn(
+                "/metrics and the admin API answer on \(exposed.joined(separator: ", ")): anyone who reaches that address reads the metrics and can try admin keys, unless a firewall drops TCP \(port) from outside",
+                evidence: evidence,
+                fix: [
+                    "Bind the API to loopback behind the proxy: [api.http] listen_address = \"127.0.0.1:\(port)\" (rtcd: RTCD_API_HTTP_LISTENADDRESS), or allow TCP \(port) only from the Mattermost server (`callsctl config generate firewall`)"
+                ])
         }
     }
 

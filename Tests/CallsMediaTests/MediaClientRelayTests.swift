@@ -93,7 +93,9 @@ import Testing
         let (_, received, client, _) = try await Self.echo(through: relay, server: server)
         #expect(received == 30)
         let refreshed = await MediaTest.expectWithin("two allocation refreshes") {
+            // Stops when cancelled at the deadline (a swallowed cancellation would make this loop spin).
             while coturn.log.components(separatedBy: "refreshed, realm=<calls.test>, username=<\(username)>, lifetime=600").count < 3 {
+                if Task.isCancelled { return false }
                 try? await Task.sleep(for: .milliseconds(50))
             }
             return true

@@ -176,3 +176,77 @@ import Testing
         #expect(((checks["API001"]?["remediation"] as? [String])?.first ?? "").contains("does not resolve"))
     }
 }
+
+/// `doctor --config`: a callsctl.toml or a bundle folder is the target; flags win over the file.
+@Suite struct DoctorConfigTests {
+    typealias RunningServe = ServeCLITests.RunningServe
+
+    @Test func aGeneratedBundleIsTheTargetAndItsEditsAreCaught() throws {
+        let dir = TempDir()
+        let bundle = "\(dir.path)/deploy"
+        let gen = try CLI.run(
+            [
+                "config", "generate", "bundle", "--domain", "calls.example.com", "--public-ip", "203.0.113.7", "--out", bundle,
+                "--mattermost-url", "https://chat.example.com", "--chat-server-cidr", "10.0.0.5/32",
+            ], dataDir: dir.path)
+        try #require(gen.status == 0, "\(gen.stderr)")
+        var r = try CLI.run(["doctor", "--config", bundle, "--only", "CFG001", "--json"], dataDir: dir.path)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let doc = try #require(r.json as? [String: Any])
+        let target = try #require(doc["target"] as? [String: Any])
+        #expect(target["mediaHost"] as? String == "203.0.113.7")
+        #expect(target["url"] as? String == "http://203.0.113.7:8045/")
+        #expect(target["turnURLs"] as? [String] == [
+            "turn:calls.example.com:3478?transport=udp", "turn:calls.example.com:3478?transport=tcp",
+            "turns:calls.example.com:5349?transport=tcp",
+        ])
+        var (_, checks) = try DoctorCLITests.checks(r)
+        #expect(checks["CFG001"]?["status"] as? String == "pass", "\(checks["CFG001"] ?? [:])")
+
+        // An edit that makes the bundle disagree with itself: named with file and line.
+        let toml = "\(bundle)/callsctl/callsctl.toml"
+        let text = try String(contentsOfFile: toml, encoding: .utf8)
+        try text.replacingOccurrences(of: "ice_host_override = \"203.0.113.7\"", with: "ice_host_override = \"203.0.113.8\"")
+            .write(toFile: toml, atomically: true, encoding: .utf8)
+        r = try CLI.run(["doctor", "--config", bundle, "--only", "CFG001", "--json"], dataDir: dir.path)
+        #expect(r.status == 2)
+        (_, checks) = try DoctorCLITests.checks(r)
+        let message = checks["CFG001"]?["message"] as? String ?? ""
+        #expect(message.contains("callsctl/callsctl.toml:"), "\(message)")
+        #expect(message.contains("203.0.113.8"), "\(message)")
+    }
+
+    @Test func aConfigPointingAtARunningServeDrivesTheJoin() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let toml = "\(dir.path)/callsctl.toml"
+        try """
+            [api]
+            http.listen_address = "127.0.0.1:\(serve.apiPort)"
+            security.token_secret_file = "\(dir.path)/token-secret"
+            """.write(toFile: toml, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["doctor", "--config", toml, "--only", "CFG001,API001,API002,J002", "--json"], dataDir: dir.path)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let (_, checks) = try DoctorCLITests.checks(r)
+        for id in ["CFG001", "API001", "API002", "J002"] {
+            #expect(checks[id]?["status"] as? String == "pass", "\(id): \(checks[id] ?? [:])")
+        }
+    }
+
+    @Test func aFolderThatIsNotABundleAndABrokenFileAreToldApart() throws {
+        let dir = TempDir()
+        let r = try CLI.run(["doctor", "--config", dir.path], dataDir: dir.path)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("not a bundle from `callsctl config generate bundle`"), "\(r.stderr)")
+        let missing = try CLI.run(["doctor", "--config", "\(dir.path)/nope.toml"], dataDir: dir.path)
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("no such file or folder"))
+        let bad = "\(dir.path)/bad.toml"
+        try "[rtc]\nice_port_udp = 99999\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let broken = try CLI.run(["doctor", "--config", bad, "--only", "CFG001"], dataDir: dir.path)
+        #expect(broken.status == 2)
+        #expect(broken.stdout.contains("bad.toml:2"), "\(broken.stdout)")
+        #expect(broken.stdout.contains("Check it with: callsctl config validate \(bad)"))
+    }
+}

@@ -54,7 +54,7 @@ final class DoctorLabTests {
 
     func clientArgs(_ extra: [String]) -> [String] {
         [
-            "--url", "http://192.0.2.1:8045", "--token-secret-file", tokenSecret, "--turn-secret-file", turnSecret,
+            "--url", "http://203.0.113.1:8045", "--token-secret-file", tokenSecret, "--turn-secret-file", turnSecret,
             "--ca-file", "\(dir.path)/cert.pem",
         ] + extra
     }
@@ -72,7 +72,7 @@ final class DoctorLabTests {
         try #require(up)
         try scenario("open")
         let args = clientArgs([
-            "--stun-url", "stun:192.0.2.1:3478", "--turn-url", "turn:192.0.2.1:3478", "--turn-url", "turns:192.0.2.1:5349",
+            "--stun-url", "stun:203.0.113.1:3478", "--turn-url", "turn:203.0.113.1:3478", "--turn-url", "turns:203.0.113.1:5349",
         ])
         let r = doctor(args + ["--json"])
         #expect(r.status == 0, "\(r.stdout)")
@@ -82,11 +82,11 @@ final class DoctorLabTests {
             #expect(Self.status(checks[id]) == "pass", "\(id): \(checks[id] ?? [:])")
         }
         // The three relayed paths: UDP and TCP to turn:, TLS to turns:, each through a relayed address of coturn's.
-        #expect(Self.evidence(checks["JT001"])["relayServer"] as? String == "192.0.2.1:3478 over UDP")
-        #expect(Self.evidence(checks["JT002"])["relayServer"] as? String == "192.0.2.1:3478 over TCP")
-        #expect(Self.evidence(checks["JT003"])["relayServer"] as? String == "192.0.2.1:5349 over TLS")
+        #expect(Self.evidence(checks["JT001"])["relayServer"] as? String == "203.0.113.1:3478 over UDP")
+        #expect(Self.evidence(checks["JT002"])["relayServer"] as? String == "203.0.113.1:3478 over TCP")
+        #expect(Self.evidence(checks["JT003"])["relayServer"] as? String == "203.0.113.1:5349 over TLS")
         for id in ["JT001", "JT002", "JT003"] {
-            #expect((Self.evidence(checks[id])["relayedAddress"] as? String)?.hasPrefix("192.0.2.1:491") == true)
+            #expect((Self.evidence(checks[id])["relayedAddress"] as? String)?.hasPrefix("203.0.113.1:491") == true)
             #expect((Self.evidence(checks[id])["received"] as? Int ?? 0) >= 45, "\(checks[id] ?? [:])")
         }
         let human = doctor(args)
@@ -115,7 +115,7 @@ final class DoctorLabTests {
         try #require(up)
         try scenario("direct-blocked")
         let args = clientArgs([
-            "--turn-url", "turn:192.0.2.1:3478?transport=tcp", "--turn-url", "turns:192.0.2.1:5349", "--timeout", "25",
+            "--turn-url", "turn:203.0.113.1:3478?transport=tcp", "--turn-url", "turns:203.0.113.1:5349", "--timeout", "25",
         ])
         let r = doctor(args + ["--json"])
         #expect(r.status == 0, "calls work through the relay: a warning, not a failure. \(r.stdout)")
@@ -137,7 +137,7 @@ final class DoctorLabTests {
     @Test func aClosedRelayRangeAllocatesButRelaysNothing() throws {
         try #require(up)
         try scenario("relay-closed")
-        let args = clientArgs(["--turn-url", "turn:192.0.2.1:3478", "--only", "TU001,API001,API002,JT001,JT002"])
+        let args = clientArgs(["--turn-url", "turn:203.0.113.1:3478", "--only", "TU001,API001,API002,JT001,JT002"])
         let r = doctor(args + ["--json"])
         #expect(r.status == 2, "\(r.stdout)")
         let (summary, checks) = try Self.parse(r.stdout)
@@ -154,20 +154,35 @@ final class DoctorLabTests {
     @Test func aMediaHostBehindNATWithoutAnOverrideIsToldTheLineToAdd() throws {
         try #require(up)
         try scenario("behind-nat")
-        let args = ["--role", "server", "--url", "http://192.0.2.1:8045", "--stun-url", "stun:192.0.2.2:3478", "--only", "SRV003"]
+        let args = ["--role", "server", "--url", "http://203.0.113.1:8045", "--stun-url", "stun:203.0.113.2:3478", "--only", "SRV003"]
         let r = doctor(args + ["--json"], in: server)
         #expect(r.status == 2, "\(r.stdout)")
         let (summary, checks) = try Self.parse(r.stdout)
         #expect(summary["mostLikelyCause"] as? String == "SRV003")
-        #expect(Self.evidence(checks["SRV003"])["publicAddress"] as? String == "192.0.2.9")
-        #expect(((summary["remediation"] as? [String])?.first ?? "").contains("ice_host_override = \"192.0.2.9\""), "\(summary)")
+        #expect(Self.evidence(checks["SRV003"])["publicAddress"] as? String == "203.0.113.9")
+        #expect(((summary["remediation"] as? [String])?.first ?? "").contains("ice_host_override = \"203.0.113.9\""), "\(summary)")
         let human = doctor(args, in: server)
         #expect(human.stdout.contains("behind NAT"), "\(human.stdout)")
         // With the override set to what STUN saw, the check passes; with another address it fails.
-        #expect(doctor(args + ["--ice-host-override", "192.0.2.9"], in: server).status == 0)
-        let wrong = doctor(args + ["--ice-host-override", "192.0.2.1", "--json"], in: server)
+        #expect(doctor(args + ["--ice-host-override", "203.0.113.9"], in: server).status == 0)
+        let wrong = doctor(args + ["--ice-host-override", "203.0.113.1", "--json"], in: server)
         #expect(wrong.status == 2)
-        #expect((try Self.parse(wrong.stdout).checks["SRV003"]?["message"] as? String)?.contains("is not this host's public address 192.0.2.9") == true)
+        #expect((try Self.parse(wrong.stdout).checks["SRV003"]?["message"] as? String)?.contains("is not this host's public address 203.0.113.9") == true)
+    }
+
+    @Test func anAPIAnsweringOnAPublicAddressIsAWarning() throws {
+        try #require(up)
+        try scenario("open")
+        // serve's API listens on 203.0.113.1:8045 in the lab: /metrics answers there.
+        let r = doctor(["--role", "server", "--url", "http://203.0.113.1:8045", "--only", "SRV004", "--json"], in: server)
+        #expect(r.status == 0, "\(r.stdout)")
+        let (summary, checks) = try Self.parse(r.stdout)
+        #expect(Self.status(checks["SRV004"]) == "warn", "\(checks["SRV004"] ?? [:])")
+        #expect(Self.evidence(checks["SRV004"])["exposed"] as? String == "203.0.113.1:8045")
+        #expect(((summary["remediation"] as? [String])?.first ?? "").contains("listen_address = \"127.0.0.1:8045\""))
+        // Another port, where nothing answers: nothing is exposed.
+        let quiet = doctor(["--role", "server", "--url", "http://127.0.0.1:9", "--only", "SRV004", "--json"], in: server)
+        #expect(Self.status(try Self.parse(quiet.stdout).checks["SRV004"]) == "pass", "\(quiet.stdout)")
     }
 
     @Test func aWrongTURNSecretAndAClockTwoDaysOffAreToldApart() throws {
@@ -176,7 +191,7 @@ final class DoctorLabTests {
         let wrongSecret = "\(dir.path)/wrong-secret"
         try "not-the-secret".write(toFile: wrongSecret, atomically: true, encoding: .utf8)
         chmod(wrongSecret, 0o600)
-        var args = clientArgs(["--turn-url", "turn:192.0.2.1:3478", "--json"])
+        var args = clientArgs(["--turn-url", "turn:203.0.113.1:3478", "--json"])
         args[args.firstIndex(of: turnSecret)!] = wrongSecret
         let wrong = doctor(args)
         #expect(wrong.status == 2, "\(wrong.stdout)")
@@ -187,7 +202,7 @@ final class DoctorLabTests {
         #expect(Self.status(checks["JT001"]) == "skip")
 
         let skewed = doctor(
-            clientArgs(["--turn-url", "turn:192.0.2.1:3478", "--json"]), env: "FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -2d")
+            clientArgs(["--turn-url", "turn:203.0.113.1:3478", "--json"]), env: "FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -2d")
         #expect(skewed.status == 2, "\(skewed.stdout)")
         let (s2, c2) = try Self.parse(skewed.stdout)
         #expect(s2["mostLikelyCause"] as? String == "CLK001", "\(s2)")
@@ -202,7 +217,7 @@ final class DoctorLabTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         p.arguments = ["netns", "exec", client, CLI.binary.path, "doctor"]
-            + clientArgs(["--turn-url", "turn:192.0.2.1:3478?transport=udp", "--only", "API001,API002,TU001,JT001", "--media-packets", "3000", "--timeout", "120"])
+            + clientArgs(["--turn-url", "turn:203.0.113.1:3478?transport=udp", "--only", "API001,API002,TU001,JT001", "--media-packets", "3000", "--timeout", "120"])
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice

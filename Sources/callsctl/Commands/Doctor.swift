@@ -17,8 +17,10 @@ struct Doctor: AsyncParsableCommand {
             and relayed through each TURN server (turn: over UDP and TCP, turns: over TLS), measuring \
             handshake time, loss and round-trip time. Checks run concurrently under one --timeout; a check \
             whose prerequisite failed is skipped with the reason. With --role server it also checks the \
-            ports can be bound, the UDP buffer sysctls, and (with --stun-url) that the ICE host override is \
-            the public address STUN sees. Ctrl-C leaves the calls and frees the TURN allocations first.
+            ports can be bound, the UDP buffer sysctls, that /metrics and the admin API do not answer beyond \
+            loopback, and (with --stun-url) that the ICE host override is the public address STUN sees. \
+            --config takes a callsctl.toml or a bundle folder from `callsctl config generate bundle` as the \
+            deployment (and checks it). Ctrl-C leaves the calls and frees the TURN allocations first.
 
             Exit 0 all passed (warnings allowed unless --strict), 1 warnings under --strict, 2 a check \
             failed, 3 nothing could be checked, 64 usage: usable as a Nagios-style monitoring check.
@@ -27,6 +29,7 @@ struct Doctor: AsyncParsableCommand {
 
             Examples:
               callsctl doctor --self-test
+              callsctl doctor --config ./deploy --channel 4xp9fdt3pbdp7nrw7xjmrd8kkc
               callsctl doctor --url http://calls.example.com:8045 --token-file token.txt
               callsctl doctor --url http://127.0.0.1:8045 --token-secret-file /var/lib/callsctl/token-secret \\
                 --channel 4xp9fdt3pbdp7nrw7xjmrd8kkc --stun-url stun:stun.example.com:3478 \\
@@ -53,7 +56,14 @@ struct Doctor: AsyncParsableCommand {
         name: .customLong("ice-host-override"),
         help: ArgumentHelp("The host clients send media to (default: the --url host).", valueName: "host"))
     var iceHost: String?
-    @Option(help: ArgumentHelp("The RTC port, UDP and TCP.", valueName: "port")) var rtcPort: UInt16 = 8443
+    @Option(
+        help: ArgumentHelp(
+            "A callsctl.toml, or a bundle folder from `callsctl config generate bundle`: the deployment to check (flags win).",
+            valueName: "path"),
+        completion: .file())
+    var config: String?
+    @Option(help: ArgumentHelp("The RTC port, UDP and TCP (default: 8443, or the config's).", valueName: "port"))
+    var rtcPort: UInt16?
     @Option(name: .customLong("stun-url"), help: ArgumentHelp("A STUN server to check (repeatable).", valueName: "url"))
     var stunURLs: [String] = []
     @Option(name: .customLong("turn-url"), help: ArgumentHelp("A TURN server to check (repeatable).", valueName: "url"))
@@ -89,7 +99,8 @@ struct Doctor: AsyncParsableCommand {
             throw ValidationError("--role must be client or server, not \"\(role)\".")
         }
         if selfTest && url != nil { throw ValidationError("--self-test checks its own server; leave out --url.") }
-        if !selfTest && url == nil && siteURL == nil && iceHost == nil && stunURLs.isEmpty && turnURLs.isEmpty && role == "client" {
+        if selfTest && config != nil { throw ValidationError("--self-test checks its own server; leave out --config.") }
+        if !selfTest && config == nil && url == nil && siteURL == nil && iceHost == nil && stunURLs.isEmpty && turnURLs.isEmpty && role == "client" {
             throw ValidationError(
                 "nothing to check: give --url of the media server (and --stun-url/--turn-url, --site-url), or --self-test.")
         }
@@ -140,8 +151,8 @@ struct Doctor: AsyncParsableCommand {
             }
         } else {
             target.apiURL = try url.map { try ProbeURL(parsing: $0) }
-            target.rtcUDPPort = rtcPort
-            target.rtcTCPPort = rtcPort
+            target.rtcUDPPort = rtcPort ?? 8443
+            target.rtcTCPPort = rtcPort ?? 8443
             target.channel = try channel.map { try ChannelID(validating: $0) }
         }
         defer {
@@ -163,6 +174,9 @@ struct Doctor: AsyncParsableCommand {
             }
         }
 
+        if let config {
+            try DoctorConfigInput(path: config).apply(to: &target, urlGiven: url != nil, rtcPortGiven: rtcPort != nil)
+        }
         var checks = DoctorChecks.all(for: target)
         let onlyIDs = Set((only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
         let skipIDs = Set((skip ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
