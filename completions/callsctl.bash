@@ -247,7 +247,7 @@ _callsctl_doctor() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --strict --self-test --version -h --help)
     repeating_options=(--stun-url --turn-url)
-    non_repeating_options=(--data-dir --url --rtcd-url --site-url --site-token-file --ice-host-override --config --rtc-port --turn-secret-file --token-file --token-secret-file --channel --role --ca-file --only --skip --timeout --junit)
+    non_repeating_options=(--data-dir --url --rtcd-url --site-url --site-token-file --ice-host-override --config --rtc-port --turn-secret-file --token-file --token-secret-file --admin-key-file --channel --role --ca-file --only --skip --timeout --junit)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -291,6 +291,10 @@ _callsctl_doctor() {
         return
         ;;
     '--token-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--admin-key-file')
         __callsctl_add_completions -f
         return
         ;;

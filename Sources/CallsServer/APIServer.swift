@@ -65,7 +65,7 @@ public final class APIServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = self.state
         let admin = AdminAPI(
-            key: configuration.adminKey, registry: registry,
+            key: configuration.adminKey, registry: registry, signer: signer,
             closeMedia: { [backend] id in ControlExecutor.shared.task { await backend.closeSession(id) } })
         router = HTTPRouter(
             version: configuration.version, backend: backend, metrics: metrics,

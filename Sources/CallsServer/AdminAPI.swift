@@ -1,3 +1,4 @@
+import CallsStore
 import Crypto
 import Foundation
 import NIOHTTP1
@@ -212,6 +213,8 @@ public struct AdminKey: Sendable {
 struct AdminAPI: Sendable {
     let key: String?
     let registry: SessionRegistry
+    /// Signs the tokens of `POST /api/v1/tokens` (nil: the endpoint answers 404).
+    var signer: JoinTokenSigner? = nil
     let closeMedia: @Sendable (String) -> Void
 
     static let prefix = "/api/v1/"
@@ -230,7 +233,7 @@ struct AdminAPI: Sendable {
         return diff == 0
     }
 
-    func respond(method: HTTPMethod, path: String, authorization: String?) -> HTTPResponseData {
+    func respond(method: HTTPMethod, path: String, query: String = "", authorization: String?) -> HTTPResponseData {
         guard Self.authorized(authorization, key: key) else {
             var r = HTTPRouter.error(
                 .unauthorized, "unauthorized",
@@ -261,6 +264,9 @@ struct AdminAPI: Sendable {
             return HTTPResponseData(
                 status: .ok, contentType: HTTPRouter.json,
                 body: "{\"ended\":\(jsonQuote(channel)),\"participants\":\(ended.count)}\n")
+        case ("tokens", 1) where signer != nil:
+            guard method == .POST else { return Self.notAllowed(path, "POST") }
+            return mintToken(query: query)
         case ("sessions", 2):
             guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
             let id = segments[1]
@@ -279,8 +285,38 @@ struct AdminAPI: Sendable {
         default:
             return HTTPRouter.error(
                 .notFound, "not_found",
-                "no such admin endpoint: \(path). Endpoints: GET /api/v1/calls, DELETE /api/v1/calls/{channel}, DELETE /api/v1/sessions/{id}")
+                "no such admin endpoint: \(path). Endpoints: GET /api/v1/calls, DELETE /api/v1/calls/{channel}, DELETE /api/v1/sessions/{id}, POST /api/v1/tokens?channel=ID&user=NAME[&role=user|admin][&ttl=SECONDS]")
         }
+    }
+
+    /// `POST /api/v1/tokens?channel=ID&user=NAME&role=user|admin&ttl=SECONDS`: a join token, as `callsctl token create`
+    /// makes on the media host, for tools that hold the admin key but not the token secret (the doctor's join test).
+    func mintToken(query: String) -> HTTPResponseData {
+        guard let signer else { return HTTPRouter.error(.notFound, "not_found", "no token endpoint") }
+        var params: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = kv.count > 1 ? String(kv[1]).replacingOccurrences(of: "+", with: " ") : ""
+            params[String(kv[0])] = value.removingPercentEncoding ?? value
+        }
+        func bad(_ message: String) -> HTTPResponseData { HTTPRouter.error(.badRequest, "bad_request", message) }
+        guard let channelText = params["channel"], let channel = try? ChannelID(validating: channelText) else {
+            return bad("channel: give a 26-character channel id, e.g. ?channel=4xp9fdt3pbdp7nrw7xjmrd8kkc&user=alice")
+        }
+        guard let user = params["user"], !user.isEmpty, user.count <= 64 else {
+            return bad("user: give a user name of 1 to 64 characters, e.g. &user=alice")
+        }
+        guard let role = JoinTokenClaims.Role(rawValue: params["role"] ?? "user") else {
+            return bad("role: user or admin, not \"\(params["role"] ?? "")\"")
+        }
+        guard let ttl = Int64(params["ttl"] ?? "3600"), (1...604_800).contains(ttl) else {
+            return bad("ttl: seconds from 1 to 604800 (7 days), not \"\(params["ttl"] ?? "")\"")
+        }
+        let claims = JoinTokenClaims(channel: channel, user: user, role: role, ttl: ttl)
+        let body =
+            "{\"token\":\(jsonQuote(signer.sign(claims))),\"channel\":\(jsonQuote(channel.rawValue)),\"user\":\(jsonQuote(user)),"
+            + "\"role\":\(jsonQuote(role.rawValue)),\"expiresAt\":\(claims.expiresAt)}\n"
+        return HTTPResponseData(status: .created, contentType: HTTPRouter.json, body: body)
     }
 
     private static func notAllowed(_ path: String, _ allow: String) -> HTTPResponseData {

@@ -27,7 +27,8 @@ struct HTTPRouter: Sendable {
     func respond(method: HTTPMethod, uri: String, authorization: String? = nil) -> HTTPResponseData {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
         if AdminAPI.isAdminPath(path) {
-            return admin.respond(method: method, path: path, authorization: authorization)
+            let query = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? ""
+            return admin.respond(method: method, path: path, query: query, authorization: authorization)
         }
         guard Self.knownPaths.contains(path) else {
             return Self.error(

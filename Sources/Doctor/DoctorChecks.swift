@@ -22,8 +22,10 @@ public struct DoctorTarget: Sendable {
     public var turnURLs: [ServerURI] = []
     /// The TURN REST shared secret (`--turn-secret-file`).
     public var turnSecret: String?
-    /// A join token (`--token-file`); else one is made with ``tokenSecret``.
+    /// A join token (`--token-file`); else one is made with ``tokenSecret``, else minted with ``adminKey``.
     public var token: String?
+    /// The media server's admin key (`--admin-key-file`), to mint a join token through its admin API.
+    public var adminKey: String?
     public var tokenSecret: [UInt8]?
     /// The channel whose policy the call join checks; nil skips that check.
     public var channel: ChannelID?
@@ -449,11 +451,23 @@ public enum DoctorChecks {
 
     // MARK: The join test
 
-    static func token(_ target: DoctorTarget, channel: ChannelID) -> String? {
+    /// A join token: `--token-file`, else one signed with the token secret, else one minted by the media server's
+    /// admin API with `--admin-key-file` (`POST /api/v1/tokens`).
+    static func token(_ target: DoctorTarget, channel: ChannelID, deadline: ContinuousClock.Instant) async -> String? {
         if let token = target.token { return token }
-        guard let secret = target.tokenSecret else { return nil }
-        return JoinTokenSigner(secret: secret).sign(
-            JoinTokenClaims(channel: channel, user: "callsctl-doctor", role: .user, ttl: 600))
+        if let secret = target.tokenSecret {
+            return JoinTokenSigner(secret: secret).sign(
+                JoinTokenClaims(channel: channel, user: "callsctl-doctor", role: .user, ttl: 600))
+        }
+        guard let key = target.adminKey, let api = target.apiURL else { return nil }
+        let url = api.with(path: "/api/v1/tokens?channel=\(channel.rawValue)&user=callsctl-doctor&ttl=600")
+        let response = await blocking {
+            try? HTTPProbe.request(
+                url, method: "POST", headers: [("Authorization", "Bearer \(key)"), ("Content-Length", "0")],
+                caFile: target.caFile, timeout: min(deadline - .now, .seconds(10)))
+        }
+        guard let response, response.status == 201 else { return nil }
+        return jsonField("token", in: response.bodyText)
     }
 
     static func callJoin(_ target: DoctorTarget) -> DoctorCheck {
@@ -461,8 +475,8 @@ public enum DoctorChecks {
             guard let channel = target.channel, let api = target.apiURL else {
                 return CheckOutcome(.skip, "no --channel given: the channel policy was not checked")
             }
-            guard let token = token(target, channel: channel) else {
-                return CheckOutcome(.skip, "no --token-file or --token-secret-file: cannot join")
+            guard let token = await token(target, channel: channel, deadline: deadline) else {
+                return CheckOutcome(.skip, "no --token-file, --token-secret-file or --admin-key-file (or the admin API refused to mint a token): cannot join")
             }
             return await blocking {
                 let signaling = SignalingProbe(url: api.webSocket(path: "/ws"), caFile: target.caFile, deadline: deadline)
@@ -497,9 +511,9 @@ public enum DoctorChecks {
         return DoctorCheck(id, title, severity: isUDP ? .major : .minor, dependsOn: ["API002"]) { deadline in
             guard let api = target.apiURL else { return CheckOutcome(.skip, "no --url given") }
             let channel = target.channel ?? echoChannel
-            guard let token = token(target, channel: channel) else {
+            guard let token = await token(target, channel: channel, deadline: deadline) else {
                 return CheckOutcome(
-                    .skip, "no --token-file or --token-secret-file: the join test needs a token (callsctl token create)")
+                    .skip, "no --token-file, --token-secret-file or --admin-key-file (or the admin API refused to mint a token): the join test needs a token (callsctl token create)")
             }
             let test = JoinTest(
                 url: api.webSocket(path: "/ws"), token: token, channel: channel.rawValue, path: transport,
@@ -566,8 +580,8 @@ public enum DoctorChecks {
                 return CheckOutcome(.skip, "no --turn-secret-file: a relayed join needs TURN credentials")
             }
             let channel = target.channel ?? echoChannel
-            guard let token = token(target, channel: channel) else {
-                return CheckOutcome(.skip, "no --token-file or --token-secret-file: the join test needs a token")
+            guard let token = await token(target, channel: channel, deadline: deadline) else {
+                return CheckOutcome(.skip, "no --token-file, --token-secret-file or --admin-key-file: the join test needs a token")
             }
             let resolved = await blocking { Result { () throws(ProbeNetworkError) in try Resolver.resolve(host: uri.host, port: uri.port) } }
             guard case .success(let addresses) = resolved, let address = addresses.first,

@@ -24,6 +24,7 @@ import Testing
         ("DELETE", "/api/v1/sessions/abc", ""),
         ("GET", "/api/v1/nothing-here", ""),
         ("GET", "/api/v1", ""),
+        ("POST", "/api/v1/tokens?channel=4xp9fdt3pbdp7nrw7xjmrd8kkc&user=mallory", ""),
     ])
     func withoutTheKeyEverythingIs401(method: String, path: String, header: String) async throws {
         let s = try await Self.start()
@@ -37,6 +38,34 @@ import Testing
         #expect(body["error"] as? String == "unauthorized")
         #expect(!r.body.contains("alice"))
         #expect(!r.body.contains(testChannel.rawValue))
+    }
+
+    @Test func theKeyMintsAJoinTokenThatJoins() async throws {
+        let s = try await Self.start()
+        defer { Task { await s.server.shutdown() } }
+        let minted = try await httpRequest(
+            port: s.port, "/api/v1/tokens?channel=\(testChannel.rawValue)&user=doctor%20bot&ttl=600", method: "POST",
+            extraHeaders: Self.auth)
+        #expect(minted.status == 201, "\(minted.body)")
+        let body = try Self.json(minted.body)
+        #expect(body["user"] as? String == "doctor bot")
+        #expect(body["role"] as? String == "user")
+        let token = try #require(body["token"] as? String)
+        let ws = try await TestWebSocket(port: s.port)
+        let joined = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(token)\"}")
+        #expect(joined["type"] as? String == "joined", "\(joined)")
+        #expect(joined["user"] as? String == "doctor bot")
+
+        for (query, field) in [
+            ("user=alice", "channel:"), ("channel=nope&user=alice", "channel:"), ("channel=\(testChannel.rawValue)", "user:"),
+            ("channel=\(testChannel.rawValue)&user=a&role=boss", "role:"), ("channel=\(testChannel.rawValue)&user=a&ttl=0", "ttl:"),
+        ] {
+            let r = try await httpRequest(port: s.port, "/api/v1/tokens?\(query)", method: "POST", extraHeaders: Self.auth)
+            #expect(r.status == 400, "\(query)")
+            #expect((try Self.json(r.body)["message"] as? String)?.hasPrefix(field) == true, "\(query): \(r.body)")
+        }
+        let get = try await httpRequest(port: s.port, "/api/v1/tokens?channel=\(testChannel.rawValue)&user=a", extraHeaders: Self.auth)
+        #expect(get.status == 405)
     }
 
     @Test func noConfiguredKeyRefusesEverything() async throws {

@@ -234,6 +234,25 @@ import Testing
         }
     }
 
+    @Test func theAdminKeyMintsTheJoinToken() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let args = ["doctor", "--url", "http://127.0.0.1:\(serve.apiPort)", "--only", "API001,API002,J002", "--json"]
+        var r = try CLI.run(args + ["--admin-key-file", "\(dir.path)/admin-key"], dataDir: dir.path)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        var (_, checks) = try DoctorCLITests.checks(r)
+        #expect(checks["J002"]?["status"] as? String == "pass", "\(checks["J002"] ?? [:])")
+        // A wrong key mints nothing: the join is skipped, naming the flags.
+        let wrong = "\(dir.path)/wrong-key"
+        try "not-the-key".write(toFile: wrong, atomically: true, encoding: .utf8)
+        chmod(wrong, 0o600)
+        r = try CLI.run(args + ["--admin-key-file", wrong], dataDir: dir.path)
+        (_, checks) = try DoctorCLITests.checks(r)
+        #expect(checks["J002"]?["status"] as? String == "skip")
+        #expect((checks["J002"]?["message"] as? String)?.contains("--admin-key-file") == true)
+    }
+
     @Test func aFolderThatIsNotABundleAndABrokenFileAreToldApart() throws {
         let dir = TempDir()
         let r = try CLI.run(["doctor", "--config", dir.path], dataDir: dir.path)

@@ -76,6 +76,10 @@ struct Doctor: AsyncParsableCommand {
         help: ArgumentHelp("File holding the token secret, to make a join token (serve's token-secret).", valueName: "file"),
         completion: .file())
     var tokenSecretFile: String?
+    @Option(
+        help: ArgumentHelp("File holding the media server's admin key, to mint a join token through its admin API.", valueName: "file"),
+        completion: .file())
+    var adminKeyFile: String?
     @Option(help: ArgumentHelp("Channel in which a call must be allowed to start.", valueName: "channel-id"))
     var channel: String?
     @Option(help: ArgumentHelp("Where this runs: client (where users are) or server (the media host).", valueName: "role"))
@@ -166,6 +170,7 @@ struct Doctor: AsyncParsableCommand {
         target.turnURLs += try turnURLs.map { try ServerURI(parsing: $0, defaultScheme: .turn) }
         if let turnSecretFile { target.turnSecret = try SecretFile.read(turnSecretFile, flag: "--turn-secret-file") }
         if let tokenFile { target.token = try SecretFile.read(tokenFile, flag: "--token-file") }
+        if let adminKeyFile { target.adminKey = try SecretFile.read(adminKeyFile, flag: "--admin-key-file") }
         if let tokenSecretFile {
             do {
                 target.tokenSecret = try TokenSecret.load(path: tokenSecretFile, create: false).bytes

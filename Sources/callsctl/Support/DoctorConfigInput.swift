@@ -112,5 +112,6 @@ struct DoctorConfigInput {
         if target.token == nil && target.tokenSecret == nil, let path = tokenSecretPath() {
             target.tokenSecret = try? TokenSecret.load(path: path, create: false).bytes
         }
+        if target.adminKey == nil { target.adminKey = secret(bundleName: "admin-key", configured: c.adminKeyFile) }
     }
 }
