@@ -96,3 +96,32 @@ final class Counter: @unchecked Sendable {
     func increment() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
 }
+
+/// The conclusions drawn from several checks (`DoctorChecks.review`).
+@Suite struct DoctorReviewTests {
+    static func run(_ statuses: [(String, CheckStatus)]) async -> DoctorReport {
+        await DoctorRunner(
+            checks: statuses.map { DoctorRunnerTests.check($0.0, $0.1) }, timeout: .seconds(10), review: DoctorChecks.review
+        ).run(role: "client", strict: false)
+    }
+
+    @Test func onlyTheRelayCarryingMediaMeansTURNRequiredAsWarnings() async {
+        let report = await Self.run([("PT001", .fail), ("PT002", .fail), ("J002", .fail), ("J003", .fail), ("JT001", .pass)])
+        #expect(report.results.map(\.status) == [.warn, .warn, .warn, .warn, .pass])
+        #expect(report.results.filter { $0.status == .warn }.allSatisfy { $0.outcome.message.hasPrefix("TURN required") })
+        #expect(report.exitCode == 0)
+        #expect(DoctorReport(role: "client", startedAt: Date(), duration: .zero, results: report.results, strict: true).exitCode == 1)
+    }
+
+    @Test func withoutAWorkingRelayDirectFailuresStayFailures() async {
+        let report = await Self.run([("J002", .fail), ("J003", .fail), ("JT001", .fail)])
+        #expect(report.results.map(\.status) == [.fail, .fail, .fail])
+        #expect(report.exitCode == 2)
+    }
+
+    @Test func udpFailingWhileTCPWorksIsAWarningOnUDP() async {
+        let report = await Self.run([("J002", .fail), ("J003", .pass)])
+        #expect(report.results.map(\.status) == [.warn, .pass])
+        #expect(report.mostLikelyCause?.id == "J002")
+    }
+}

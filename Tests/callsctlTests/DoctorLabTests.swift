@@ -200,6 +200,10 @@ final class DoctorLabTests {
         #expect(Self.evidence(checks["TU001"])["credentialProblem"] as? String == "wrong-secret")
         #expect(((summary["remediation"] as? [String])?.first ?? "").contains("static-auth-secret"))
         #expect(Self.status(checks["JT001"]) == "skip")
+        let human = doctor(args.filter { $0 != "--json" })
+        #expect(human.status == 2)
+        #expect(human.stdout.contains("Most likely cause: TU001"), "\(human.stdout)")
+        #expect(human.stdout.contains("static-auth-secret"))
 
         let skewed = doctor(
             clientArgs(["--turn-url", "turn:203.0.113.1:3478", "--json"]), env: "FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -2d")
