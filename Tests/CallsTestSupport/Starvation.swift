@@ -17,6 +17,9 @@ public struct LoadSnapshot: Sendable {
     /// Time the process's live threads spent runnable but waiting for a CPU (their run-queue delay), seconds.
     /// Threads that ended in between take their share with them, so this is a lower bound.
     public let runQueueSeconds: Double
+    /// Idle time of the whole machine (idle + iowait of every CPU, /proc/stat), seconds: with none to spare during a
+    /// wait, the process competed for CPU, also with threads that have ended since (which `runQueueSeconds` loses).
+    public let machineIdleSeconds: Double
 
     public static func now() -> LoadSnapshot {
         PoolMonitor.shared.start()
@@ -24,7 +27,18 @@ public struct LoadSnapshot: Sendable {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-        return LoadSnapshot(uptimeNanos: monotonicNanos(), cpuSeconds: cpu, runQueueSeconds: runQueueDelay())
+        return LoadSnapshot(
+            uptimeNanos: monotonicNanos(), cpuSeconds: cpu, runQueueSeconds: runQueueDelay(), machineIdleSeconds: machineIdle())
+    }
+
+    /// Fields 4 and 5 (idle, iowait) of the "cpu" line of /proc/stat, in clock ticks of 1/100 s.
+    private static func machineIdle() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+        else { return 0 }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 5 else { return 0 }
+        return (fields[3] + fields[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The sum of field 2 of /proc/self/task/*/schedstat (nanoseconds spent on a run queue).
@@ -55,6 +69,8 @@ public struct StarvationReport: Sendable, CustomStringConvertible {
     public let runQueueSeconds: Double
     /// The longest time a job handed to Swift's cooperative pool waited to start, during the interval.
     public let poolStallSeconds: Double
+    /// Idle CPU time of the whole machine during the wait (nil: not measured).
+    public let machineIdleSeconds: Double?
     public let cores: Int
     public let loadAverage: String
 
@@ -65,37 +81,41 @@ public struct StarvationReport: Sendable, CustomStringConvertible {
             cpuSeconds: max(0, end.cpuSeconds - start.cpuSeconds),
             runQueueSeconds: max(0, end.runQueueSeconds - start.runQueueSeconds),
             poolStallSeconds: PoolMonitor.shared.longestStall(since: start.uptimeNanos),
+            machineIdleSeconds: max(0, end.machineIdleSeconds - start.machineIdleSeconds),
             cores: ProcessInfo.processInfo.activeProcessorCount,
             loadAverage: (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ")
                 .prefix(3).joined(separator: " ") ?? "?")
     }
 
     public init(
-        waitedSeconds: Double, cpuSeconds: Double, runQueueSeconds: Double, poolStallSeconds: Double, cores: Int,
-        loadAverage: String
+        waitedSeconds: Double, cpuSeconds: Double, runQueueSeconds: Double, poolStallSeconds: Double,
+        machineIdleSeconds: Double? = nil, cores: Int, loadAverage: String
     ) {
         self.waitedSeconds = waitedSeconds
         self.cpuSeconds = cpuSeconds
         self.runQueueSeconds = runQueueSeconds
         self.poolStallSeconds = poolStallSeconds
+        self.machineIdleSeconds = machineIdleSeconds
         self.cores = cores
         self.loadAverage = loadAverage
     }
 
     /// The process could not run for a good part of the wait: its threads queued for a CPU, or the cooperative
-    /// pool was held, or it used every core itself.
+    /// pool was held, or it used every core itself, or the machine had (almost) no idle CPU at all.
     public var starved: Bool {
         let w = max(waitedSeconds, 0.001)
         return poolStallSeconds >= 0.25 * w || runQueueSeconds >= 0.25 * w
             || cpuSeconds >= 0.8 * Double(cores) * w
+            || (machineIdleSeconds.map { $0 < 0.1 * Double(cores) * w } ?? false)
     }
 
     public var description: String {
         let busy = Int((cpuSeconds / (max(waitedSeconds, 0.001) * Double(cores)) * 100).rounded())
         let facts = String(
             format: "in %.1f s this process used %.1f s of CPU (%d %% of %d cores), its threads waited %.1f s for a CPU, "
-                + "Swift's cooperative pool left a job waiting up to %.1f s, load average %@",
-            waitedSeconds, cpuSeconds, busy, cores, runQueueSeconds, poolStallSeconds, loadAverage)
+                + "Swift's cooperative pool left a job waiting up to %.1f s, the machine had %@ s of idle CPU, load average %@",
+            waitedSeconds, cpuSeconds, busy, cores, runQueueSeconds, poolStallSeconds,
+            machineIdleSeconds.map { String(format: "%.1f", $0) } ?? "?", loadAverage)
         return starved
             ? "\(facts): STARVED, not necessarily broken (the process could not run for much of the wait)"
             : "\(facts): NOT starved (the process had CPU to spare, so what it waited for did not come)"
