@@ -137,6 +137,10 @@ struct RunningServer {
         config.version = VersionInfo(version: "9.8.7", buildDate: "2026-01-01", buildHash: "abc")
         config.indexHTML = "<!doctype html><title>test page</title>"
         config.maxMessageBytes = maxMessageBytes
+        // A test client answers pings only while it reads; starved beside a busy machine it can be silent for longer
+        // than three 15 s intervals, and the server would drop it (a flake seen beside two busy loops: "send: Broken
+        // pipe" after 66 s). The keepalive tests set their own short interval.
+        config.webSocketPingInterval = .seconds(600)
         configure(&config)
         let server = APIServer(
             configuration: config, backend: backend, signer: JoinTokenSigner(secret: testSecret), admission: admission,
