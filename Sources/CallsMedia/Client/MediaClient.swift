@@ -179,15 +179,7 @@ public final class MediaClient: Sendable {
             }
             let remote = MediaClientCore.Remote(
                 ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address, transport: .udp)
-            let future = try await core.loop.submit { [core] in
-                core.start(channel: channel, remote: remote, relay: relay, peer: peer)
-            }.get()
-            do {
-                return try await future.get()
-            } catch {
-                await close()
-                throw error
-            }
+            return try await started { [core] in core.start(channel: channel, remote: remote, relay: relay, peer: peer) }
         }
         do {
             switch configuration.transport {
@@ -220,9 +212,14 @@ public final class MediaClient: Sendable {
         let remote = MediaClientCore.Remote(
             ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address,
             transport: configuration.transport)
-        let future = try await core.loop.submit { [core] in
-            core.start(channel: channel, remote: remote)
-        }.get()
+        return try await started { [core] in core.start(channel: channel, remote: remote) }
+    }
+
+    /// Runs `start` on the client's loop and waits for the connection; on failure the client is closed.
+    private func started(_ start: @escaping @Sendable () -> EventLoopFuture<MediaClientConnection>) async throws
+        -> MediaClientConnection
+    {
+        let future = try await core.loop.submit(start).get()
         do {
             return try await future.get()
         } catch {
