@@ -181,12 +181,14 @@ public final class MediaClient: Sendable {
                 ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address, transport: .udp)
             return try await started { [core] in core.start(channel: channel, remote: remote, relay: relay, peer: peer) }
         }
-        do {
-            switch configuration.transport {
+        // The core starts ICE in the same event-loop turn the socket opens: an ICE-TCP server closes connections that
+        // stay silent (10 s), and a starved cooperative pool must not stand between connect and the first check.
+        let opened: EventLoopFuture<any Channel>
+        switch configuration.transport {
             case .udp:
                 // Vector reads (recvmmsg) of up to 8 datagrams, 2048 bytes each (media-path.md §5): a loaded client
                 // (load tests, benchmarks) drains its socket in fewer system calls.
-                channel = try await DatagramBootstrap(group: core.loop)
+                opened = DatagramBootstrap(group: core.loop)
                     .channelOption(.datagramVectorReadMessageCount, value: 8)
                     .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 8 * 2048))
                     .channelInitializer { channel in
@@ -194,9 +196,9 @@ public final class MediaClient: Sendable {
                             try channel.pipeline.syncOperations.addHandler(ClientUDPHandler(core: core))
                         }
                     }
-                    .bind(host: address.protocol == .inet6 ? "::" : "0.0.0.0", port: 0).get()
+                    .bind(host: address.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
             case .tcp:
-                channel = try await ClientBootstrap(group: core.loop)
+                opened = ClientBootstrap(group: core.loop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connectTimeout(configuration.connectTimeout.timeAmount)
                     .channelInitializer { channel in
@@ -204,15 +206,21 @@ public final class MediaClient: Sendable {
                             try channel.pipeline.syncOperations.addHandler(ClientTCPHandler(core: core))
                         }
                     }
-                    .connect(to: address).get()
-            }
-        } catch {
-            throw MediaError(.connectFailed, "cannot open a \(wanted.rawValue) socket to \(address.endpointDescription): \(error)")
+                    .connect(to: address)
         }
         let remote = MediaClientCore.Remote(
             ufrag: ufrag, password: pwd, fingerprint: fingerprint, address: address,
             transport: configuration.transport)
-        return try await started { [core] in core.start(channel: channel, remote: remote) }
+        let connected = opened.flatMapError { error in
+            core.loop.makeFailedFuture(
+                MediaError(.connectFailed, "cannot open a \(wanted.rawValue) socket to \(address.endpointDescription): \(error)"))
+        }.flatMap { channel in core.start(channel: channel, remote: remote) }
+        do {
+            return try await connected.get()
+        } catch {
+            await close()
+            throw error
+        }
     }
 
     /// Runs `start` on the client's loop and waits for the connection; on failure the client is closed.
@@ -443,7 +451,10 @@ final class MediaClientCore: @unchecked Sendable {
         let promise = loop.makePromise(of: MediaClientConnection.self)
         guard case .idle = phase else {
             channel.close(promise: nil)
-            promise.fail(MediaError(.connectFailed, "connect was already called"))
+            promise.fail(
+                MediaError(
+                    .connectFailed,
+                    phase == .closed ? "the connection closed (or the client was closed) before ICE started" : "connect was already called"))
             return promise.futureResult
         }
         self.channel = channel
