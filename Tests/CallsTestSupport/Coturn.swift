@@ -61,7 +61,7 @@ public final class Coturn: @unchecked Sendable {
         extraArguments: [String]
     ) -> Process {
         let relayBase = UInt16.random(in: 40000...59000)
-        var args = [
+        let args = [
             "-n", "--listening-ip=127.0.0.1", "--listening-ip=127.0.0.2", "--listening-port=\(port)",
             "--alt-listening-port=\(port + 1)", "--tls-listening-port=\(tlsPort)", "--alt-tls-listening-port=\(tlsPort + 1)",
             "--relay-ip=127.0.0.1", "--min-port=\(relayBase)", "--max-port=\(relayBase + 200)",
@@ -71,11 +71,15 @@ public final class Coturn: @unchecked Sendable {
             "--no-stdout-log", "--simple-log",
         ] + extraArguments
         let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/turnserver")
         if let clockOffset {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
-            args = ["-f", clockOffset, "/usr/bin/turnserver"] + args
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/turnserver")
+            // libfaketime preloaded into turnserver itself: the faketime wrapper forks, so killing it left turnserver
+            // running as an orphan after every run.
+            var env = ProcessInfo.processInfo.environment
+            env["LD_PRELOAD"] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+            env["FAKETIME"] = clockOffset
+            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            process.environment = env
         }
         process.arguments = args
         process.standardOutput = FileHandle.nullDevice
