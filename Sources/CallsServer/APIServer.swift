@@ -28,6 +28,8 @@ public struct APIServerConfiguration: Sendable {
     public var indexHTML: String?
     /// Participants allowed in one call (one channel); nil is unlimited, as in the Calls plugin.
     public var maxParticipants: Int?
+    /// Audio receive slots per participant (the media server's `audioSlots`): told to clients in `joined`.
+    public var audioSlots: Int = 3
 
     public init() {}
 }
@@ -158,7 +160,7 @@ public final class APIServer: Sendable {
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
             iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
-            maxParticipants: configuration.maxParticipants, control: control, logger: logger, send: send, close: close)
+            maxParticipants: configuration.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, close: close)
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

@@ -47,6 +47,8 @@ public enum MediaBackendEvent: Sendable, Equatable {
     /// The tracks the participant should receive changed: it should offer again with at least this many
     /// receive-only audio and video transceivers.
     case renegotiationNeeded(audioSlots: Int, videoSlots: Int)
+    /// Who speaks in which of the participant's audio slots (after a change).
+    case speakers([SlotSpeaker])
     /// The session ended (consent expired, closed, failed).
     case closed(reason: String)
 }
@@ -61,6 +63,23 @@ extension MediaBackend {
     public func renegotiate(_ id: String, offer: String) async throws -> String { throw MediaUnavailableError() }
     public func setAudioForwarding(_ id: String, _ on: Bool) async {}
     public func setPresenter(_ id: String, _ on: Bool) async {}
+}
+
+/// One audio slot of a participant and who speaks in it.
+public struct SlotSpeaker: Sendable, Equatable {
+    public var slot: Int
+    /// The slot's section (`a=mid`) in the participant's last answer, nil when its offer had none for it.
+    public var mid: String?
+    public var ssrc: UInt32
+    /// The speaking participant's id, nil while free.
+    public var participant: String?
+
+    public init(slot: Int, mid: String?, ssrc: UInt32, participant: String?) {
+        self.slot = slot
+        self.mid = mid
+        self.ssrc = ssrc
+        self.participant = participant
+    }
 }
 
 /// The media transport's counters, read for each `/metrics` scrape.
@@ -140,6 +159,8 @@ public struct MediaBackendConfiguration: Sendable, Equatable {
     public var offerTCPCandidates = true
     /// How long a session lives without consent checks (RFC 7675).
     public var consentTimeout: Duration = .seconds(30)
+    /// Audio receive slots per call participant (1...16).
+    public var audioSlots: Int = 3
 
     public init() {}
 }

@@ -24,6 +24,8 @@ extension MediaServer: MediaBackend {
                 return .dtlsConnected(profile: "\(profile)")
             case .renegotiationNeeded(let audio, let video)?:
                 return .renegotiationNeeded(audioSlots: audio, videoSlots: video)
+            case .speakers(let slots)?:
+                return .speakers(slots.map { SlotSpeaker(slot: $0.slot, mid: $0.mid, ssrc: $0.ssrc, participant: $0.participant) })
             case .closed(let reason)?:
                 return .closed(reason: "\(reason)")
             case nil:
@@ -72,6 +74,7 @@ extension MediaServerConfiguration {
         offerUDPCandidates = c.offerUDPCandidates
         offerTCPCandidates = c.offerTCPCandidates
         consentTimeout = c.consentTimeout
+        audioSlots = c.audioSlots
     }
 }
 

@@ -82,7 +82,10 @@ struct CallEvent {
 /// Messages are handled one at a time in arrival order (the connection feeds them from a single task).
 /// It never throws: every problem becomes an `error` message to the client.
 actor SignalingSession {
-    static let version = 1
+    /// The current protocol version, and the oldest still served. Version 1 clients are served the same calls (fixed
+    /// audio slots; `a=msid` no longer names the speaker) without the `speakers` message they do not know.
+    static let version = 2
+    static let oldestVersion = 1
     static let messageTypes =
         "join, offer, ice, mute, unmute, screen_start, screen_stop, raise_hand, lower_hand, reaction, leave, ping"
 
@@ -105,6 +108,9 @@ actor SignalingSession {
     private let metrics: ServerMetrics
     private let isDraining: @Sendable () -> Bool
     private let maxParticipants: Int?
+    private let audioSlots: Int
+    /// The version the client joined with (replies carry it).
+    private var clientVersion = SignalingSession.version
     private let send: @Sendable (String) -> Void
     private let close: @Sendable () -> Void
     private var logger: Logger
@@ -120,10 +126,11 @@ actor SignalingSession {
         id: String, peer: String, backend: any MediaBackend, signer: JoinTokenSigner, admission: JoinAdmission?,
         iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
         registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
-        maxParticipants: Int? = nil, control: ControlExecutor = .shared,
+        maxParticipants: Int? = nil, audioSlots: Int = 3, control: ControlExecutor = .shared,
         logger: Logger, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
     ) {
         self.maxParticipants = maxParticipants
+        self.audioSlots = audioSlots
         self.control = control
         self.id = id
         self.peer = peer
@@ -152,12 +159,13 @@ actor SignalingSession {
             return
         }
         if let v = message["v"] {
-            guard case .number(let n) = v, n == Double(Self.version) else {
+            guard case .number(let n) = v, n == n.rounded(), n >= Double(Self.oldestVersion), n <= Double(Self.version) else {
                 sendError(
                     .unsupportedVersion,
-                    "this server speaks signaling protocol version \(Self.version), the message asked for \(v.rendered); send \"v\":\(Self.version)")
+                    "this server speaks signaling protocol version \(Self.version) (and still \(Self.oldestVersion)), the message asked for \(v.rendered); send \"v\":\(Self.version)")
                 return
             }
+            if case .awaitingJoin = state, case .string("join")? = message["type"] { clientVersion = Int(n) }
         }
         guard case .string(let type)? = message["type"] else {
             sendError(.badMessage, "the message has no \"type\" string; expected one of \(Self.messageTypes)")
@@ -320,8 +328,10 @@ actor SignalingSession {
             let others = members.filter { $0.id != id }
             fields.append(("participants", .raw("[" + list.joined(separator: ",") + "]")))
             fields.append(("presenter", presenter.map { .string($0) } ?? .null))
-            // Receive transceivers the first offer should carry: one audio per other participant, video for a screen.
-            fields.append(("audioSlots", .number(Double(others.count))))
+            // Receive transceivers the first offer should carry: the server's fixed audio slots (whatever the size of
+            // the call), and video while someone presents.
+            _ = others
+            fields.append(("audioSlots", .number(Double(audioSlots))))
             fields.append(("videoSlots", .number(presenter != nil && presenter != id ? 1 : 0)))
         }
         replyFields(fields)
@@ -410,6 +420,8 @@ actor SignalingSession {
                         "type": .string("renegotiate"), "audioSlots": .number(Double(audio)),
                         "videoSlots": .number(Double(video)),
                     ])
+                case .speakers(let slots):
+                    await self.speakers(slots)
                 case .closed(let reason):
                     await self.mediaClosed(reason: reason)
                     return
@@ -587,9 +599,18 @@ actor SignalingSession {
     }
 
     private func replyFields(_ fields: [(String, JSONLite)]) {
-        var parts = ["\"v\":\(Self.version)"]
+        var parts = ["\"v\":\(clientVersion)"]
         for (k, v) in fields { parts.append(jsonQuote(k) + ":" + v.rendered) }
         send("{" + parts.joined(separator: ",") + "}")
+    }
+
+    /// Tells a version 2 client who speaks in which of its audio slots (version 1 clients do not know the message).
+    private func speakers(_ slots: [SlotSpeaker]) {
+        guard clientVersion >= 2 else { return }
+        let list = slots.map { s in
+            "{\"slot\":\(s.slot),\"mid\":\(s.mid.map(jsonQuote) ?? "null"),\"ssrc\":\(s.ssrc),\"participant\":\(s.participant.map(jsonQuote) ?? "null")}"
+        }
+        replyFields([("type", .string("speakers")), ("slots", .raw("[" + list.joined(separator: ",") + "]"))])
     }
 
     private func sendError(_ code: SignalingErrorCode, _ text: String) {

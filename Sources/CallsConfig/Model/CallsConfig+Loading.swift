@@ -111,6 +111,7 @@ public struct CallsConfig: Sendable, Hashable {
         return false
     }
     public var maxParticipants: Int? { int("limits.max_participants") }
+    public var audioSlots: Int { int("limits.audio_slots") ?? 3 }
     public var drainTimeout: Int { int("service.drain_timeout") ?? 30 }
     /// `debug`, `info`, `warn` or `error`.
     public var logLevel: String { (string("logger.console_level") ?? "info").lowercased() }

@@ -170,6 +170,10 @@ extension ConfigKey {
             flags: ["--max-participants"], envAliases: ["CALLSCTL_MAX_PARTICIPANTS"], isSecret: false,
             help: "Participants allowed in one call; unset is unlimited (the docs advise 50)."),
         ConfigKey(
+            name: "limits.audio_slots", kind: .integer(min: 1, max: 16), defaultValue: .integer(3),
+            flags: ["--audio-slots"], envAliases: ["CALLSCTL_AUDIO_SLOTS"], isSecret: false,
+            help: "Audio streams each participant receives: the call's current speakers, whatever the call's size (1-16)."),
+        ConfigKey(
             name: "service.drain_timeout", kind: .integer(min: 0, max: Int.max), defaultValue: .integer(30),
             flags: ["--drain-timeout"], envAliases: ["CALLSCTL_DRAIN_TIMEOUT"], isSecret: false,
             help: "Seconds running calls may go on after SIGTERM before the process exits."),

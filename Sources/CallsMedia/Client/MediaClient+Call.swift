@@ -94,6 +94,9 @@ extension MediaClient {
                 m.attributes.append(SDPAttribute("rtcp-fb", "\(vp8) nack"))
                 m.attributes.append(SDPAttribute("rtcp-fb", "\(vp8) nack pli"))
             }
+            if section.publishes, let id = configuration.audioLevelExtensionID {
+                m.attributes.append(SDPAttribute("extmap", "\(id) \(RTPAudioLevel.uri)"))
+            }
             if section.publishes { m.attributes.append(SDPAttribute("ssrc", "\(audioSSRC) cname:\(cname)")) }
             media.append(m)
         }

@@ -37,6 +37,9 @@ public struct MediaClientConfiguration: Sendable {
     /// address). `transport` must then be `.udp`, the relayed leg; the relay's own transport is in the relay
     /// configuration.
     public var relay: TURNRelayConfiguration?
+    /// The RFC 6464 audio-level extension id (1...14) offered on the published microphone of call offers; packets
+    /// sent with an `audioLevel` then carry it. nil: no audio levels (the SFU ranks the client by activity).
+    public var audioLevelExtensionID: UInt8?
 
     public init() {}
 }
@@ -264,8 +267,12 @@ public final class MediaClient: Sendable {
     ///   - payload: the RTP payload (an Opus frame, or test bytes).
     ///   - timestamp: the RTP timestamp (48 kHz for Opus).
     ///   - marker: the RTP marker bit.
-    public func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool = false) {
-        core.loop.execute { [core] in core.sendAudio(payload: payload, timestamp: timestamp, marker: marker) }
+    ///   - audioLevel: the RFC 6464 level in -dBov (0 loudest, 127 silence), sent in the header extension when
+    ///     ``MediaClientConfiguration/audioLevelExtensionID`` is set.
+    public func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool = false, audioLevel: UInt8? = nil) {
+        core.loop.execute { [core] in
+            core.sendAudio(payload: payload, timestamp: timestamp, marker: marker, audioLevel: audioLevel)
+        }
     }
 
     /// Sends `bytes` unmodified to the connected server candidate from the client's own socket (same 5-tuple as the
@@ -582,14 +589,18 @@ final class MediaClientCore: @unchecked Sendable {
 
     // MARK: Media
 
-    func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool) {
+    func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool, audioLevel: UInt8? = nil) {
         guard phase == .connected, let srtp else { return }
         sequence &+= 1
         let header = RTPHeader(
             marker: marker, payloadType: configuration.opusPayloadType, sequenceNumber: sequence, timestamp: timestamp,
             ssrc: audioSSRC)
-        var buffer = allocator.buffer(capacity: RTPHeader.fixedLength + payload.count + SRTPSession.maxRTCPTrailerLength)
+        var buffer = allocator.buffer(capacity: RTPHeader.fixedLength + 8 + payload.count + SRTPSession.maxRTCPTrailerLength)
         header.write(into: &buffer)
+        if let id = configuration.audioLevelExtensionID, let audioLevel {
+            buffer.setInteger(UInt8(0x90), at: buffer.readerIndex)  // V=2, X=1
+            buffer.writeBytes(RTPAudioLevel(level: audioLevel, voiceActivity: audioLevel < 127).extensionBlock(id: id))
+        }
         buffer.writeBytes(payload)
         let length = buffer.readableBytes
         let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTP($0, length: length) }

@@ -6,6 +6,14 @@ final class CallRoute {
     let key: String
     var members: [MediaSession] = []
     var packetsForwarded: UInt64 = 0
+    /// The call's current speakers (at most `audioSlots + 1`, so a listener that is one of them still has a full set
+    /// of others), each keeping its position while ranked. Listeners' slots are filled from it.
+    var ranking: [MediaSession] = []
+    /// The sessions whose `audioFanout` was built by the last reassignment (cleared by the next one).
+    var fanoutOwners: [MediaSession] = []
+    /// Unmuted participants that spoke in the last seconds: the candidates for the ranking.
+    var recentSpeakers: [MediaSession] = []
+    var lastEvaluationNanos: UInt64 = 0
 
     init(key: String) {
         self.key = key
@@ -15,13 +23,42 @@ final class CallRoute {
 /// Routes decrypted media on the media event loop.
 ///
 /// - An echo session gets its own audio back under the server's SSRC.
-/// - A call participant's audio goes, while it is unmuted, to every other participant of its call that has a
-///   receive slot announcing that SSRC; the presenter's screen likewise. Packets keep the publisher's SSRC, sequence
-///   numbers and timestamps; only the payload type changes to the receiver's.
+/// - Audio in a call goes through a fixed number of **audio slots** per listener (`audioSlots`): the call ranks its
+///   unmuted speakers (RFC 6464 audio level when the client sends it, else recent activity; with hysteresis) and puts
+///   the top ones into each listener's slots, never the listener itself. Each slot is one continuous stream under a
+///   constant SSRC of the server's: sequence numbers and timestamps are rewritten so that a change of speaker looks
+///   like a new talkspurt. A listener's cost is therefore the same in a call of 5 and of 1,000, and joining or leaving
+///   needs no renegotiation by anyone else.
+/// - The presenter's screen goes to every other participant under the presenter's own SSRC (one video slot, added by
+///   a renegotiation when a screen starts); only the payload type changes to the receiver's.
 final class CallRouter {
     private(set) var calls: [String: CallRoute] = [:]
     /// Key frames to ask for once the answer that announced a screen to a viewer is out (call, video SSRC).
     var pendingKeyFrames: [(CallRoute, UInt32)] = []
+    /// Audio receive slots per listener.
+    let audioSlotCount: Int
+
+    /// A packet whose audio level is at most this (-dBov) counts as speech.
+    static let speechLevel: UInt8 = 70
+    /// The loudness given to packets of clients that send no audio level (recent activity stands in for speech).
+    static let activityLoudness: Double = 60
+    /// A speaker counts as active for this long after its last speech packet.
+    static let activeNanos: UInt64 = 400_000_000
+    /// A ranked speaker silent this long gives its place to a new active one.
+    static let releaseNanos: UInt64 = 1_000_000_000
+    /// An active ranked speaker keeps its place at least this long, and is displaced only by a speaker louder by
+    /// `displaceMargin` (hysteresis: slots do not flap between two voices).
+    static let minimumHoldNanos: UInt64 = 1_000_000_000
+    static let displaceMargin: Double = 10
+    /// How often the ranking is re-evaluated while someone speaks (an unranked speaker is looked at sooner).
+    static let evaluationNanos: UInt64 = 100_000_000
+    static let newSpeakerEvaluationNanos: UInt64 = 20_000_000
+    /// Recent speakers silent this long leave the candidate list.
+    static let forgetNanos: UInt64 = 3_000_000_000
+
+    init(audioSlots: Int = 3) {
+        self.audioSlotCount = audioSlots
+    }
 
     func add(_ s: MediaSession) {
         guard case .call(let key) = s.route else { return }
@@ -29,18 +66,188 @@ final class CallRouter {
         calls[key] = call
         call.members.append(s)
         s.callRoute = call
+        var ssrcs: Set<UInt32> = [s.audioSSRC, 0]
+        s.audioSlots = (0..<audioSlotCount).map { _ in
+            var ssrc = UInt32.random(in: 1...UInt32.max)
+            while ssrcs.contains(ssrc) { ssrc = UInt32.random(in: 1...UInt32.max) }
+            ssrcs.insert(ssrc)
+            return AudioSlot(ssrc: ssrc)
+        }
+        assignSlots(s, in: call)
     }
 
-    /// Takes `s` out of its call; returns the call if others remain in it (they need a renegotiation).
+    /// Takes `s` out of its call; returns the call if the others' negotiated tracks change (it presented a screen),
+    /// so they need a reconciliation. A listener leaving costs the others nothing; a ranked speaker leaving refills
+    /// the slots it had.
     func remove(_ s: MediaSession) -> CallRoute? {
         guard let call = s.callRoute else { return nil }
+        let presented = s.mayPublishVideo && s.publishedVideo != nil
         s.callRoute = nil
         call.members.removeAll { $0 === s }
+        for slot in s.audioSlots {
+            slot.source?.audioFanout.removeAll { $0.listener === s }
+        }
+        s.audioSlots.removeAll()
+        s.audioFanout.removeAll()
+        if s.isRecentSpeaker {
+            s.isRecentSpeaker = false
+            call.recentSpeakers.removeAll { $0 === s }
+        }
         if call.members.isEmpty {
+            call.ranking.removeAll()
+            call.fanoutOwners.removeAll()
             calls.removeValue(forKey: call.key)
             return nil
         }
-        return call
+        if let i = call.ranking.firstIndex(where: { $0 === s }) {
+            call.ranking.remove(at: i)
+            s.rankedSinceNanos = nil
+            reassign(call)
+        }
+        return presented ? call : nil
+    }
+
+    /// A participant muted at the server leaves the ranking at once (a muted participant never holds a slot).
+    func muted(_ s: MediaSession) {
+        guard let call = s.callRoute, let i = call.ranking.firstIndex(where: { $0 === s }) else { return }
+        call.ranking.remove(at: i)
+        s.rankedSinceNanos = nil
+        reassign(call)
+    }
+
+    // MARK: Speakers
+
+    /// Takes note of one audio packet of unmuted `p` (its RFC 6464 level if it sent one) and re-ranks the call's
+    /// speakers when it is time.
+    func noteSpeech(_ p: MediaSession, level: RTPAudioLevel?, in call: CallRoute, now: UInt64) {
+        let loudness: Double
+        let speech: Bool
+        if let level {
+            p.sendsAudioLevel = true
+            loudness = Double(127 - level.level)
+            speech = level.level <= Self.speechLevel
+        } else if p.sendsAudioLevel {
+            loudness = 0  // a packet without the level from a client that sends levels: no evidence of speech
+            speech = false
+        } else {
+            loudness = Self.activityLoudness
+            speech = true
+        }
+        p.speechScore = p.speechScore * 0.8 + loudness * 0.2
+        if speech {
+            p.lastSpeechNanos = now
+            if !p.isRecentSpeaker {
+                p.isRecentSpeaker = true
+                call.recentSpeakers.append(p)
+            }
+        }
+        if speech, p.rankedSinceNanos == nil, call.ranking.count < audioSlotCount + 1 {
+            // A free place: taken at the first word, without waiting for an evaluation.
+            p.rankedSinceNanos = now
+            call.ranking.append(p)
+            reassign(call)
+            return
+        }
+        let since = now &- call.lastEvaluationNanos
+        if since >= Self.evaluationNanos || (speech && p.rankedSinceNanos == nil && since >= Self.newSpeakerEvaluationNanos) {
+            evaluate(call, now: now)
+        }
+    }
+
+    /// Re-ranks the call's speakers: active unranked speakers take free places, then places of ranked speakers that
+    /// have been silent for `releaseNanos`, then (only clearly louder, after `minimumHoldNanos`) of quieter ones.
+    func evaluate(_ call: CallRoute, now: UInt64) {
+        call.lastEvaluationNanos = now
+        call.recentSpeakers.removeAll { s in
+            let stale = s.isClosed || !s.audioForwarding || now &- s.lastSpeechNanos > Self.forgetNanos
+            if stale { s.isRecentSpeaker = false }
+            return stale
+        }
+        var candidates = call.recentSpeakers.filter {
+            $0.rankedSinceNanos == nil && now &- $0.lastSpeechNanos < Self.activeNanos
+        }
+        guard !candidates.isEmpty else { return }
+        candidates.sort { $0.speechScore > $1.speechScore }
+        let capacity = audioSlotCount + 1
+        var changed = false
+        for c in candidates {
+            if call.ranking.count < capacity {
+                c.rankedSinceNanos = now
+                call.ranking.append(c)
+                changed = true
+                continue
+            }
+            var victim: Int?
+            var oldest = UInt64.max
+            for (i, r) in call.ranking.enumerated() where now &- r.lastSpeechNanos >= Self.releaseNanos {
+                if r.lastSpeechNanos < oldest {
+                    oldest = r.lastSpeechNanos
+                    victim = i
+                }
+            }
+            if victim == nil {
+                var quietest = Double.infinity
+                for (i, r) in call.ranking.enumerated() where now &- (r.rankedSinceNanos ?? now) >= Self.minimumHoldNanos {
+                    if r.speechScore < quietest {
+                        quietest = r.speechScore
+                        victim = i
+                    }
+                }
+                if let v = victim, c.speechScore <= call.ranking[v].speechScore + Self.displaceMargin { victim = nil }
+            }
+            guard let v = victim else { continue }
+            call.ranking[v].rankedSinceNanos = nil
+            c.rankedSinceNanos = now
+            call.ranking[v] = c
+            changed = true
+        }
+        if changed { reassign(call) }
+    }
+
+    /// Refills every listener's slots from the ranking and rebuilds the speakers' fan-out lists.
+    func reassign(_ call: CallRoute) {
+        for r in call.fanoutOwners { r.audioFanout.removeAll(keepingCapacity: true) }
+        for r in call.ranking { r.audioFanout.removeAll(keepingCapacity: true) }
+        for q in call.members where !q.isClosed { assignSlots(q, in: call) }
+        call.fanoutOwners = call.ranking
+    }
+
+    /// Puts the ranked speakers other than `q` into `q`'s slots (at most `audioSlotCount`: when there are more,
+    /// the one silent longest is left out), keeping each speaker in the slot it had, and adds `q` to their fan-outs.
+    private func assignSlots(_ q: MediaSession, in call: CallRoute) {
+        var desired = call.ranking.filter { $0 !== q }
+        if desired.count > q.audioSlots.count, let i = desired.indices.min(by: { desired[$0].lastSpeechNanos < desired[$1].lastSpeechNanos }) {
+            desired.remove(at: i)
+        }
+        var changed = false
+        for i in q.audioSlots.indices {
+            if let s = q.audioSlots[i].source, !desired.contains(where: { $0 === s }) {
+                q.audioSlots[i].source = nil
+                changed = true
+            }
+        }
+        for d in desired where !q.audioSlots.contains(where: { $0.source === d }) {
+            guard let free = q.audioSlots.firstIndex(where: { $0.source == nil }) else { break }
+            q.audioSlots[free].source = d
+            changed = true
+        }
+        for i in q.audioSlots.indices {
+            q.audioSlots[i].source?.audioFanout.append((q, i))
+        }
+        if changed { announceSpeakers(q) }
+    }
+
+    /// Tells `q` who speaks in its slots, if that changed since the last time (and once it has an answer).
+    func announceSpeakers(_ q: MediaSession, force: Bool = false) {
+        guard q.audioSlots.contains(where: { $0.mid != nil }) else { return }
+        let now = q.audioSlots.map { $0.source?.participant }
+        guard force || now != q.announcedSpeakers else { return }
+        q.announcedSpeakers = now
+        q.hub.emit(
+            .speakers(
+                q.audioSlots.enumerated().map {
+                    AudioSlotSpeaker(slot: $0.offset, mid: $0.element.mid, ssrc: $0.element.ssrc, participant: $0.element.source?.participant)
+                }))
     }
 
     /// Per-call figures for metrics (once a second, not per packet).
@@ -48,31 +255,36 @@ final class CallRouter {
         calls.values.map { call in
             var speakers = 0
             var presenters = 0
+            var lost: Int64 = 0
             for s in call.members {
                 if s.audioForwarding, let last = s.lastAudio, now - last < .seconds(2) { speakers += 1 }
                 if s.mayPublishVideo, s.publishedVideo != nil { presenters += 1 }
+                for slot in s.audioSlots { lost += Int64(slot.reportedLost) }
             }
-            return CallMediaSnapshot(
+            var snapshot = CallMediaSnapshot(
                 key: call.key, participants: call.members.count, speakers: speakers, presenters: presenters,
                 packetsForwarded: call.packetsForwarded)
+            snapshot.listenerReportedLost = lost
+            snapshot.rankedSpeakers = call.ranking.count
+            return snapshot
         }
     }
 
     // MARK: Negotiation
 
-    /// The tracks `q` should receive: every other member's microphone, and the presenter's screen.
-    func wantedTracks(for q: MediaSession) -> [SFUTrack] {
-        guard let call = q.callRoute else { return [] }
-        var out: [SFUTrack] = []
-        for p in call.members where p !== q && !p.isClosed {
-            if let a = p.publishedAudio, let ssrc = a.ssrcs.first {
-                out.append(
-                    SFUTrack(kind: .audio, ssrc: ssrc, streamID: p.participant, trackID: "audio-\(p.participant)", cname: p.cname))
-            }
-            if p.mayPublishVideo, let v = p.publishedVideo, let ssrc = v.ssrcs.first {
-                out.append(
-                    SFUTrack(kind: .video, ssrc: ssrc, streamID: p.participant, trackID: "screen-\(p.participant)", cname: p.cname))
-            }
+    /// The participant presenting a screen in `call`, if any.
+    func presenter(of call: CallRoute) -> MediaSession? {
+        call.members.first { $0.mayPublishVideo && $0.publishedVideo?.ssrcs.first != nil && !$0.isClosed }
+    }
+
+    /// The tracks `q` should receive: its audio slots (always the same), and the presenter's screen.
+    func wantedTracks(for q: MediaSession, presenter: MediaSession?) -> [SFUTrack] {
+        var out = q.audioSlots.enumerated().map { i, slot in
+            SFUTrack(kind: .audio, ssrc: slot.ssrc, streamID: "slot-\(i)", trackID: "audio-slot-\(i)", cname: "callsctl")
+        }
+        if let p = presenter, p !== q, let ssrc = p.publishedVideo?.ssrcs.first {
+            out.append(
+                SFUTrack(kind: .video, ssrc: ssrc, streamID: p.participant, trackID: "screen-\(p.participant)", cname: p.cname))
         }
         return out
     }
@@ -86,7 +298,8 @@ final class CallRouter {
             offer: offer,
             parameters: SFUAnswerParameters(
                 iceUfrag: s.localUfrag, icePwd: s.localPassword, fingerprint: fingerprint, candidates: candidates,
-                sessionID: s.sdpSessionID, sessionVersion: s.answerVersion, tracks: wantedTracks(for: s),
+                sessionID: s.sdpSessionID, sessionVersion: s.answerVersion,
+                tracks: wantedTracks(for: s, presenter: s.callRoute.flatMap { presenter(of: $0) }),
                 previousAssignments: previous, mayPublishVideo: s.mayPublishVideo))
         let hadVideo = s.announcedSSRCs
         s.publishedAudio = answer.publishedAudio
@@ -109,14 +322,30 @@ final class CallRouter {
         s.slotAudioPayloadType = answer.slots.first { $0.kind == .audio }?.payloadType
         s.slotVideoPayloadType = answer.slots.first { $0.kind == .video }?.payloadType
         s.requestedSlots = nil
+        for i in s.audioSlots.indices {
+            let ssrc = s.audioSlots[i].ssrc
+            s.audioSlots[i].mid = answer.slots.first { $0.kind == .audio && $0.ssrc == ssrc }?.mid
+        }
+        announceSpeakers(s, force: true)
         return answer.sdp
     }
 
-    /// Asks every member whose wanted tracks differ from what its last answer announced to make a new offer (once
-    /// per difference).
-    func reconcile(_ call: CallRoute) {
-        for q in call.members where !q.isClosed {
-            let wanted = wantedTracks(for: q)
+    /// Asks every member (or just `only`) whose wanted tracks differ from what its last answer announced to make a
+    /// new offer (once per difference). Only a screen starting or stopping changes them for everyone.
+    func reconcile(_ call: CallRoute, only: MediaSession? = nil) {
+        let presenter = presenter(of: call)
+        let members = only.map { [$0] } ?? call.members
+        for q in members where !q.isClosed {
+            let videoSSRC = presenter === q ? nil : presenter?.publishedVideo?.ssrcs.first
+            let expected = q.audioSlots.count + (videoSSRC == nil ? 0 : 1)
+            if q.announcedSSRCs.count == expected, q.audioSlots.allSatisfy({ q.announcedSSRCs.contains($0.ssrc) }),
+                videoSSRC.map({ q.announcedSSRCs.contains($0) }) ?? true
+            {
+                q.requestedSlots = nil
+                q.requestedSSRCs = nil
+                continue
+            }
+            let wanted = wantedTracks(for: q, presenter: presenter)
             let wantedSSRCs = Set(wanted.map(\.ssrc))
             guard wantedSSRCs != q.announcedSSRCs else {
                 q.requestedSlots = nil
@@ -147,8 +376,18 @@ final class CallRouter {
                 record(header, from: p, clockRate: 48000, core: core)
                 guard p.audioForwarding else { return core.countMuted() }
                 core.noteAudio(from: p)
-                for q in call.members where q !== p && q.isReady && q.announcedSSRCs.contains(header.ssrc) {
-                    core.forwardRTP(packet, payloadType: q.slotAudioPayloadType, to: q, kind: .audio)
+                let now = core.tickTime.uptimeNanoseconds
+                var level: RTPAudioLevel?
+                if let id = audio.audioLevelExtensionID, header.extensionProfile != nil {
+                    level = packet.withUnsafeReadableBytes { RTPAudioLevel(id: id, in: $0, header: header) }
+                }
+                noteSpeech(p, level: level, in: call, now: now)
+                for (q, i) in p.audioFanout where q.isReady && q.audioSlots[i].mid != nil {
+                    let h = q.audioSlots[i].rewrite(header, from: p, nowNanos: now)
+                    core.forwardRTP(
+                        packet, payloadType: q.slotAudioPayloadType,
+                        rewrite: RTPSlotRewrite(sequence: h.sequence, timestamp: h.timestamp, ssrc: q.audioSlots[i].ssrc, marker: h.marker),
+                        to: q, kind: .audio)
                     call.packetsForwarded &+= 1
                 }
             } else if p.mayPublishVideo, let video = p.publishedVideo, header.payloadType == video.payloadType,
@@ -192,6 +431,11 @@ final class CallRouter {
                 case RTCPPacketType.senderReport:
                     if let sr = RTCPSenderReport(packet) {
                         q.receiveStats[sr.senderSSRC]?.recordSenderReport(ntp: sr.ntpTimestamp, at: now)
+                        for block in sr.reportBlocks { noteReport(block, from: q) }
+                    }
+                case RTCPPacketType.receiverReport:
+                    if let rr = RTCPReceiverReport(packet) {
+                        for block in rr.reportBlocks { noteReport(block, from: q) }
                     }
                 case RTCPPacketType.payloadSpecificFeedback:
                     guard let feedback = RTCPFeedback(packet) else { continue }
@@ -225,6 +469,13 @@ final class CallRouter {
                 }
             }
         }
+    }
+
+    /// A listener's report about one of its audio slots: kept per slot (the slot is one stream, so its cumulative
+    /// loss spans speaker changes) for the call's listener-loss figure. Reports about other SSRCs are consumed.
+    private func noteReport(_ block: RTCPReportBlock, from q: MediaSession) {
+        guard let i = q.audioSlots.firstIndex(where: { $0.ssrc == block.ssrc }) else { return }
+        q.audioSlots[i].reportedLost = max(0, block.cumulativeLost)
     }
 
     private func publisher(ofVideo ssrc: UInt32, in call: CallRoute) -> MediaSession? {

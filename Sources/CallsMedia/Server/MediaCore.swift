@@ -39,7 +39,7 @@ final class MediaCore: @unchecked Sendable {
     private var channelsBeingFlushed: [ObjectIdentifier: any Channel] = [:]
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
-    let router = CallRouter()
+    let router: CallRouter
     private let allocator = ByteBufferAllocator()
     private var isShutDown = false
     /// When the packet being handled arrived.
@@ -51,6 +51,7 @@ final class MediaCore: @unchecked Sendable {
         self.dtlsContext = dtlsContext
         self.loop = loop
         self.rateLimiter = SourceRateLimiter(ratePerSecond: configuration.unauthenticatedBindingRate)
+        self.router = CallRouter(audioSlots: configuration.audioSlots)
     }
 
     // MARK: - Control plane (called on `loop`)
@@ -124,7 +125,8 @@ final class MediaCore: @unchecked Sendable {
         sessionsByID[n.id] = session
         sessionsByUfrag[ufrag] = session
         hubs.withLock { $0[n.id] = hub }
-        if let call = session.callRoute { router.reconcile(call) }
+        // A join changes nothing the others negotiated: only the newcomer may need more slots.
+        if let call = session.callRoute { router.reconcile(call, only: session) }
         router.flushPendingKeyFrames(core: self)
         publishMetrics()
         touched()
@@ -152,9 +154,11 @@ final class MediaCore: @unchecked Sendable {
         guard fingerprints.contains(s.remoteFingerprint) else {
             throw MediaError(.badOffer, "the new offer changes the DTLS fingerprint; keep the same RTCPeerConnection")
         }
+        let presented = s.publishedVideo != nil
         let answer = router.answer(
             offer, for: s, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
-        if let call = s.callRoute { router.reconcile(call) }
+        // Everyone renegotiates only when this offer started or stopped a screen.
+        if let call = s.callRoute { router.reconcile(call, only: presented == (s.publishedVideo != nil) ? s : nil) }
         router.flushPendingKeyFrames(core: self)
         touched()
         return answer
@@ -163,7 +167,9 @@ final class MediaCore: @unchecked Sendable {
     /// Mutes (`false`) or unmutes a participant's audio at the server.
     func setAudioForwarding(id: String, _ on: Bool) {
         loop.preconditionInEventLoop()
-        sessionsByID[id]?.audioForwarding = on
+        guard let s = sessionsByID[id] else { return }
+        s.audioForwarding = on
+        if !on { router.muted(s) }
     }
 
     /// Gives or takes the presenter slot: with it, the participant's next offer may publish a screen.
@@ -451,12 +457,15 @@ final class MediaCore: @unchecked Sendable {
         router.route(rtp: &buffer, header: header, from: s, core: self)
     }
 
-    /// Copies the plain RTP packet `source`, gives it `payloadType` (when set), protects it with `q`'s SRTP and sends
-    /// it on `q`'s selected path. The SSRC, sequence number and timestamp stay the publisher's.
+    /// Copies the plain RTP packet `source`, gives it `payloadType` (when set) and the slot's header fields (when
+    /// `rewrite` is set; else the SSRC, sequence number and timestamp stay the publisher's), protects it with `q`'s
+    /// SRTP and sends it on `q`'s selected path.
     ///
     /// Over UDP the packet is written, rewritten and protected in a slot of `udpSender`'s arena and leaves with the
     /// tick's `sendmmsg` (no allocation); over ICE-TCP it goes through a `ByteBuffer` and the connection's channel.
-    func forwardRTP(_ source: ByteBuffer, payloadType: UInt8?, to q: MediaSession, kind: SFUTrack.Kind) {
+    func forwardRTP(
+        _ source: ByteBuffer, payloadType: UInt8?, rewrite: RTPSlotRewrite? = nil, to q: MediaSession, kind: SFUTrack.Kind
+    ) {
         guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
         let length = source.readableBytes
         if configuration.batchUDPSends, case .udp(let address) = path, let sender = udpSender,
@@ -465,10 +474,8 @@ final class MediaCore: @unchecked Sendable {
             if sender.isFull { flushBatch() }
             let slot = sender.nextSlot
             source.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
-            if let payloadType {
-                guard RTPRewriter.setPayloadType(payloadType, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
-                else { return countDropped() }
-            }
+            guard rewrite.apply(payloadType: payloadType, to: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
+            else { return countDropped() }
             guard let newLength = try? srtp.protectRTP(slot, length: length),
                 sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
             else { return countDropped() }
@@ -484,10 +491,8 @@ final class MediaCore: @unchecked Sendable {
         var packet = allocator.buffer(capacity: length + SRTPSession.maxTrailerLength)
         packet.writeImmutableBuffer(source)
         let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in
-            if let payloadType {
-                guard RTPRewriter.setPayloadType(payloadType, in: UnsafeMutableRawBufferPointer(rebasing: storage[0..<length]))
-                else { return nil }
-            }
+            guard rewrite.apply(payloadType: payloadType, to: UnsafeMutableRawBufferPointer(rebasing: storage[0..<length]))
+            else { return nil }
             return try? srtp.protectRTP(storage, length: length)
         }
         guard let newLength = protected, newLength <= packet.capacity else { return countDropped() }
@@ -725,5 +730,25 @@ final class MediaCore: @unchecked Sendable {
         logger.info("media session closed", metadata: ["session.id": "\(s.id)", "reason": "\(reason)"])
         s.hub.emit(.closed(reason: reason))
         touched()
+    }
+}
+
+/// The header fields of an audio slot's stream for one forwarded packet.
+struct RTPSlotRewrite {
+    var sequence: UInt16
+    var timestamp: UInt32
+    var ssrc: UInt32
+    var marker: Bool
+}
+
+extension Optional where Wrapped == RTPSlotRewrite {
+    /// Sets the payload type (when given) and the slot's fields (when self is set) in the plain RTP `packet`.
+    func apply(payloadType: UInt8?, to packet: UnsafeMutableRawBufferPointer) -> Bool {
+        if let r = self {
+            return RTPRewriter.rewrite(
+                packet, payloadType: payloadType, sequence: r.sequence, timestamp: r.timestamp, ssrc: r.ssrc, marker: r.marker)
+        }
+        guard let payloadType else { return true }
+        return RTPRewriter.setPayloadType(payloadType, in: packet)
     }
 }

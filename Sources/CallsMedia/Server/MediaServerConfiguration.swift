@@ -35,6 +35,10 @@ public struct MediaServerConfiguration: Sendable {
     /// Which library protects and unprotects RTP (see `SRTPSession.RTPProtectBackend`; `.libsrtp` only for
     /// benchmarks that compare the two).
     public var rtpProtectBackend: SRTPSession.RTPProtectBackend = .automatic
+    /// Audio receive slots per call participant: the call's current speakers are forwarded into at most this many
+    /// streams per listener, whatever the size of the call (1...``maximumAudioSlots``).
+    public var audioSlots: Int = 3
+    public static let maximumAudioSlots = 16
 
     public init() {}
 
@@ -63,6 +67,9 @@ public struct MediaServerConfiguration: Sendable {
         }
         guard (1500...65535).contains(maximumTCPFrameSize) else {
             throw MediaError(.invalidConfiguration, "maximumTCPFrameSize \(maximumTCPFrameSize) is outside 1500...65535")
+        }
+        guard (1...Self.maximumAudioSlots).contains(audioSlots) else {
+            throw MediaError(.invalidConfiguration, "audioSlots \(audioSlots) is outside 1...\(Self.maximumAudioSlots)")
         }
         guard maximumSessions >= 1 else {
             throw MediaError(.invalidConfiguration, "maximumSessions \(maximumSessions) must be at least 1")
@@ -155,16 +162,40 @@ public enum MediaSessionEvent: Sendable, Hashable {
     case iceConnected(transport: String, remote: String)
     /// DTLS completed and SRTP is keyed; `profile` is e.g. `AEAD_AES_128_GCM`.
     case dtlsConnected(profile: String)
-    /// The tracks this session should receive changed (someone joined, left, or started or stopped sharing a
-    /// screen): the client should make a new offer with at least `audioSlots` receive-only audio and `videoSlots`
-    /// receive-only video transceivers.
+    /// The tracks this session should receive changed (a screen started or stopped, or its offer had fewer audio
+    /// slots than the server's setting): the client should make a new offer with at least `audioSlots` receive-only
+    /// audio and `videoSlots` receive-only video transceivers.
     case renegotiationNeeded(audioSlots: Int, videoSlots: Int)
+    /// Who speaks in which of this session's audio slots now (after a change, and after each answer).
+    case speakers([AudioSlotSpeaker])
     /// The session ended (the stream finishes after this).
     case closed(reason: String)
 
+    /// Transient events are not history: only the latest of each kind matters to a late subscriber.
     var isTransient: Bool {
-        if case .renegotiationNeeded = self { return true }
-        return false
+        switch self {
+        case .renegotiationNeeded, .speakers: true
+        default: false
+        }
+    }
+}
+
+/// One audio slot of a listener and the participant speaking in it.
+public struct AudioSlotSpeaker: Sendable, Hashable {
+    /// The slot's index, 0..<audioSlots.
+    public var slot: Int
+    /// The slot's section (`a=mid`) in the listener's last answer; nil when the offer had no section for it.
+    public var mid: String?
+    /// The slot's SSRC (constant for the session).
+    public var ssrc: UInt32
+    /// The speaking participant's id, nil while the slot is free.
+    public var participant: String?
+
+    public init(slot: Int, mid: String?, ssrc: UInt32, participant: String?) {
+        self.slot = slot
+        self.mid = mid
+        self.ssrc = ssrc
+        self.participant = participant
     }
 }
 
@@ -253,6 +284,10 @@ public struct CallMediaSnapshot: Sendable, Hashable {
     public var presenters: Int
     /// Packets forwarded to members of this call since it started.
     public var packetsForwarded: UInt64
+    /// Audio packets the listeners reported lost on their slots (the sum of each slot's latest RTCP cumulative loss).
+    public var listenerReportedLost: Int64 = 0
+    /// Speakers in the call's ranking (at most audio slots + 1).
+    public var rankedSpeakers: Int = 0
 
     public init(key: String, participants: Int, speakers: Int, presenters: Int, packetsForwarded: UInt64) {
         self.key = key

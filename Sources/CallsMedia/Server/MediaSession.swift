@@ -115,6 +115,24 @@ final class MediaSession {
     /// The latest REMB bitrate this client reported as a receiver, in bit/s.
     var receiverEstimate: UInt64?
 
+    // MARK: Audio slots (route .call)
+
+    /// This listener's fixed audio receive slots (the server's `audioSlots` setting), each one stream whoever speaks.
+    var audioSlots: [AudioSlot] = []
+    /// As a speaker in its call's ranking: the listeners and slot indexes its audio goes to.
+    var audioFanout: [(listener: MediaSession, slot: Int)] = []
+    /// Smoothed loudness (127 - RFC 6464 level; a fixed value for packets without a level), for ranking speakers.
+    var speechScore: Double = 0
+    /// When it last sent a packet that counts as speech (uptime nanoseconds), and whether it sends audio levels.
+    var lastSpeechNanos: UInt64 = 0
+    var sendsAudioLevel = false
+    /// Its place in its call's speaker ranking: when it entered (uptime nanoseconds), nil while not ranked.
+    var rankedSinceNanos: UInt64?
+    /// In its call's `recentSpeakers` list.
+    var isRecentSpeaker = false
+    /// The speaker map last sent to this listener (slot -> participant), to send only changes.
+    var announcedSpeakers: [String?] = []
+
     /// Maximum validated paths per session: a browser has a handful of local candidates.
     static let maximumPaths = 16
 
@@ -148,3 +166,65 @@ final class MediaSession {
     var isReady: Bool { srtp != nil && selected != nil && !isClosed }
 }
 
+
+/// One audio receive slot of a listener: a constant SSRC of the server's, the speaker currently assigned to it, and
+/// the rewriting that keeps the slot one continuous RTP stream across speaker changes (sequence numbers and
+/// timestamps continue where the previous speaker stopped, so the receiver's jitter buffer and SRTP replay window see
+/// no jump).
+struct AudioSlot {
+    let ssrc: UInt32
+    /// The slot's section in the last answer (nil while the offer has no section for it).
+    var mid: String?
+    /// Who speaks in it now.
+    var source: MediaSession?
+    /// The source and SSRC the offsets below were computed for.
+    var boundSource: ObjectIdentifier?
+    var boundSSRC: UInt32 = 0
+    var sequenceOffset: UInt16 = 0
+    var timestampOffset: UInt32 = 0
+    /// The newest sequence number and timestamp sent on the slot, and when (uptime nanoseconds).
+    var lastSequence: UInt16 = 0
+    var lastTimestamp: UInt32 = 0
+    var lastSentNanos: UInt64 = 0
+    var hasSent = false
+    /// Latest receiver report about the slot from the listener: cumulative packets lost.
+    var reportedLost: Int32 = 0
+
+    init(ssrc: UInt32) {
+        self.ssrc = ssrc
+    }
+
+    /// The header fields for a packet of `source` (its `header`) sent at `nowNanos`: rebinding the offsets when the
+    /// speaker (or its SSRC) changed, so the slot's sequence numbers go on by one and its timestamp by the time that
+    /// passed (48 kHz).
+    mutating func rewrite(_ header: RTPHeader, from source: MediaSession, nowNanos: UInt64)
+        -> (sequence: UInt16, timestamp: UInt32, marker: Bool)
+    {
+        var marker = false
+        let id = ObjectIdentifier(source)
+        if boundSource != id || boundSSRC != header.ssrc {
+            if hasSent {
+                let elapsed = nowNanos &- lastSentNanos
+                // Samples at 48 kHz since the last packet sent on the slot (at least one 20 ms frame, at most 60 s).
+                let samples = UInt32(min(max(elapsed / 1_000_000 * 48, 960), 60 * 48_000))
+                sequenceOffset = (lastSequence &+ 1) &- header.sequenceNumber
+                timestampOffset = (lastTimestamp &+ samples) &- header.timestamp
+            } else {
+                sequenceOffset = 0
+                timestampOffset = 0
+            }
+            boundSource = id
+            boundSSRC = header.ssrc
+            marker = true
+        }
+        let sequence = header.sequenceNumber &+ sequenceOffset
+        let timestamp = header.timestamp &+ timestampOffset
+        if !hasSent || Int16(bitPattern: sequence &- lastSequence) > 0 {
+            lastSequence = sequence
+            lastTimestamp = timestamp
+            lastSentNanos = nowNanos
+            hasSent = true
+        }
+        return (sequence, timestamp, marker)
+    }
+}

@@ -9,6 +9,8 @@ final class SessionEventHub: Sendable {
         /// The latest renegotiation request, replayed to a subscriber that comes later: the signaling layer
         /// subscribes only after the answer, and a request made in between must not be lost.
         var latestRenegotiation: MediaSessionEvent?
+        /// The latest speaker map, likewise.
+        var latestSpeakers: MediaSessionEvent?
         var continuations: [Int: AsyncStream<MediaSessionEvent>.Continuation] = [:]
         var nextID = 0
         var finished = false
@@ -21,6 +23,7 @@ final class SessionEventHub: Sendable {
         let id: Int? = state.withLock { s in
             for e in s.history { continuation.yield(e) }
             if let r = s.latestRenegotiation, !s.finished { continuation.yield(r) }
+            if let r = s.latestSpeakers, !s.finished { continuation.yield(r) }
             if s.finished { return nil }
             s.nextID += 1
             s.continuations[s.nextID] = continuation
@@ -40,7 +43,9 @@ final class SessionEventHub: Sendable {
         let targets: [AsyncStream<MediaSessionEvent>.Continuation] = state.withLock { s in
             guard !s.finished else { return [] }
             // Renegotiation requests are not history: only the latest one matters to a late subscriber.
-            if event.isTransient {
+            if case .speakers = event {
+                s.latestSpeakers = event
+            } else if event.isTransient {
                 s.latestRenegotiation = event
             } else if s.history.count < 32 {
                 s.history.append(event)

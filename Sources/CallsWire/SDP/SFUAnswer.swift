@@ -1,5 +1,5 @@
-/// A track the SFU sends to one participant: another participant's microphone or screen, forwarded under the
-/// publisher's own SSRC (the SFU rewrites only the payload type).
+/// A track the SFU sends to one participant: one of its fixed audio slots (an SSRC of the SFU's, carrying whoever
+/// speaks there), or the presenter's screen (under the presenter's own SSRC).
 public struct SFUTrack: Hashable, Sendable {
     public enum Kind: String, Hashable, Sendable {
         case audio, video
@@ -7,7 +7,7 @@ public struct SFUTrack: Hashable, Sendable {
 
     public var kind: Kind
     public var ssrc: UInt32
-    /// The `a=msid` stream id: the publishing participant's id, so the client knows whose track it is.
+    /// The `a=msid` stream id: the slot's name for audio (`slot-0`...), the presenting participant's id for a screen.
     public var streamID: String
     public var trackID: String
     public var cname: String
@@ -65,12 +65,13 @@ public struct SFUAnswerParameters: Sendable {
 /// - the first bundled VP8 video section the client sends on publishes its screen, but only with
 ///   ``SFUAnswerParameters/mayPublishVideo``; otherwise it is answered `inactive`;
 /// - every other bundled audio (Opus) or video (VP8) section the client can receive on is a **receive slot**:
-///   answered `sendonly` with one of ``SFUAnswerParameters/tracks`` (its SSRC and `a=msid` naming the publisher),
+///   answered `sendonly` with one of ``SFUAnswerParameters/tracks`` (its SSRC and `a=msid`),
 ///   or `inactive` while there is no track for it. Slots stay in the BUNDLE group, so the client can reuse them;
 /// - anything else (data channels, other codecs, sections outside the bundle) is rejected with port 0.
 ///
-/// No RTP header extensions are accepted: forwarded packets keep the publisher's header, and extension ids are
-/// negotiated per participant. RTX is not offered back, so retransmissions use the media SSRC.
+/// The only RTP header extension accepted is RFC 6464 audio level on the published microphone (the SFU ranks
+/// speakers by it); forwarded packets keep the publisher's extension block, which a receiver ignores unless its own
+/// ids match. RTX is not offered back, so retransmissions use the media SSRC.
 public struct SFUAnswer: Sendable {
     /// A receive slot of the answer.
     public struct Slot: Hashable, Sendable {
@@ -90,6 +91,8 @@ public struct SFUAnswer: Sendable {
         public var ssrcs: [UInt32]
         /// The section's codec (`opus/48000/2`, `VP8/90000`).
         public var codec: SDPCodec
+        /// The RFC 6464 audio-level extension id of a published microphone, when the offer has it (accepted).
+        public var audioLevelExtensionID: UInt8? = nil
     }
 
     public var sdp: String
@@ -133,7 +136,10 @@ public struct SFUAnswer: Sendable {
                     continue
                 }
                 if s.direction.sends, publishedAudio == nil {
-                    publishedAudio = Published(mid: mid, payloadType: opus.payloadType, ssrcs: s.ssrcs, codec: opus)
+                    let level = s.extmaps.first { $0.uri == RTPAudioLevel.uri && (1...14).contains($0.id) }
+                    publishedAudio = Published(
+                        mid: mid, payloadType: opus.payloadType, ssrcs: s.ssrcs, codec: opus,
+                        audioLevelExtensionID: level.map { UInt8($0.id) })
                     roles.append(.publish(opus))
                 } else if s.direction.receives {
                     roles.append(.slot(opus))
@@ -213,6 +219,9 @@ public struct SFUAnswer: Sendable {
                     m.attributes.append(SDPAttribute("rtcp-fb", "\(codec.payloadType) \(f)"))
                 }
                 if let fmtp = codec.fmtp { m.attributes.append(SDPAttribute("fmtp", "\(codec.payloadType) \(fmtp)")) }
+                if case .publish = role, s.kind == .audio, let id = publishedAudio?.audioLevelExtensionID {
+                    m.attributes.append(SDPAttribute("extmap", "\(id) \(RTPAudioLevel.uri)"))
+                }
                 if let track {
                     m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) cname:\(track.cname)"))
                     m.attributes.append(SDPAttribute("ssrc", "\(track.ssrc) msid:\(track.streamID) \(track.trackID)"))

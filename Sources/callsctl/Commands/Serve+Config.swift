@@ -96,6 +96,7 @@ extension ServeSettings {
         adminKeyFile = config.adminKeyFile
         drainTimeout = config.drainTimeout
         maxParticipants = config.maxParticipants
+        audioSlots = config.audioSlots
         stunURLs = config.stunURLs
         turnURLs = config.turnURLs
         turnSecretFile = config.turnSecretFile
@@ -143,6 +144,7 @@ extension ServeSettings {
         if let v = serve.adminKeyFile { add("api.security.admin_key_file", .string(v), "--admin-key-file") }
         if let v = serve.drainTimeout { add("service.drain_timeout", .integer(v), "--drain-timeout") }
         if let v = serve.maxParticipants { add("limits.max_participants", .integer(v), "--max-participants") }
+        if let v = serve.audioSlots { add("limits.audio_slots", .integer(v), "--audio-slots") }
         if !serve.stunURLs.isEmpty { add("rtc.ice_servers", .list(serve.stunURLs), "--stun-url", part: .stun) }
         if !serve.turnURLs.isEmpty { add("rtc.ice_servers", .list(serve.turnURLs), "--turn-url", part: .turn) }
         if let v = serve.turnSecretFile { add("rtc.turn.static_auth_secret_file", .string(v), "--turn-secret-file") }

@@ -24,9 +24,10 @@ struct Serve: AsyncParsableCommand {
 
             Calls: a call belongs to a channel; it starts when the first participant joins (the channel \
             policy of `callsctl channel` is asked then, with no restart needed after a change) and ends when \
-            the last leaves. Every unmuted participant's audio goes to all others; one participant at a time \
-            shares a screen. --max-participants caps a call (default: unlimited, as in the Calls plugin; 50 \
-            is advised).
+            the last leaves. Each participant receives --audio-slots audio streams (default 3) holding the \
+            call's current speakers (unmuted, loudest first, never itself), so a listener costs the same in a \
+            call of 5 or 1,000 and joins need no renegotiation; one participant at a time shares a screen. \
+            --max-participants caps a call (default: unlimited, as in the Calls plugin; 50 is advised).
 
             Stopping: SIGTERM or SIGINT drains: /readyz turns 503, new joins are refused (server_draining), \
             running calls go on until they end or --drain-timeout passes, then the process exits 0. A second \
@@ -44,7 +45,7 @@ struct Serve: AsyncParsableCommand {
             Every flag has an environment twin; flags win: CALLSCTL_RTC_LISTEN, CALLSCTL_API_LISTEN, \
             CALLSCTL_ICE_HOST_OVERRIDE, CALLSCTL_STUN_SERVERS (comma-separated), \
             CALLSCTL_TOKEN_SECRET_FILE, CALLSCTL_NO_UDP_CANDIDATES=1, CALLSCTL_ADMIN_KEY_FILE, \
-            CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_MAX_PARTICIPANTS, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
+            CALLSCTL_DRAIN_TIMEOUT, CALLSCTL_MAX_PARTICIPANTS, CALLSCTL_AUDIO_SLOTS, CALLSCTL_STUN_URLS and CALLSCTL_TURN_URLS (comma-separated), \
             CALLSCTL_TURN_SECRET_FILE, CALLSCTL_TURN_TTL.
 
             Config file: --config FILE (or CALLSCTL_CONFIG), else callsctl.toml in the data directory if it \
@@ -112,6 +113,12 @@ struct Serve: AsyncParsableCommand {
     var maxParticipants: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "Audio streams each participant receives: the call's current speakers (loudest first, never itself), whatever the call's size. 1-16, default 3.",
+            valueName: "n"))
+    var audioSlots: Int?
+
+    @Option(
         name: .customLong("stun-url"),
         help: ArgumentHelp("STUN URL handed to clients in the join answer (repeatable).", valueName: "stun:host[:port]"))
     var stunURLs: [String] = []
@@ -140,6 +147,9 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     func validate() throws {
+        if let audioSlots, !(1...16).contains(audioSlots) {
+            throw ValidationError("--audio-slots needs a number of audio streams per participant from 1 to 16, not \(audioSlots).")
+        }
         if let maxParticipants, maxParticipants < 1 {
             throw ValidationError("--max-participants needs a number of participants, 1 or more, not \(maxParticipants).")
         }
@@ -198,6 +208,7 @@ struct Serve: AsyncParsableCommand {
         media.tcpListen = settings.rtcTCPListen.description
         media.advertisedAddresses = advertised.addresses
         media.offerUDPCandidates = !settings.noUDPCandidates
+        media.audioSlots = settings.audioSlots
 
         let backend: any MediaBackend
         do {
@@ -213,6 +224,7 @@ struct Serve: AsyncParsableCommand {
         api.adminKey = adminKey.key
         api.iceServerSettings = ice
         api.maxParticipants = settings.maxParticipants
+        api.audioSlots = settings.audioSlots
         let server = APIServer(
             configuration: api, backend: backend, signer: secret.signer,
             admission: { claims in
@@ -328,6 +340,7 @@ struct ServeSettings {
     var adminKeyFile: String?
     var drainTimeout: Int
     var maxParticipants: Int?
+    var audioSlots: Int
     var stunURLs: [String]
     var turnURLs: [String]
     var turnSecretFile: String?
