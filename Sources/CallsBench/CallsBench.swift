@@ -9,7 +9,8 @@ struct BenchResult {
     var nanosPerOp: Double { seconds * 1e9 / Double(operations) }
 }
 
-/// `swift run -c release callsctl-bench [store|wire|media|echo|sfu|all]` prints a table (and JSON with --json).
+/// `swift run -c release callsctl-bench [store|wire|media|echo|sfu|large|all]` prints a table (and JSON with --json).
+/// `large` (one call of 1,000 participants) is not part of `all`: it takes a minute and most of the machine.
 @main
 enum CallsBenchMain {
     static func main() async throws {
@@ -23,6 +24,10 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
         if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
         if selected.contains("all") || selected.contains("sfu") { results += await SFUBench.run() }
+        if selected.contains("large") {
+            let n = args.first { $0.hasPrefix("--participants=") }.flatMap { Int($0.dropFirst("--participants=".count)) }
+            results += await LargeCallBench.run(participants: n ?? 1000)
+        }
         report(results, json: json)
     }
 

@@ -135,6 +135,8 @@ public struct MediaCallFigures: Sendable, Equatable {
     public var speakers: Int
     public var presenters: Int
     public var packetsForwarded: UInt64
+    /// Audio packets its listeners reported lost on their slots (RTCP).
+    public var listenerReportedLost: Int64 = 0
 
     public init(key: String, participants: Int, speakers: Int, presenters: Int, packetsForwarded: UInt64) {
         self.key = key

@@ -56,9 +56,11 @@ extension MediaServer: MediaBackend {
         b.receiverReportsSent = m.receiverReportsSent
         b.rembSent = m.rembSent
         b.calls = m.calls.map {
-            MediaCallFigures(
+            var f = MediaCallFigures(
                 key: $0.key, participants: $0.participants, speakers: $0.speakers, presenters: $0.presenters,
                 packetsForwarded: $0.packetsForwarded)
+            f.listenerReportedLost = $0.listenerReportedLost
+            return f
         }
         return b
     }

@@ -134,17 +134,24 @@ public final class ServerMetrics: @unchecked Sendable {
         let mediaByKey = Dictionary(media.calls.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         var perCallParticipants: [(String, String)] = []
         var perCallSpeakers: [(String, String)] = []
+        var perCallLost: [(String, String)] = []
         for (channel, count) in named {
             let label = "{call=\"\(Self.labelValue(channel))\"}"
             perCallParticipants.append((label, "\(count)"))
             perCallSpeakers.append((label, "\(mediaByKey[channel]?.speakers ?? 0)"))
+            perCallLost.append((label, "\(mediaByKey[channel]?.listenerReportedLost ?? 0)"))
         }
         if !rest.isEmpty {
             perCallParticipants.append(("{call=\"other\"}", "\(rest.reduce(0) { $0 + $1.value })"))
             perCallSpeakers.append(("{call=\"other\"}", "\(rest.reduce(0) { $0 + (mediaByKey[$1.key]?.speakers ?? 0) })"))
+            perCallLost.append(("{call=\"other\"}", "\(rest.reduce(Int64(0)) { $0 + (mediaByKey[$1.key]?.listenerReportedLost ?? 0) })"))
         }
         metric("callsctl_call_participants", "gauge", "Participants per call: the \(Self.maximumLabelledCalls) largest calls by channel id, the rest as call=\"other\".", perCallParticipants)
         metric("callsctl_call_speakers", "gauge", "Active speakers per call, labelled as callsctl_call_participants.", perCallSpeakers)
+        metric(
+            "callsctl_call_listener_lost_packets", "gauge",
+            "Audio packets the call's listeners reported lost on their audio slots (RTCP cumulative loss), labelled as callsctl_call_participants.",
+            perCallLost)
         metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", [
             ("", Self.format(processStart))
         ])

@@ -6,9 +6,9 @@ import Testing
 /// Calls over signaling: membership, events to everyone in the call, mute, one presenter, hands,
 /// reactions, renegotiation, echo tests kept out of calls.
 @Suite struct CallSignalingTests {
-    func join(_ s: RunningServer, _ user: String, extra: String = "") async throws -> (TestWebSocket, [String: Any]) {
+    func join(_ s: RunningServer, _ user: String, extra: String = "", version: Int = 1) async throws -> (TestWebSocket, [String: Any]) {
         let ws = try await TestWebSocket(port: s.port)
-        let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken(user: user))\"\(extra)}")
+        let reply = try await ws.request("{\"v\":\(version),\"type\":\"join\",\"token\":\"\(goodToken(user: user))\"\(extra)}")
         #expect(reply["type"] as? String == "joined", "\(reply)")
         return (ws, reply)
     }
@@ -24,7 +24,8 @@ import Testing
         defer { Task { await s.server.shutdown() } }
         let (alice, aliceJoined) = try await join(s, "alice")
         #expect((aliceJoined["participants"] as? [[String: Any]])?.count == 1)
-        #expect(aliceJoined["audioSlots"] as? Int == 0)
+        // The server's fixed audio slots, whatever the size of the call.
+        #expect(aliceJoined["audioSlots"] as? Int == 3)
         let started = try await alice.event("call_started")
         #expect(started["user"] as? String == "alice")
         #expect((started["at"] as? String)?.hasSuffix("Z") == true)
@@ -33,7 +34,7 @@ import Testing
         let (bob, bobJoined) = try await join(s, "bob", extra: #","muted":true"#)
         let people = bobJoined["participants"] as? [[String: Any]] ?? []
         #expect(people.map { $0["user"] as? String } == ["alice", "bob"])
-        #expect(bobJoined["audioSlots"] as? Int == 1)
+        #expect(bobJoined["audioSlots"] as? Int == 3)
         #expect(bobJoined["videoSlots"] as? Int == 0)
         let bobJoinedEvent = try await alice.event("joined", user: "bob")
         #expect(bobJoinedEvent["user"] as? String == "bob")
@@ -88,8 +89,11 @@ import Testing
         try await alice.send(#"{"type":"mute"}"#)
         let again = try await alice.request(#"{"type":"offer","sdp":"v=0\r\nsecond\r\n"}"#)
         #expect((again["sdp"] as? String)?.contains("renegotiated") == true)
+        // A version 1 client gets no speaker map (it does not know the message): the next message is the request.
+        s.backend.emit(.speakers([SlotSpeaker(slot: 0, mid: "1", ssrc: 7, participant: "someone")]), to: "media-1")
         s.backend.emit(.renegotiationNeeded(audioSlots: 2, videoSlots: 1), to: "media-1")
         let ask = try await alice.receive()
+        #expect(ask["v"] as? Int == 1)
         #expect(ask["type"] as? String == "renegotiate")
         #expect(ask["audioSlots"] as? Int == 2)
         #expect(ask["videoSlots"] as? Int == 1)
@@ -97,6 +101,34 @@ import Testing
             s.backend.calls == [
                 "media-1 create:\(testChannel)", "media-1 mute", "media-1 unmute", "media-1 mute", "media-1 renegotiate",
             ])
+    }
+
+    @Test func versionTwoClientsGetTheSpeakerMap() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let (alice, joined) = try await join(s, "alice", version: 2)
+        #expect(joined["v"] as? Int == 2)
+        _ = try await alice.request(#"{"v":2,"type":"offer","sdp":"v=0\r\nfirst\r\n"}"#)
+        s.backend.emit(
+            .speakers([
+                SlotSpeaker(slot: 0, mid: "1", ssrc: 11, participant: "ktlvts55sc5359of"),
+                SlotSpeaker(slot: 1, mid: "2", ssrc: 12, participant: nil),
+                SlotSpeaker(slot: 2, mid: nil, ssrc: 13, participant: nil),
+            ]), to: "media-1")
+        let map = try await alice.receive()
+        #expect(map["type"] as? String == "speakers", "\(map)")
+        let slots = map["slots"] as? [[String: Any]] ?? []
+        #expect(slots.count == 3)
+        #expect(slots.first?["participant"] as? String == "ktlvts55sc5359of")
+        #expect(slots.first?["mid"] as? String == "1")
+        #expect(slots.first?["ssrc"] as? Int == 11)
+        #expect(slots.dropFirst().allSatisfy { $0["participant"] is NSNull })
+        #expect(slots.last?["mid"] is NSNull)
+        // Versions outside 1...2 are refused, naming the current one.
+        let (other, _) = try await join(s, "bob", version: 2)
+        let refused = try await other.request(#"{"v":3,"type":"ping"}"#)
+        expectError(refused, .unsupportedVersion)
+        #expect((refused["message"] as? String)?.contains("version 2") == true)
     }
 
     @Test func echoTestsStayOutOfCalls() async throws {

@@ -3,13 +3,17 @@
 
 Each browser's fake microphone plays its own tone: alice 440 Hz, bob 660 Hz, carol 880 Hz. The page at /
 joins the call of one channel; every page measures the dominant frequency of each remote audio track on its
-own. Then alice shares a screen (Chromium's fake camera as the screen track), bob and carol decode its
+own. Audio comes in the server's audio slots (three per listener): the page keys each received track by its
+transceiver mid and learns from the `speakers` messages (protocol v2) which participant is in which slot. Then
+alice shares a screen (Chromium's fake camera as the screen track), bob and carol decode its
 frames, bob mutes, and alice and carol check that bob's audio packets stop arriving while bob is still in
 the call. Each page POSTs its result to a receiver in this script, which checks:
 
-  - each participant heard the two other tones, each from the right participant, and not its own;
+  - each participant heard the two other tones, each in a slot the speakers map gives to the right participant,
+    and not its own; its speakers map named both others and never itself;
   - bob and carol decoded at least 10 frames of alice's screen;
-  - after bob's `muted` event, alice and carol received no more audio packets from bob.
+  - after bob's `muted` event, alice and carol received no more audio packets in the slot that carried bob, and
+    the speakers map no longer puts bob in a slot.
 
 With --loss PCT, nftables in the namespace drops that share of the server's UDP datagrams, so the
 viewers lose screen packets and ask for them again: the server must answer NACKs from its retransmission
@@ -97,7 +101,7 @@ def run(args, summary, work):
             tone = os.path.join(work, "%s.wav" % user)
             write_tone(tone, hz=hz, seconds=10)
             others = ",".join(str(h) for u, h, _ in PARTICIPANTS if u != user)
-            url = ("http://127.0.0.1:%d/?token=%s&autotest=%g&peers=2&ownHz=%d&expectHz=%s&report=%s&%s"
+            url = ("http://127.0.0.1:%d/?token=%s&autotest=%g&peers=2&expectSpeakers=2&ownHz=%d&expectHz=%s&report=%s&%s"
                    % (api_port, token, args.seconds, hz, others, report_url, options))
             cmd = chromium_command(args.chromium, tone, os.path.join(work, "profile-" + user), url)
             log = open(os.path.join(work, "chromium-%s.log" % user), "w")
@@ -145,7 +149,8 @@ def scrape(port):
 
 
 def compact(page):
-    keep = ["ok", "error", "stage", "sessionId", "serverTransport", "heard", "framesDecoded", "muteCheck", "serverErrors"]
+    keep = ["ok", "error", "stage", "sessionId", "serverTransport", "heard", "speakers", "speakersSeen", "framesDecoded",
+            "muteCheck", "serverErrors"]
     out = {k: page.get(k) for k in keep}
     out["events"] = [(e.get("event"), e.get("user")) for e in page.get("events", [])]
     out["logTail"] = (page.get("log") or [])[-15:]
@@ -159,8 +164,17 @@ def judge(summary, pages, args):
         checks.append({"check": name, "ok": bool(ok), "detail": detail})
 
     tones = {u: hz for u, hz, _ in PARTICIPANTS}
+    session_of = {u: p.get("sessionId") for u, p in pages.items()}
     for user, page in pages.items():
-        heard = {h.get("user"): h.get("hz") for h in (page.get("heard") or {}).values()}
+        # heard: slot mid -> {participant, user, hz}; the user is the one the speakers map put in that slot.
+        slots = [h for h in (page.get("heard") or {}).values() if h.get("participant")]
+        heard = {h.get("user"): h.get("hz") for h in slots}
+        check("%s heard each other participant in a slot of its own" % user,
+              len(slots) == len(heard) == len(PARTICIPANTS) - 1, page.get("heard"))
+        seen = set(page.get("speakersSeen") or [])
+        others = {session_of[u] for u in session_of if u != user}
+        check("%s's speakers map named the two others and never itself" % user,
+              seen == others and session_of[user] not in seen, {"seen": sorted(seen), "others": sorted(others)})
         for other, hz in tones.items():
             if other == user:
                 continue

@@ -37,6 +37,8 @@ final class CallRouter {
     var pendingKeyFrames: [(CallRoute, UInt32)] = []
     /// Audio receive slots per listener.
     let audioSlotCount: Int
+    /// `renegotiationNeeded` requests sent so far.
+    private(set) var renegotiationsRequested: UInt64 = 0
 
     /// A packet whose audio level is at most this (-dBov) counts as speech.
     static let speechLevel: UInt8 = 70
@@ -357,6 +359,7 @@ final class CallRouter {
             let audio = wanted.filter { $0.kind == .audio }.count
             let video = wanted.filter { $0.kind == .video }.count
             q.requestedSlots = (audio, video)
+            renegotiationsRequested += 1
             q.hub.emit(.renegotiationNeeded(audioSlots: audio, videoSlots: video))
         }
     }

@@ -673,6 +673,7 @@ final class MediaCore: @unchecked Sendable {
 
     private func publishMetrics() {
         counters.sessions = sessionsByID.count
+        counters.renegotiationsRequested = router.renegotiationsRequested
         let snapshot = counters
         metricsSnapshot.withLock { $0 = snapshot }
         // The histogram is published as its fixed-size struct; readers turn it into arrays (`MediaServer.metrics`), so

@@ -226,6 +226,9 @@ public struct MediaMetrics: Sendable, Hashable {
     public var bytesForwarded: UInt64 = 0
     /// Audio packets of muted participants, dropped at the server.
     public var mutedDropped: UInt64 = 0
+    /// `renegotiationNeeded` requests sent to call participants (a screen starting or stopping, or an offer with
+    /// too few audio slots; joins and leaves send none).
+    public var renegotiationsRequested: UInt64 = 0
     /// UDP datagrams the kernel refused (EPERM from a firewall, ENETUNREACH, ...), and datagrams dropped because the
     /// socket's send buffer was full; both are also in `droppedPackets`.
     public var sendErrors: UInt64 = 0

@@ -1,0 +1,228 @@
+import CallsMedia
+import CallsWire
+import Foundation
+import Glibc
+import Logging
+import NIOPosix
+
+/// One call of many participants (default 1,000) with two speakers, on this machine, load generator included: a real
+/// `MediaServer` and real `MediaClient`s (UDP, ICE, DTLS, SRTP) in this process.
+///
+/// - Joins: every participant makes one offer with the server's three audio slots and connects (ICE + DTLS), 16
+///   at a time; reported: joins per second, join time p50/p99, failures, and renegotiation requests (none expected:
+///   a join costs the others nothing).
+/// - Memory: the server's heap growth per participant (allocations net of frees on the server's thread, under the
+///   LD_PRELOAD shim of `scripts/bench.sh`), and the process RSS per participant (server + its in-process client:
+///   an upper bound).
+/// - Media: two speakers send a 160-byte Opus-sized packet every 20 ms with an RFC 6464 audio level (real time, not
+///   a flood) for `duration`; every listener should receive both streams in two of its slots. Reported: packets
+///   expected vs received per listener (loss: mean, worst listener, listeners above 0.5 %), the server's forwarding
+///   latency p50/p99 (its own receive→`sendmmsg` histogram), server-thread CPU per forwarded packet, and that as a
+///   multiple of the protect + `sendmmsg` ceiling measured in the same run.
+enum LargeCallBench {
+    static func run(participants: Int = 1000, speakers: Int = 2, duration: Duration = .seconds(10)) async -> [BenchResult] {
+        guard MediaLibraries.initializeSRTP() else {
+            print("large: libsrtp2 failed to initialise; skipped")
+            return []
+        }
+        raiseFileLimit(to: participants * 2 + 256)
+        let listenerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let speakerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var rows: [BenchResult] = []
+        rows = await runCall(participants: participants, speakers: speakers, duration: duration, listenerGroup: listenerGroup, speakerGroup: speakerGroup)
+        try? await listenerGroup.shutdownGracefully()
+        try? await speakerGroup.shutdownGracefully()
+        return rows
+    }
+
+    static func runCall(
+        participants: Int, speakers: Int, duration: Duration, listenerGroup: MultiThreadedEventLoopGroup,
+        speakerGroup: MultiThreadedEventLoopGroup
+    ) async -> [BenchResult] {
+        var rows: [BenchResult] = []
+        do {
+            let (server, logger) = try await EchoPathBench.loopbackServer(label: "callsctl.bench.large")
+            let rssBefore = SFUBench.residentBytes()
+            let heapBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
+
+            var configuration = MediaClientConfiguration()
+            configuration.eventLoopGroup = listenerGroup
+            configuration.deliverReceivedPackets = false
+            configuration.connectTimeout = .seconds(30)
+            configuration.audioLevelExtensionID = 1
+
+            // Joins, 16 in flight.
+            let joinStart = ContinuousClock.now
+            var clients: [MediaClient?] = Array(repeating: nil, count: participants)
+            var joinSeconds: [Double] = []
+            var failures: [String] = []
+            try await withThrowingTaskGroup(of: (Int, MediaClient?, Double, String?).self) { group in
+                var next = 0
+                func add() {
+                    let i = next
+                    next += 1
+                    var c = configuration
+                    if i < speakers { c.eventLoopGroup = speakerGroup }
+                    let clientConfiguration = c
+                    group.addTask {
+                        let t0 = ContinuousClock.now
+                        do {
+                            let client = try MediaClient(configuration: clientConfiguration, logger: logger)
+                            let offer = client.callOffer(audioReceiveSlots: 3, audioDirection: i < speakers ? .sendonly : .inactive)
+                            let (_, answer) = try await server.createSession(
+                                offer: offer, label: "large-\(i)", route: .call("large"), participant: "p\(i)")
+                            try await client.connect(answer: answer)
+                            return (i, client, EchoPathBench.seconds(ContinuousClock.now - t0), nil)
+                        } catch {
+                            return (i, nil, EchoPathBench.seconds(ContinuousClock.now - t0), "\(error)")
+                        }
+                    }
+                }
+                for _ in 0..<min(16, participants) { add() }
+                var done = 0
+                while let (i, client, seconds, error) = try await group.next() {
+                    clients[i] = client
+                    joinSeconds.append(seconds)
+                    if let error { failures.append("participant \(i): \(error)") }
+                    done += 1
+                    if done % 100 == 0 { print("large: \(done) joined", to: &standardError) }
+                    if next < participants { add() }
+                }
+            }
+            let joinWall = EchoPathBench.seconds(ContinuousClock.now - joinStart)
+            let rssAfter = SFUBench.residentBytes()
+            let heapAfter = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
+            let joined = clients.compactMap { $0 }
+            joinSeconds.sort()
+            let renegotiations = server.metrics.renegotiationsRequested
+            print(
+                "large: \(joined.count) of \(participants) joined in \(EchoPathBench.fmt(joinWall)) s "
+                    + "(\(Int(Double(joined.count) / joinWall)) joins/s), join time p50 \(ms(percentile(joinSeconds, 0.5))) ms, "
+                    + "p99 \(ms(percentile(joinSeconds, 0.99))) ms; \(failures.count) failed; "
+                    + "\(renegotiations) renegotiation requests")
+            for f in failures.prefix(5) { print("large:   \(f)") }
+            var heapPerParticipant: Double?
+            if let a = heapAfter, let b = heapBefore { heapPerParticipant = Double(a - b) / Double(participants) }
+            let rssPerParticipant = Double(max(rssAfter - rssBefore, 0)) / Double(participants)
+            print(
+                "large: server heap per participant \(heapPerParticipant.map { String(format: "%.1f KiB", $0 / 1024) } ?? "n/a (run under scripts/bench.sh)"), "
+                    + "RSS per participant (server + client) \(String(format: "%.1f KiB", rssPerParticipant / 1024))")
+            guard joined.count == participants else {
+                await shutdown(clients: joined, server: server)
+                return rows
+            }
+
+            // Media: real-time speakers.
+            let speakerClients = Array(joined.prefix(speakers))
+            let payload = [UInt8](repeating: 0xA5, count: 160)
+            try await Task.sleep(for: .milliseconds(500))
+            let before = server.metrics
+            let countsBefore = await counts(joined)
+            let cpuBefore = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
+            let start = ContinuousClock.now
+            let frames = Int(EchoPathBench.seconds(duration) * 50)
+            var deadline = start
+            for n in 0..<frames {
+                for (k, c) in speakerClients.enumerated() {
+                    c.sendAudio(payload: payload, timestamp: UInt32(truncatingIfNeeded: n * 960 + k), audioLevel: 30)
+                }
+                deadline = deadline + .milliseconds(20)
+                try? await Task.sleep(until: deadline, clock: .continuous)
+            }
+            // Let the last packets arrive (bounded).
+            var quiet = ContinuousClock.now
+            var last = server.metrics.audioPacketsForwarded
+            while ContinuousClock.now - quiet < .milliseconds(300) {
+                try? await Task.sleep(for: .milliseconds(10))
+                let now = server.metrics.audioPacketsForwarded
+                if now != last {
+                    last = now
+                    quiet = .now
+                }
+            }
+            let wall = EchoPathBench.seconds(ContinuousClock.now - start)
+            let cpuAfter = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
+            let after = server.metrics
+            let countsAfter = await counts(joined)
+
+            let sent = frames * speakers
+            let forwarded = Int(after.audioPacketsForwarded - before.audioPacketsForwarded)
+            let serverCPU = cpuAfter - cpuBefore
+            let cpuPerForwarded = serverCPU * 1e9 / Double(max(forwarded, 1))
+            var losses: [Double] = []
+            for (i, c) in joined.enumerated() {
+                let expected = i < speakers ? frames * (speakers - 1) : frames * speakers
+                let got = countsAfter[i] - countsBefore[i]
+                losses.append(expected > 0 ? max(0, Double(expected - got)) / Double(expected) : 0)
+                _ = c
+            }
+            let meanLoss = losses.reduce(0, +) / Double(max(losses.count, 1))
+            let worstLoss = losses.max() ?? 0
+            let above = losses.filter { $0 > 0.005 }.count
+            let perBucket = zip(after.forwardLatencyBuckets, before.forwardLatencyBuckets).map { $0 - $1 }
+            var running: UInt64 = 0
+            let buckets = perBucket.map { running += $0; return running }
+            let p50 = SFUBench.quantile(0.5, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
+            let p99 = SFUBench.quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
+            let ceiling = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false)
+            let ceilingNs = ceiling.row.nanosPerOp
+            print(
+                "large: \(sent) packets sent by \(speakers) speakers, \(forwarded) forwarded in \(EchoPathBench.fmt(wall)) s "
+                    + "(\(Int(Double(forwarded) / wall)) pkt/s); loss per listener mean \(pct(meanLoss)), worst \(pct(worstLoss)), "
+                    + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
+                    + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
+                    + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the ceiling (protect + sendmmsg, \(Int(ceilingNs)) ns, same run)")
+            print("")
+            print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | x ceiling |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print(
+                "| \(participants) | \(speakers) | \(Int(Double(joined.count) / joinWall)) | \(ms(percentile(joinSeconds, 0.5))) / \(ms(percentile(joinSeconds, 0.99))) "
+                    + "| \(failures.count) | \(renegotiations) | \(heapPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") "
+                    + "| \(String(format: "%.1f", rssPerParticipant / 1024)) | \(Int(Double(forwarded) / wall)) | \(pct(meanLoss)) / \(pct(worstLoss)) "
+                    + "| \(above) | \(Int(p50 * 1e6)) / \(Int(p99 * 1e6)) | \(Int(cpuPerForwarded)) | \(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) |")
+            print("")
+            rows.append(BenchResult(name: "large \(participants)x\(speakers): joins", operations: joined.count, seconds: joinWall))
+            rows.append(BenchResult(name: "large \(participants)x\(speakers): server CPU / fwd pkt", operations: max(forwarded, 1), seconds: serverCPU))
+            rows.append(ceiling.row)
+            await shutdown(clients: joined, server: server)
+        } catch {
+            print("large: failed: \(error)")
+        }
+        return rows
+    }
+
+    static func counts(_ clients: [MediaClient]) async -> [Int] {
+        var out: [Int] = []
+        for c in clients { out.append(await c.receivedPacketCounts().values.reduce(0, +)) }
+        return out
+    }
+
+    static func shutdown(clients: [MediaClient], server: MediaServer) async {
+        await withTaskGroup(of: Void.self) { group in
+            for c in clients { group.addTask { await c.close() } }
+        }
+        await server.shutdown()
+    }
+
+    static func percentile(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))]
+    }
+
+    static func ms(_ s: Double) -> String { String(format: "%.1f", s * 1000) }
+    static func pct(_ f: Double) -> String { String(format: "%.2f %%", f * 100) }
+
+    static func raiseFileLimit(to wanted: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// Standard error as a `TextOutputStream` (progress lines stay out of the tables on standard output).
+nonisolated(unsafe) var standardError = StandardErrorStream()
+
+struct StandardErrorStream: TextOutputStream {
+    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
+}
