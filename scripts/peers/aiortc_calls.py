@@ -17,9 +17,14 @@ Scenarios:
   send-error             (in a private network namespace) nftables makes every datagram the server sends to
                          carol fail with EPERM; alice and bob must keep hearing each other
 
-A participant speaks over the signaling WebSocket (a small stdlib client), publishes a sine tone, adds receive
-transceivers when the server asks (`renegotiate`), and prints JSON lines: every server message it gets, and a
-`status` line each second with packets and dominant frequency per remote participant. On stdin it takes
+A participant speaks over the signaling WebSocket (a small stdlib client, protocol version 2), publishes a sine
+tone, offers the server's audio slots (`joined.audioSlots`; more when the server asks with `renegotiate`), and
+prints JSON lines: every server message it gets, and a `status` line each second with packets and dominant
+frequency per remote participant. Audio arrives in the listener's fixed audio slots (one track each, a constant
+server SSRC, `a=msid` names only the slot); which participant a slot carries comes from the `speakers` messages
+(mid -> participant), so frames and packets of a slot count for the participant the last map put there.
+At most audioSlots + 1 (4 by default) speakers are ranked and a listener hears at most 3 others; every scenario
+here has at most 3 talkers, so every listener hears everyone else. On stdin it takes
 `{"cmd": "leave"}`, `{"cmd": "mute"}`, `{"cmd": "unmute"}`.
 
 Exit: 0 pass, 1 fail, 3 could not run (no aiortc). Needs `pip install aiortc numpy`. Loopback only.
@@ -116,13 +121,15 @@ async def participant(args):
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
     ws = await WebSocket.connect("127.0.0.1", args.api)
-    join = {"v": 1, "type": "join", "token": args.token}
+    join = {"v": 2, "type": "join", "token": args.token}
     if args.channel:
         join["channel"] = args.channel
     await ws.send(join)
     pc = None
-    msid_of_mid = {}      # slot mid -> participant id, from the last answer
+    speaker_of = {}       # slot mid -> participant id (None while the slot is free), from the last `speakers`
     received = {}         # participant id -> list of (rate, mono samples)
+    packets_of = {}       # participant id -> audio packets received in a slot while the map put it there
+    slot_packets = {}     # slot mid -> packetsReceived at the last status line
     tracks = {}           # mid -> recording task
     state = {"negotiating": False, "again": False, "want": 0}
 
@@ -132,7 +139,7 @@ async def participant(args):
                 frame = await track.recv()
             except Exception:
                 return
-            who = msid_of_mid.get(mid)
+            who = speaker_of.get(mid)
             if who is None:
                 continue
             data = frame.to_ndarray().reshape(-1)
@@ -169,13 +176,6 @@ async def participant(args):
 
     async def on_answer(sdp):
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        mid = None
-        msid_of_mid.clear()
-        for line in sdp.split("\r\n"):
-            if line.startswith("a=mid:"):
-                mid = line[6:]
-            elif line.startswith("a=msid:") and mid is not None:
-                msid_of_mid[mid] = line[7:].split(" ")[0]
         for t in pc.getTransceivers():
             if t.kind != "audio" or t.direction != "recvonly":
                 continue
@@ -204,15 +204,21 @@ async def participant(args):
             await asyncio.sleep(1)
             if pc is None:
                 continue
-            packets = {}
+            # A slot's counter spans its speakers: what arrived since the last line counts for the participant the
+            # speakers map puts in the slot now.
             for t in pc.getTransceivers():
-                who = msid_of_mid.get(t.mid)
-                if who and t.direction == "recvonly":
-                    stats = await t.receiver.getStats()
-                    packets[who] = sum(getattr(x, "packetsReceived", 0) for x in stats.values()
-                                       if getattr(x, "type", "") == "inbound-rtp")
-            emit({"type": "status", "hz": {w: dominant(c) for w, c in received.items()}, "packets": packets,
-                  "ice": pc.iceConnectionState})
+                if t.kind != "audio" or t.direction != "recvonly" or t.mid is None:
+                    continue
+                stats = await t.receiver.getStats()
+                n = sum(getattr(x, "packetsReceived", 0) for x in stats.values()
+                        if getattr(x, "type", "") == "inbound-rtp")
+                delta = n - slot_packets.get(t.mid, 0)
+                slot_packets[t.mid] = n
+                who = speaker_of.get(t.mid)
+                if who and delta > 0:
+                    packets_of[who] = packets_of.get(who, 0) + delta
+            emit({"type": "status", "hz": {w: dominant(c) for w, c in received.items()}, "packets": dict(packets_of),
+                  "slots": dict(speaker_of), "ice": pc.iceConnectionState})
 
     async def commands():
         loop = asyncio.get_running_loop()
@@ -246,6 +252,11 @@ async def participant(args):
                 await negotiate()
             elif t == "answer":
                 await on_answer(m["sdp"])
+            elif t == "speakers":
+                speaker_of.clear()
+                for slot in m.get("slots") or []:
+                    if slot.get("mid") is not None:
+                        speaker_of[str(slot["mid"])] = slot.get("participant")
             elif t == "left":
                 return
 
@@ -367,6 +378,29 @@ class Peer:
                           and abs(s["hz"][pid] - other.hz) <= 25, timeout)
         return o["hz"][pid] if o else None
 
+    def latest_slots(self):
+        """The participants of the last `speakers` message ({mid: participant}), or None before the first."""
+        with self.cond:
+            m = next((o for o in reversed(self.lines) if o.get("type") == "speakers"), None)
+        return None if m is None else {s.get("mid"): s.get("participant") for s in m.get("slots") or []}
+
+    def wait_slots(self, pred, timeout=20):
+        """Waits until the last `speakers` message satisfies pred({mid: participant}); returns it or None."""
+        deadline = time.time() + timeout
+        while True:
+            slots = self.latest_slots()
+            if slots is not None and pred(slots):
+                return slots
+            if time.time() >= deadline or self.proc.poll() is not None:
+                return None
+            time.sleep(0.2)
+
+    def speakers_seen(self):
+        """Every participant any `speakers` message put into one of this participant's slots."""
+        with self.cond:
+            return {s.get("participant") for o in self.lines if o.get("type") == "speakers"
+                    for s in o.get("slots") or [] if s.get("participant")}
+
     @property
     def session(self):
         j = next((o for o in self.lines if o.get("type") == "joined"), None)
@@ -374,6 +408,10 @@ class Peer:
 
     def errors(self):
         return [o for o in self.lines if o.get("type") in ("error", "closed")]
+
+    def events_of(self, type_):
+        with self.cond:
+            return [o for o in self.lines if o.get("type") == type_]
 
     def events(self, name):
         return [o for o in self.lines if o.get("type") == "event" and o.get("event") == name]
@@ -422,21 +460,36 @@ def scenario_churn(ctx, check):
     check("bob joins", bob.first("joined"))
     check("alice hears bob", alice.hears(bob, 30), alice.last_status())
     check("bob hears alice", bob.hears(alice, 30), bob.last_status())
+    slots = alice.latest_slots() or {}
+    check("alice has the server's 3 audio slots, all negotiated", len(slots) == 3 and None not in slots, slots)
     for round_ in range(3):
         carol = ctx.peer("carol", 880)
         check("carol joins (round %d)" % (round_ + 1), carol.first("joined"))
         check("alice hears carol (round %d)" % (round_ + 1), alice.hears(carol, 30))
+        carol_id = carol.session
+        check("alice's speakers map puts carol in a slot (round %d)" % (round_ + 1),
+              alice.wait_slots(lambda m: carol_id in m.values(), 5), alice.latest_slots())
         before = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
         carol.leave()
         time.sleep(1.5)
         after = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
         check("alice keeps receiving bob while carol leaves (round %d)" % (round_ + 1), after > before,
               {"before": before, "after": after})
+        check("alice's speakers map drops carol when she leaves (round %d)" % (round_ + 1),
+              alice.wait_slots(lambda m: carol_id not in m.values() and bob.session in m.values(), 10),
+              alice.latest_slots())
     check("alice saw carol leave three times", alice.wait_for(lambda o: len(alice.events("left")) >= 3, 10),
           len(alice.events("left")))
     status = bob.last_status() or {}
     check("bob still hears alice at the end", abs((status.get("hz", {}).get(alice.session) or 0) - 440) <= 25, status)
     check("no errors for alice and bob", not alice.errors() and not bob.errors(), alice.errors() + bob.errors())
+    # Fixed slots: joins and leaves cost the others a roster event, never a renegotiation.
+    check("carol's joins and leaves made no one renegotiate",
+          not alice.events_of("renegotiate") and not bob.events_of("renegotiate"),
+          alice.events_of("renegotiate") + bob.events_of("renegotiate"))
+    check("no one was put into their own slot",
+          alice.session not in alice.speakers_seen() and bob.session not in bob.speakers_seen(),
+          {"alice": sorted(alice.speakers_seen()), "bob": sorted(bob.speakers_seen())})
 
 
 def scenario_disabled(ctx, check):
@@ -504,6 +557,8 @@ def scenario_vanish(ctx, check):
     left = alice.wait_for(lambda o: o.get("type") == "event" and o.get("event") == "left"
                           and o.get("participant") == carol_id, 20)
     check("alice sees carol leave after she vanished", left)
+    check("alice's speakers map drops carol", alice.wait_slots(lambda m: carol_id not in m.values(), 10),
+          alice.latest_slots())
     before = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
     time.sleep(2)
     after = (alice.last_status() or {}).get("packets", {}).get(bob.session, 0)
