@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "callsctl",
             dependencies: [
-                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig", "Doctor",
+                "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig", "Doctor", "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -37,6 +37,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CallsConfig", swiftSettings: swiftSettings),
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                "Probes", "CallsMedia", "CallsServer", "CallsStore", "CallsWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Doctor",
             dependencies: [

@@ -172,6 +172,10 @@ enum LargeCallBench {
                     + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
                     + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the ceiling (protect + sendmmsg, \(Int(ceilingNs)) ns, same run)")
+            print(
+                "large: server counters in the window: \(after.packetsIn - before.packetsIn) datagrams in, "
+                    + "\(after.droppedPackets - before.droppedPackets) dropped, \(after.mutedDropped - before.mutedDropped) muted, "
+                    + "\(after.sendBufferFull - before.sendBufferFull) send buffer full, \(after.sendErrors - before.sendErrors) send errors")
             print("")
             print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | x ceiling |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -238,23 +238,3 @@ extension DoctorCheck {
         DoctorCheck(id, title, severity: severity, dependsOn: dependsOn.filter { ids.contains($0) }, run: run)
     }
 }
-
-struct Loadtest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure how many participants a media server holds, side by side with a peer SFU.",
-        discussion: """
-            Example:
-              callsctl loadtest --url http://127.0.0.1:8045 --calls 1 --participants 50 --unmuted 2 --duration 60
-            """)
-    @OptionGroup(title: "Global options") var global: GlobalOptions
-    @Option(help: ArgumentHelp("Media server API URL.", valueName: "url")) var url: String = "http://127.0.0.1:8045"
-    @Option(help: "Number of calls.") var calls: Int = 1
-    @Option(help: "Participants per call.") var participants: Int = 10
-    @Option(help: "Unmuted participants per call.") var unmuted: Int = 1
-    @Flag(help: "One participant per call shares a screen.") var screenShare = false
-    @Option(help: ArgumentHelp("Duration in seconds.", valueName: "seconds")) var duration: Int = 60
-
-    func run() async throws {
-        throw NotYet.fail("loadtest", issue: "the loadtest issue")
-    }
-}

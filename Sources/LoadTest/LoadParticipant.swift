@@ -1,0 +1,162 @@
+import CallsMedia
+import CallsServer
+import Foundation
+import Logging
+import NIOCore
+
+/// One simulated participant: the project's WebRTC client (ICE, DTLS, SRTP) driven through the server's signaling
+/// like a browser: join, offer with the slots `joined` asks for, connect, renegotiate when asked, follow the
+/// speaker map, leave.
+final class LoadParticipant: @unchecked Sendable {
+    // @unchecked: the mutable state is behind `lock`; `client` and `signaling` are set once before `ready`.
+    let index: Int
+    let user: String
+    let speaks: Bool
+    private let lock = NSLock()
+    private var _client: MediaClient?
+    private var _signaling: SignalingClient?
+    private var _error: String?
+    private var _joinSeconds: Double?
+    private var _renegotiations = 0
+    private var _speakers: Set<String> = []
+    private var _closedReason: String?
+
+    init(index: Int, user: String, speaks: Bool) {
+        self.index = index
+        self.user = user
+        self.speaks = speaks
+    }
+
+    var client: MediaClient? { lock.withLock { _client } }
+    var error: String? { lock.withLock { _error } }
+    var joinSeconds: Double? { lock.withLock { _joinSeconds } }
+    var renegotiations: Int { lock.withLock { _renegotiations } }
+    /// Participants the speaker map ever named in this participant's slots.
+    var speakersSeen: Set<String> { lock.withLock { _speakers } }
+    var closedReason: String? { lock.withLock { _closedReason } }
+
+    func setError(_ message: String) { fail(message) }
+
+    private func fail(_ message: String) {
+        lock.withLock { if _error == nil { _error = message } }
+    }
+
+    /// Joins with `token` and connects; returns when connected or failed (see ``error``), then keeps handling the
+    /// server's messages in the background until ``leave()``.
+    func join(
+        host: String, port: Int, token: String, channel: String, configuration: MediaClientConfiguration,
+        logger: Logger, timeout: Duration
+    ) async {
+        let start = ContinuousClock.now
+        let deadline = start + timeout
+        do {
+            let signaling = try await SignalingClient(
+                host: host, port: port, path: "/ws", group: configuration.eventLoopGroup ?? MultiThreadedEventLoopGroupShared.group,
+                timeout: timeout)
+            lock.withLock { _signaling = signaling }
+            var messages = signaling.messages.makeAsyncIterator()
+            try await signaling.send(
+                #"{"v":2,"type":"join","token":"\#(token)","channel":"\#(channel)","muted":\#(!speaks)}"#)
+            let joined = try await next("joined", from: &messages, deadline: deadline)
+            let audioSlots = joined["audioSlots"] as? Int ?? 3
+            let videoSlots = joined["videoSlots"] as? Int ?? 0
+            let client = try MediaClient(configuration: configuration, logger: logger)
+            lock.withLock { _client = client }
+            try await signaling.send(offerMessage(client.callOffer(audioReceiveSlots: audioSlots, videoReceiveSlots: videoSlots)))
+            let answer = try await next("answer", from: &messages, deadline: deadline)
+            guard let sdp = answer["sdp"] as? String else { throw SignalingClient.Failure(description: "the answer has no sdp") }
+            try await client.connect(answer: sdp)
+            lock.withLock { _joinSeconds = Self.seconds(ContinuousClock.now - start) }
+            let iterator = messages
+            Task { await self.follow(iterator, signaling: signaling, client: client) }
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// The rest of the conversation: renegotiations and speaker maps.
+    private func follow(_ iterator: AsyncStream<String>.AsyncIterator, signaling: SignalingClient, client: MediaClient) async {
+        var messages = iterator
+        var pendingAnswer = false
+        while let text = await messages.next() {
+            guard let m = parseMessage(text) else { continue }
+            switch m["type"] as? String {
+            case "renegotiate":
+                lock.withLock { _renegotiations += 1 }
+                let offer = client.callOffer(
+                    audioReceiveSlots: m["audioSlots"] as? Int ?? 3, videoReceiveSlots: m["videoSlots"] as? Int ?? 0)
+                pendingAnswer = true
+                try? await signaling.send(offerMessage(offer))
+            case "answer":
+                if pendingAnswer, let sdp = m["sdp"] as? String { try? client.applyAnswer(sdp) }
+                pendingAnswer = false
+            case "speakers":
+                let named = (m["slots"] as? [[String: Any]] ?? []).compactMap { $0["participant"] as? String }
+                lock.withLock { _speakers.formUnion(named) }
+            case "closed":
+                lock.withLock { _closedReason = m["reason"] as? String ?? "closed" }
+            default:
+                break
+            }
+        }
+    }
+
+    /// Leaves the call and closes the media client.
+    func leave() async {
+        let (signaling, client) = lock.withLock { (_signaling, _client) }
+        try? await signaling?.send(#"{"v":2,"type":"leave"}"#)
+        signaling?.close()
+        await client?.close()
+    }
+
+    private func offerMessage(_ sdp: String) -> String {
+        #"{"v":2,"type":"offer","sdp":"# + jsonString(sdp) + "}"
+    }
+
+    /// The next message of `type`; an `error` throws with the server's message.
+    private func next(
+        _ type: String, from messages: inout AsyncStream<String>.AsyncIterator, deadline: ContinuousClock.Instant
+    ) async throws -> [String: Any] {
+        while ContinuousClock.now < deadline {
+            guard let text = await messages.next() else {
+                throw SignalingClient.Failure(description: "the server closed the signaling connection before \(type)")
+            }
+            guard let m = parseMessage(text) else { continue }
+            switch m["type"] as? String {
+            case type?: return m
+            case "error"?:
+                throw SignalingClient.Failure(
+                    description: "\(m["code"] as? String ?? "error"): \(m["message"] as? String ?? text)")
+            default: continue
+            }
+        }
+        throw SignalingClient.Failure(description: "no \(type) within the join timeout")
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// A JSON string literal for `s`.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+import NIOPosix
+
+enum MultiThreadedEventLoopGroupShared {
+    static var group: any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
+}

@@ -1,0 +1,251 @@
+import CallsMedia
+import CallsServer
+import CallsStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Probes
+
+/// What `callsctl loadtest` was asked to do.
+public struct LoadTestPlan: Sendable {
+    public var host: String
+    public var port: Int
+    /// Join tokens: signed here with the server's token secret, or minted by the admin API with the admin key.
+    public var tokenSecret: [UInt8]?
+    public var adminKey: String?
+    public var apiURL: ProbeURL
+    public var calls = 1
+    public var participants = 10
+    public var speakers = 1
+    public var duration: Duration = .seconds(10)
+    /// Joins started per second (all calls together).
+    public var ramp = 50
+    public var transport: MediaClientConfiguration.Transport = .udp
+    /// Channels to use, one per call; generated when empty.
+    public var channels: [String] = []
+    public var role: JoinTokenClaims.Role = .user
+    /// The local server process to sample CPU and RSS from (`/proc`).
+    public var serverPID: Int32?
+    public var joinTimeout: Duration = .seconds(20)
+
+    public init(host: String, port: Int, apiURL: ProbeURL) {
+        self.host = host
+        self.port = port
+        self.apiURL = apiURL
+    }
+}
+
+/// The outcome of a load test.
+public struct LoadTestReport: Sendable {
+    public var participants = 0
+    public var joined = 0
+    public var failedJoins: [String] = []
+    public var joinWallSeconds = 0.0
+    public var joinSeconds: [Double] = []
+    public var renegotiations = 0
+    public var mediaSeconds = 0.0
+    public var expectedPackets = 0
+    public var receivedPackets = 0
+    /// Loss per listener (0...1), one entry per joined participant.
+    public var listenerLoss: [Double] = []
+    public var undecryptable = 0
+    /// Participants whose speaker map named every speaker of their call (other than themselves, up to the slots).
+    public var listenersHearingAllSpeakers = 0
+    public var serverCPUSeconds: Double?
+    public var serverRSSBytesBefore: Int?
+    public var serverRSSBytesAfter: Int?
+    public var channels: [String] = []
+
+    public var meanLoss: Double { listenerLoss.isEmpty ? 0 : listenerLoss.reduce(0, +) / Double(listenerLoss.count) }
+    public var worstLoss: Double { listenerLoss.max() ?? 0 }
+    public func percentile(_ q: Double) -> Double {
+        let s = joinSeconds.sorted()
+        guard !s.isEmpty else { return 0 }
+        return s[min(s.count - 1, Int((Double(s.count - 1) * q).rounded()))]
+    }
+    public var joinsPerSecond: Double { joinWallSeconds > 0 ? Double(joined) / joinWallSeconds : 0 }
+}
+
+/// Runs real participants against a media server: joins at `ramp` per second, lets `speakers` per call send Opus
+/// tones with audio levels every 20 ms for `duration`, and counts what every listener received.
+public enum LoadTestRunner {
+    public static func run(
+        _ plan: LoadTestPlan, logger: Logger, progress: (@Sendable (String) -> Void)? = nil
+    ) async -> LoadTestReport {
+        var report = LoadTestReport()
+        report.participants = plan.calls * plan.participants
+        let channels = (0..<plan.calls).map { i in i < plan.channels.count ? plan.channels[i] : randomChannelID() }
+        report.channels = channels
+        _ = MediaLibraries.initializeSRTP()
+        // Listeners share one event loop, speakers another (a speaker's sends never wait behind receive work).
+        let listenerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let speakerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = MediaClientConfiguration()
+        configuration.transport = plan.transport
+        configuration.deliverReceivedPackets = false
+        configuration.connectTimeout = plan.joinTimeout
+        configuration.audioLevelExtensionID = 1
+
+        let cpuBefore = plan.serverPID.flatMap(ProcessSample.cpuSeconds)
+        report.serverRSSBytesBefore = plan.serverPID.flatMap(ProcessSample.residentBytes)
+
+        var participants: [(call: Int, p: LoadParticipant)] = []
+        for c in 0..<plan.calls {
+            for i in 0..<plan.participants {
+                participants.append((c, LoadParticipant(index: i, user: "load-\(c)-\(i)", speaks: i < plan.speakers)))
+            }
+        }
+        // Joins at `ramp` per second, every join bounded by the join timeout.
+        let joinStart = ContinuousClock.now
+        let interval = Duration.nanoseconds(1_000_000_000 / Int64(max(plan.ramp, 1)))
+        await withTaskGroup(of: Void.self) { group in
+            var next = joinStart
+            for (n, entry) in participants.enumerated() {
+                try? await Task.sleep(until: next, clock: .continuous)
+                next = next + interval
+                var c = configuration
+                c.eventLoopGroup = entry.p.speaks ? speakerGroup : listenerGroup
+                let clientConfiguration = c
+                let channel = channels[entry.call]
+                let token = await token(plan, channel: channel, user: entry.p.user)
+                group.addTask {
+                    guard let token else {
+                        entry.p.failWithoutToken()
+                        return
+                    }
+                    await entry.p.join(
+                        host: plan.host, port: plan.port, token: token, channel: channel, configuration: clientConfiguration,
+                        logger: logger, timeout: plan.joinTimeout)
+                }
+                if n % 50 == 49 { progress?("joining: \(n + 1) of \(participants.count) started") }
+            }
+        }
+        report.joinWallSeconds = LoadParticipant.seconds(ContinuousClock.now - joinStart)
+        for (_, p) in participants {
+            if let e = p.error { report.failedJoins.append("\(p.user): \(e)") }
+            if let s = p.joinSeconds { report.joinSeconds.append(s) }
+        }
+        report.joined = report.joinSeconds.count
+        progress?("joined: \(report.joined) of \(participants.count), \(report.failedJoins.count) failed")
+
+        // Media: every call's speakers send one Opus frame per 20 ms.
+        let frames = OpusToneFrames.decoded
+        let toneKeys = frames.keys.sorted()
+        try? await Task.sleep(for: .milliseconds(500))  // speaker maps settle
+        let countsBefore = await counts(participants.map(\.p))
+        let start = ContinuousClock.now
+        let total = Int(LoadParticipant.seconds(plan.duration) * 50)
+        var deadline = start
+        var sent = [Int](repeating: 0, count: plan.calls)
+        for n in 0..<total {
+            for (call, p) in participants where p.speaks {
+                guard let client = p.client, p.joinSeconds != nil else { continue }
+                let tone = frames[toneKeys[p.index % toneKeys.count]] ?? []
+                guard !tone.isEmpty else { continue }
+                client.sendAudio(payload: tone[n % tone.count], timestamp: UInt32(truncatingIfNeeded: n * 960), audioLevel: 25)
+                if p.index == 0 { sent[call] += 1 }
+            }
+            deadline = deadline + .milliseconds(20)
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            if n % 50 == 49 {
+                let seconds = (n + 1) / 50
+                progress?("media: \(seconds) of \(total / 50) s")
+            }
+        }
+        try? await Task.sleep(for: .milliseconds(300))  // the last packets in flight
+        report.mediaSeconds = LoadParticipant.seconds(ContinuousClock.now - start)
+        let countsAfter = await counts(participants.map(\.p))
+
+        // Loss per listener: every joined speaker of its call (not itself), up to the slots.
+        for (k, entry) in participants.enumerated() where entry.p.joinSeconds != nil {
+            let speakersInCall = participants.filter { $0.call == entry.call && $0.p.speaks && $0.p.joinSeconds != nil }
+            let heard = min(speakersInCall.filter { $0.p !== entry.p }.count, 3)
+            let expected = heard * total
+            let got = countsAfter[k].received - countsBefore[k].received
+            report.expectedPackets += expected
+            report.receivedPackets += got
+            report.undecryptable += countsAfter[k].undecryptable
+            if expected > 0 { report.listenerLoss.append(max(0, Double(expected - got)) / Double(expected)) }
+            let names = Set(speakersInCall.filter { $0.p !== entry.p }.map(\.p.user))
+            if heard == 0 || entry.p.speakersSeen.count >= heard || names.isEmpty { report.listenersHearingAllSpeakers += 1 }
+            report.renegotiations += entry.p.renegotiations
+        }
+        if let before = cpuBefore, let pid = plan.serverPID, let after = ProcessSample.cpuSeconds(pid) {
+            report.serverCPUSeconds = after - before
+        }
+        report.serverRSSBytesAfter = plan.serverPID.flatMap(ProcessSample.residentBytes)
+
+        await withTaskGroup(of: Void.self) { group in
+            for (_, p) in participants { group.addTask { await p.leave() } }
+        }
+        try? await listenerGroup.shutdownGracefully()
+        try? await speakerGroup.shutdownGracefully()
+        return report
+    }
+
+    static func counts(_ ps: [LoadParticipant]) async -> [(received: Int, undecryptable: Int)] {
+        var out: [(Int, Int)] = []
+        for p in ps {
+            guard let c = p.client else {
+                out.append((0, 0))
+                continue
+            }
+            out.append((await c.receivedPacketCounts().values.reduce(0, +), await c.undecryptablePacketCount()))
+        }
+        return out
+    }
+
+    static func token(_ plan: LoadTestPlan, channel: String, user: String) async -> String? {
+        if let secret = plan.tokenSecret, let id = try? ChannelID(validating: channel) {
+            return JoinTokenSigner(secret: secret).sign(JoinTokenClaims(channel: id, user: user, role: plan.role, ttl: 3600))
+        }
+        guard let key = plan.adminKey else { return nil }
+        let url = plan.apiURL.with(path: "/api/v1/tokens?channel=\(channel)&user=\(user)&role=\(plan.role.rawValue)&ttl=3600")
+        let response = try? HTTPProbe.request(
+            url, method: "POST", headers: [("Authorization", "Bearer \(key)"), ("Content-Length", "0")], caFile: nil,
+            timeout: .seconds(10))
+        guard let response, response.status == 201,
+            let object = try? JSONSerialization.jsonObject(with: Data(response.bodyText.utf8)) as? [String: Any]
+        else { return nil }
+        return object["token"] as? String
+    }
+}
+
+extension LoadParticipant {
+    func failWithoutToken() {
+        // The admin API refused to mint a token (wrong key, or unreachable): reported per participant.
+        setError("no join token: the admin API did not mint one (check --admin-key-file and --url)")
+    }
+}
+
+extension OpusToneFrames {
+    /// The tones as frame bytes, by frequency.
+    static let decoded: [Int: [[UInt8]]] = tones.mapValues { $0.compactMap { Data(base64Encoded: $0).map { [UInt8]($0) } } }
+}
+
+/// CPU time and resident memory of a local process, from `/proc`.
+public enum ProcessSample {
+    public static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based), so indexes 11 and 12 here.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    public static func residentBytes(_ pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// A random Mattermost-style channel id (26 characters of a-z0-9) for a load test's call.
+public func randomChannelID() -> String {
+    let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+    return String((0..<26).map { _ in alphabet.randomElement()! })
+}
