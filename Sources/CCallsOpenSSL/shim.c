@@ -30,4 +30,5 @@ unsigned long CCallsOpenSSL_SSL_OP_NO_TICKET(void) { return (unsigned long)SSL_O
 long CCallsOpenSSL_SSL_CTX_disable_session_cache(SSL_CTX *ctx) {
     return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 }
+long CCallsOpenSSL_SSL_CTX_release_buffers(SSL_CTX *ctx) { return SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); }
 const char *CCallsOpenSSL_version_string(void) { return OpenSSL_version(OPENSSL_VERSION); }

@@ -24,6 +24,7 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
         if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
         if selected.contains("all") || selected.contains("sfu") { results += await SFUBench.run() }
+        if selected.contains("memory") { results += MemoryBench.run() }
         if selected.contains("large") {
             let n = args.first { $0.hasPrefix("--participants=") }.flatMap { Int($0.dropFirst("--participants=".count)) }
             results += await LargeCallBench.run(participants: n ?? 1000)

@@ -132,7 +132,7 @@ enum LargeCallBench {
             // Let the last packets arrive (bounded).
             var quiet = ContinuousClock.now
             var last = server.metrics.audioPacketsForwarded
-            while ContinuousClock.now - quiet < .milliseconds(300) {
+            while ContinuousClock.now - quiet < .milliseconds(1000) {
                 try? await Task.sleep(for: .milliseconds(10))
                 let now = server.metrics.audioPacketsForwarded
                 if now != last {

@@ -153,9 +153,20 @@ public enum LoadTestRunner {
                 progress?("media: \(seconds) of \(total / 50) s")
             }
         }
-        try? await Task.sleep(for: .milliseconds(300))  // the last packets in flight
+        // The last packets in flight: wait until the listeners' counts stop growing (500 ms quiet, 5 s at most), so
+        // a generator that fell behind is not charged as loss.
         report.mediaSeconds = LoadParticipant.seconds(ContinuousClock.now - start)
-        let countsAfter = await counts(participants.map(\.p))
+        var countsAfter = await counts(participants.map(\.p))
+        var quietSince = ContinuousClock.now
+        let settleDeadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now - quietSince < .milliseconds(500), ContinuousClock.now < settleDeadline {
+            try? await Task.sleep(for: .milliseconds(100))
+            let now = await counts(participants.map(\.p))
+            if now.map(\.received) != countsAfter.map(\.received) {
+                countsAfter = now
+                quietSince = .now
+            }
+        }
 
         // Loss per listener: every joined speaker of its call (not itself), up to the slots.
         for (k, entry) in participants.enumerated() where entry.p.joinSeconds != nil {

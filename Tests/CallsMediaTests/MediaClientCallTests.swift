@@ -196,6 +196,10 @@ struct MediaClientCallTests {
             #expect(boxes[0].count(prefix: "p1 m") >= rounds - 2 && boxes[0].count(prefix: "p2 m") >= rounds - 2)
             #expect(sw.map(\.renegotiationRequests) == [0, 0, 0])
 
+            // Each client's first SRTP packet proved its handshake complete, so the server freed its DTLS state;
+            // media went on under the SRTP keys.
+            #expect(server.metrics.dtlsReleased == 3)
+
             // The server timed each forwarded packet.
             let metrics = server.metrics
             #expect(metrics.forwardLatencyCount >= UInt64(6 * rounds))

@@ -24,15 +24,6 @@ import Testing
         #expect((object["srtp"] as? String)?.contains("libsrtp2") == true)
     }
 
-    @Test(arguments: [
-        ["loadtest"],
-    ])
-    func unbuiltCommandsSaySoAndExit3(_ args: [String]) throws {
-        let r = try CLI.run(args, dataDir: TempDir().path)
-        #expect(r.status == 3)
-        #expect(r.stderr.contains("not built yet"))
-    }
-
     @Test(arguments: [["channel", "frobnicate"], ["nonsense"], ["channel", "list", "--bogus"], ["--quiet"]])
     func usageErrorsExit64(_ args: [String]) throws {
         #expect(try CLI.run(args, dataDir: TempDir().path).status == 64)

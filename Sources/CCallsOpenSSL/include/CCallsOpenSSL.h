@@ -30,6 +30,8 @@ unsigned long CCallsOpenSSL_SSL_OP_NO_RENEGOTIATION(void);
 unsigned long CCallsOpenSSL_SSL_OP_NO_TICKET(void);
 /// SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF): every DTLS association is a full handshake.
 long CCallsOpenSSL_SSL_CTX_disable_session_cache(SSL_CTX *ctx);
+/// SSL_MODE_RELEASE_BUFFERS: record buffers are freed while idle (an SFU holds thousands of idle DTLS states).
+long CCallsOpenSSL_SSL_CTX_release_buffers(SSL_CTX *ctx);
 /// The OpenSSL version string of the library actually linked at run time.
 const char *CCallsOpenSSL_version_string(void);
 

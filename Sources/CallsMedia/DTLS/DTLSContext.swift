@@ -43,6 +43,9 @@ public final class DTLSContext: @unchecked Sendable {
             | CCallsOpenSSL_SSL_OP_NO_TICKET()
         SSL_CTX_set_options(context, UInt64(options))
         _ = CCallsOpenSSL_SSL_CTX_disable_session_cache(context)
+        // After the handshake a session's DTLS state is idle (SRTP carries the media): its record buffers are freed
+        // between uses instead of staying allocated per session.
+        _ = CCallsOpenSSL_SSL_CTX_release_buffers(context)
         // Both roles demand the peer's certificate; the server asks for it with a CertificateRequest.
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         // Replaces chain building (a self-signed WebRTC certificate never chains to anything) with the

@@ -375,7 +375,8 @@ final class MediaCore: @unchecked Sendable {
 
     private func handleDTLS(_ buffer: ByteBuffer, session s: MediaSession, path: MediaPath) {
         if s.dtlsStarted == nil { s.dtlsStarted = .now() }
-        let output = buffer.withUnsafeReadableBytes { s.dtls.feed(datagram: $0) }
+        guard let dtls = s.dtls else { return countDropped() }
+        let output = buffer.withUnsafeReadableBytes { dtls.feed(datagram: $0) }
         process(output, session: s, replyTo: path)
     }
 
@@ -417,15 +418,24 @@ final class MediaCore: @unchecked Sendable {
         scheduleDTLSTimer(s)
     }
 
+    /// The client's first authenticated SRTP or SRTCP packet proves it received the server's last handshake flight,
+    /// so nothing will need retransmitting: the OpenSSL state goes (the SRTP keys were taken at completion).
+    private func releaseDTLS(_ s: MediaSession) {
+        s.dtlsTimer?.cancel()
+        s.dtlsTimer = nil
+        s.dtls = nil
+        counters.dtlsReleased += 1
+    }
+
     private func scheduleDTLSTimer(_ s: MediaSession) {
         s.dtlsTimer?.cancel()
         s.dtlsTimer = nil
-        guard !s.isClosed, let timeout = s.dtls.nextTimeout else { return }
+        guard !s.isClosed, let timeout = s.dtls?.nextTimeout else { return }
         let bound = NIOLoopBound(s, eventLoop: loop)
         s.dtlsTimer = loop.scheduleTask(in: timeout.timeAmount) { [self] in
             let s = bound.value
-            guard !s.isClosed else { return }
-            self.process(s.dtls.handleTimeout(), session: s, replyTo: nil)
+            guard !s.isClosed, let dtls = s.dtls else { return }
+            self.process(dtls.handleTimeout(), session: s, replyTo: nil)
             self.touched()
         }
     }
@@ -450,6 +460,7 @@ final class MediaCore: @unchecked Sendable {
         }
         guard let plainLength = result else { return countDropped() }
         buffer.moveWriterIndex(to: buffer.readerIndex + plainLength)
+        if s.dtls != nil { releaseDTLS(s) }
         if isRTCP {
             return router.handleRTCP(buffer, from: s, core: self)
         }
@@ -706,8 +717,8 @@ final class MediaCore: @unchecked Sendable {
 
     private func close(_ s: MediaSession, reason: String, sendAlert: Bool) {
         guard !s.isClosed else { return }
-        if sendAlert, let path = s.selected {
-            for d in s.dtls.close().datagrams { send(ByteBuffer(bytes: d), on: path) }
+        if sendAlert, let path = s.selected, let dtls = s.dtls {
+            for d in dtls.close().datagrams { send(ByteBuffer(bytes: d), on: path) }
         }
         s.isClosed = true
         s.dtlsTimer?.cancel()

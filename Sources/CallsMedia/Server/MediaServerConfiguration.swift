@@ -229,6 +229,8 @@ public struct MediaMetrics: Sendable, Hashable {
     /// `renegotiationNeeded` requests sent to call participants (a screen starting or stopping, or an offer with
     /// too few audio slots; joins and leaves send none).
     public var renegotiationsRequested: UInt64 = 0
+    /// Sessions whose DTLS state was freed after the handshake (on the client's first SRTP packet).
+    public var dtlsReleased: UInt64 = 0
     /// UDP datagrams the kernel refused (EPERM from a firewall, ENETUNREACH, ...), and datagrams dropped because the
     /// socket's send buffer was full; both are also in `droppedPackets`.
     public var sendErrors: UInt64 = 0

@@ -67,7 +67,10 @@ final class MediaSession {
     let sendsAudio: Bool
     /// The server's own SSRC toward this client: echoed audio, and the sender SSRC of its RTCP (RR, PLI, REMB).
     let audioSSRC: UInt32
-    let dtls: DTLSEndpoint
+    /// The DTLS server endpoint; released (nil) once the client's first authenticated SRTP packet shows that it
+    /// finished the handshake: the keys live on in `srtp`, and an idle OpenSSL DTLS state costs about 80 KiB per
+    /// session. After that DTLS records from the client are dropped and a closing session sends no close_notify.
+    var dtls: DTLSEndpoint?
     let hub: SessionEventHub
     let created: NIODeadline
 

@@ -1,0 +1,76 @@
+import CallsMedia
+import Foundation
+import Glibc
+
+/// Heap bytes per session of the media path's per-participant pieces (net bytes allocated by this thread, under the
+/// LD_PRELOAD shim of `scripts/bench.sh`):
+/// a server DTLS endpoint before and after its handshake, and an SRTP session. The large-call benchmark reports the
+/// whole server's growth per participant; this says where it goes.
+enum MemoryBench {
+    static func heap() -> Int { ThreadMallocCounter.bytes ?? 0 }
+
+    static func run(count: Int = 300) -> [BenchResult] {
+        guard MediaLibraries.initializeSRTP() else { return [] }
+        guard ThreadMallocCounter.bytes != nil else {
+            print("memory: needs the allocation-counting shim (scripts/bench.sh memory); skipped")
+            return []
+        }
+        do {
+            let clientContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-client"))
+            let serverContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-server"))
+            var clients: [DTLSEndpoint] = []
+            var servers: [DTLSEndpoint] = []
+            let h0 = heap()
+            for _ in 0..<count {
+                clients.append(
+                    try DTLSEndpoint(role: .client, context: clientContext, remoteFingerprint: serverContext.identity.fingerprint))
+            }
+            let h1 = heap()
+            for _ in 0..<count {
+                let s = try DTLSEndpoint(role: .server, context: serverContext, remoteFingerprint: clientContext.identity.fingerprint)
+                _ = s.start()
+                servers.append(s)
+            }
+            let h2 = heap()
+            var keys: [SRTPKeyingMaterial] = []
+            let clientHeapBefore = heap()
+            for (client, server) in zip(clients, servers) {
+                var toServer = client.start().datagrams
+                while !toServer.isEmpty {
+                    var toClient: [[UInt8]] = []
+                    for d in toServer { toClient += server.feed(datagram: d).datagrams }
+                    toServer = []
+                    for d in toClient { toServer += client.feed(datagram: d).datagrams }
+                }
+                if let k = server.keyingMaterial { keys.append(k) }
+            }
+            let h3 = heap()
+            // The clients' share of the handshake growth: free them and see what goes.
+            clients.removeAll()
+            let h4 = heap()
+            var sessions: [SRTPSession] = []
+            for k in keys { sessions.append(try SRTPSession(keyingMaterial: k)) }
+            let h5 = heap()
+            let perServerIdle = Double(h2 - h1) / Double(count)
+            // What the servers hold after their handshakes once the clients are gone: everything allocated since the
+            // clients were created, minus what freeing the clients gave back and the clients' own creation.
+            let perServerConnected = Double(h4 - h1) / Double(count)
+            let perSRTP = Double(h5 - h4) / Double(count)
+            print(
+                "memory: per session: DTLS client endpoint created \(kib(Double(h1 - h0) / Double(count))), "
+                    + "server endpoint started \(kib(perServerIdle)), server endpoint after its handshake (clients freed) "
+                    + "\(kib(perServerConnected)), SRTP session \(kib(perSRTP)) (\(count) of each, mallinfo2)")
+            _ = (h3, clientHeapBefore)
+            withExtendedLifetime((servers, sessions)) {}
+            return [
+                BenchResult(name: "memory: DTLS server endpoint after handshake (bytes)", operations: 1, seconds: perServerConnected / 1e9),
+                BenchResult(name: "memory: SRTP session (bytes)", operations: 1, seconds: perSRTP / 1e9),
+            ]
+        } catch {
+            print("memory: failed: \(error)")
+            return []
+        }
+    }
+
+    static func kib(_ bytes: Double) -> String { String(format: "%.1f KiB", bytes / 1024) }
+}
