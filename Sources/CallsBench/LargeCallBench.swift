@@ -141,6 +141,9 @@ enum LargeCallBench {
                 }
             }
             let wall = EchoPathBench.seconds(ContinuousClock.now - start)
+            // Heap once every session is settled: listeners that send nothing have their DTLS state freed 10 s
+            // after their handshake (speakers at their first packet).
+            let heapSettled = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
             let cpuAfter = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
             let after = server.metrics
             let countsAfter = await counts(joined)
@@ -172,16 +175,21 @@ enum LargeCallBench {
                     + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
                     + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the ceiling (protect + sendmmsg, \(Int(ceilingNs)) ns, same run)")
+            var heapSettledPerParticipant: Double?
+            if let a = heapSettled, let b = heapBefore { heapSettledPerParticipant = Double(a - b) / Double(participants) }
+            print(
+                "large: server heap per participant once settled (DTLS states freed: \(after.dtlsReleased)): "
+                    + "\(heapSettledPerParticipant.map { String(format: "%.1f KiB", $0 / 1024) } ?? "n/a")")
             print(
                 "large: server counters in the window: \(after.packetsIn - before.packetsIn) datagrams in, "
                     + "\(after.droppedPackets - before.droppedPackets) dropped, \(after.mutedDropped - before.mutedDropped) muted, "
                     + "\(after.sendBufferFull - before.sendBufferFull) send buffer full, \(after.sendErrors - before.sendErrors) send errors")
             print("")
-            print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | x ceiling |")
+            print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant after joins / settled (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | x ceiling |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             print(
                 "| \(participants) | \(speakers) | \(Int(Double(joined.count) / joinWall)) | \(ms(percentile(joinSeconds, 0.5))) / \(ms(percentile(joinSeconds, 0.99))) "
-                    + "| \(failures.count) | \(renegotiations) | \(heapPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") "
+                    + "| \(failures.count) | \(renegotiations) | \(heapPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") / \(heapSettledPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") "
                     + "| \(String(format: "%.1f", rssPerParticipant / 1024)) | \(Int(Double(forwarded) / wall)) | \(pct(meanLoss)) / \(pct(worstLoss)) "
                     + "| \(above) | \(Int(p50 * 1e6)) / \(Int(p99 * 1e6)) | \(Int(cpuPerForwarded)) | \(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) |")
             print("")

@@ -221,7 +221,7 @@ struct MediaClientCallTests {
     /// participant who shouts all along: every listener hears each turn's speaker in one of its slots, never itself
     /// and never the muted one, and each slot stays one continuous stream across the speaker changes.
     @Test func fiveSpeakersTakeTurnsInThreeSlots() async throws {
-        let server = try await MediaTest.server(tcpCandidates: false)
+        let server = try await MediaTest.server(tcpCandidates: false) { $0.dtlsReleaseDelay = .seconds(1) }
         var participants: [Participant] = []
         var inboxes: [Inbox] = []
         var watches: [SessionWatch] = []
@@ -276,6 +276,8 @@ struct MediaClientCallTests {
             }
             // Seven joins, and nobody was asked to renegotiate.
             #expect(sw.map(\.renegotiationRequests) == [Int](repeating: 0, count: 7))
+            // Every DTLS state was freed: six at their first SRTP packet, the silent listener (p5) after the delay.
+            #expect(server.metrics.dtlsReleased == 7)
         } catch {
             Issue.record("call setup failed: \(error)")
         }

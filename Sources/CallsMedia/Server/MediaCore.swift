@@ -376,6 +376,7 @@ final class MediaCore: @unchecked Sendable {
     private func handleDTLS(_ buffer: ByteBuffer, session s: MediaSession, path: MediaPath) {
         if s.dtlsStarted == nil { s.dtlsStarted = .now() }
         guard let dtls = s.dtls else { return countDropped() }
+        s.lastDTLSInput = .now()
         let output = buffer.withUnsafeReadableBytes { dtls.feed(datagram: $0) }
         process(output, session: s, replyTo: path)
     }
@@ -396,6 +397,7 @@ final class MediaCore: @unchecked Sendable {
                     close(s, reason: "SRTP setup failed: \(error)", sendAlert: true)
                     return
                 }
+                s.lastDTLSInput = .now()
                 if let started = s.dtlsStarted {
                     let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
                     counters.handshakeSeconds.append(seconds)
@@ -700,6 +702,11 @@ final class MediaCore: @unchecked Sendable {
         let now = NIODeadline.now()
         counters.calls = router.snapshots(now: now)
         router.sendReports(core: self, now: now)
+        for s in sessionsByID.values where s.dtls != nil && s.srtp != nil {
+            // Keyed, and no DTLS from the client for a while: it has the server's last flight (it would have sent
+            // its own again otherwise), so the DTLS state can go even if the client never sends media.
+            if let last = s.lastDTLSInput, now - last >= configuration.dtlsReleaseDelay.timeAmount { releaseDTLS(s) }
+        }
         let timeout = configuration.consentTimeout.timeAmount
         for s in Array(sessionsByID.values) where now - s.lastConsent > timeout {
             if s.selected == nil && s.paths.isEmpty {

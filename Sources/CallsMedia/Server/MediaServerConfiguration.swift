@@ -39,6 +39,9 @@ public struct MediaServerConfiguration: Sendable {
     /// streams per listener, whatever the size of the call (1...``maximumAudioSlots``).
     public var audioSlots: Int = 3
     public static let maximumAudioSlots = 16
+    /// A keyed session's DTLS state is freed after this long without DTLS from the client (or at its first SRTP
+    /// packet): past the client's first retransmission timeouts (1, 2, 4 s), so its last flight was answered.
+    public var dtlsReleaseDelay: Duration = .seconds(10)
 
     public init() {}
 

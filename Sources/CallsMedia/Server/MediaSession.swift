@@ -68,9 +68,12 @@ final class MediaSession {
     /// The server's own SSRC toward this client: echoed audio, and the sender SSRC of its RTCP (RR, PLI, REMB).
     let audioSSRC: UInt32
     /// The DTLS server endpoint; released (nil) once the client's first authenticated SRTP packet shows that it
-    /// finished the handshake: the keys live on in `srtp`, and an idle OpenSSL DTLS state costs about 80 KiB per
+    /// finished the handshake, or after `MediaServerConfiguration.dtlsReleaseDelay` without DTLS from it once keyed (a listener
+    /// that sends nothing): the keys live on in `srtp`, and an idle OpenSSL DTLS state costs about 80 KiB per
     /// session. After that DTLS records from the client are dropped and a closing session sends no close_notify.
     var dtls: DTLSEndpoint?
+    /// When the last DTLS datagram from the client arrived (or the handshake completed).
+    var lastDTLSInput: NIODeadline?
     let hub: SessionEventHub
     let created: NIODeadline
 
