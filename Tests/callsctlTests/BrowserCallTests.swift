@@ -22,6 +22,15 @@ struct BrowserCallTests {
         #expect(r.exit == 0, "\(r.output)")
     }
 
+    /// Chromium joins a call of 200 scripted participants (`callsctl loadtest`: the project's WebRTC client through
+    /// signaling, real Opus), two of them speaking 440 and 550 Hz: it hears both in its audio slots, the speaker map
+    /// names them, and none of the 200 joins made anyone renegotiate.
+    @Test func chromiumInACallOf200ScriptedParticipants() throws {
+        try #require(BrowserHarness.available, "needs chromium (scripts/install-deps.sh --test installs it) and root for unshare -n")
+        let r = try BrowserHarness.run(["--participants", "200"], script: BrowserHarness.largeScript)
+        #expect(r.exit == 0, "\(r.output)")
+    }
+
     @Test(arguments: ["udp", "tcp"])
     func echoCallOverTransport(_ transport: String) throws {
         try #require(BrowserHarness.available, "needs chromium (scripts/install-deps.sh --test installs it) and root for unshare -n")
@@ -33,6 +42,7 @@ struct BrowserCallTests {
 enum BrowserHarness {
     static let script = repoRoot.appendingPathComponent("scripts/peers/browser_echo.py").path
     static let groupScript = repoRoot.appendingPathComponent("scripts/peers/browser_group.py").path
+    static let largeScript = repoRoot.appendingPathComponent("scripts/peers/browser_large.py").path
 
     static var available: Bool {
         geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
