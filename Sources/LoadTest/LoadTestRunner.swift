@@ -137,17 +137,22 @@ public enum LoadTestRunner {
         let start = ContinuousClock.now
         let total = Int(LoadParticipant.seconds(plan.duration) * 50)
         var deadline = start
-        var sent = [Int](repeating: 0, count: plan.calls)
+        // Speakers are spread over the 20 ms (real microphones are not in phase).
+        let speaking = participants.filter { $0.p.speaks && $0.p.joinSeconds != nil && $0.p.client != nil }
+        let step = Duration.milliseconds(20) / max(speaking.count, 1)
         for n in 0..<total {
-            for (call, p) in participants where p.speaks {
-                guard let client = p.client, p.joinSeconds != nil else { continue }
+            for (_, p) in speaking {
                 let tone = frames[toneKeys[p.index % toneKeys.count]] ?? []
-                guard !tone.isEmpty else { continue }
-                client.sendAudio(payload: tone[n % tone.count], timestamp: UInt32(truncatingIfNeeded: n * 960), audioLevel: 25)
-                if p.index == 0 { sent[call] += 1 }
+                if !tone.isEmpty {
+                    p.client?.sendAudio(payload: tone[n % tone.count], timestamp: UInt32(truncatingIfNeeded: n * 960), audioLevel: 25)
+                }
+                deadline = deadline + step
+                try? await Task.sleep(until: deadline, clock: .continuous)
             }
-            deadline = deadline + .milliseconds(20)
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            if speaking.isEmpty {
+                deadline = deadline + .milliseconds(20)
+                try? await Task.sleep(until: deadline, clock: .continuous)
+            }
             if n % 50 == 49 {
                 let seconds = (n + 1) / 50
                 progress?("media: \(seconds) of \(total / 50) s")
