@@ -188,7 +188,7 @@ _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server --stun-url --turn-url)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --turn-secret-file --turn-ttl --config)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --audio-slots --turn-secret-file --turn-ttl --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -221,6 +221,9 @@ _callsctl_serve() {
         return
         ;;
     '--max-participants')
+        return
+        ;;
+    '--audio-slots')
         return
         ;;
     '--stun-url')
@@ -932,9 +935,9 @@ _callsctl_token_create() {
 
 _callsctl_loadtest() {
     repeating_flags=()
-    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --screen-share --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--data-dir --url --calls --participants --unmuted --duration)
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
+    repeating_options=(--channel)
+    non_repeating_options=(--data-dir --url --token-secret-file --admin-key-file --calls --participants --speakers --duration --ramp --transport --role --server-pid --max-loss --max-join-failures --join-timeout)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -946,16 +949,48 @@ _callsctl_loadtest() {
     '--url')
         return
         ;;
+    '--token-secret-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--channel')
+        return
+        ;;
     '--calls')
         return
         ;;
     '--participants')
         return
         ;;
-    '--unmuted')
+    '--speakers')
         return
         ;;
     '--duration')
+        return
+        ;;
+    '--ramp')
+        return
+        ;;
+    '--transport')
+        return
+        ;;
+    '--role')
+        return
+        ;;
+    '--server-pid')
+        return
+        ;;
+    '--max-loss')
+        return
+        ;;
+    '--max-join-failures')
+        return
+        ;;
+    '--join-timeout')
         return
         ;;
     esac
