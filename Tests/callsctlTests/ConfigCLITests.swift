@@ -149,7 +149,10 @@ import FoundationNetworking
         #expect(source["line"] as? Int == 2)
         let api = try #require(settings.first { $0["key"] as? String == "api.http.listen_address" })
         #expect((api["source"] as? [String: Any])?["kind"] as? String == "default")
-        #expect(settings.count == 16)
+        let slots = try #require(settings.first { $0["key"] as? String == "limits.audio_slots" })
+        #expect(slots["value"] as? Int == 3)
+        #expect((slots["source"] as? [String: Any])?["kind"] as? String == "default")
+        #expect(settings.count == 17)
     }
 
     @Test func showNeverPrintsSecretsAndExits2OnErrors() throws {

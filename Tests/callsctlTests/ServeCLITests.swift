@@ -230,6 +230,25 @@ import FoundationNetworking
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let reply = try Self.webSocketExchange(port: serve.apiPort, "{\"v\":1,\"type\":\"join\",\"token\":\"\(token)\"}")
         #expect(reply.contains("\"type\":\"joined\""), "\(reply)")
+        #expect(reply.contains("\"audioSlots\":3"), "\(reply)")
+    }
+
+    /// `--audio-slots` (and its environment twin) reach the signaling: `joined` asks for that many slots.
+    @Test func audioSlotsSettingReachesJoined() throws {
+        let dir = TempDir()
+        let token = try CLI.run(["token", "create", "--channel", channelID(3), "--user", "dan"], dataDir: dir.path)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let serve = try RunningServe(dataDir: dir.path, extraArgs: ["--audio-slots", "5"])
+        let reply = try Self.webSocketExchange(port: serve.apiPort, "{\"v\":2,\"type\":\"join\",\"token\":\"\(token)\"}")
+        #expect(reply.contains("\"audioSlots\":5"), "\(reply)")
+        #expect(serve.stop().0 == 0)
+        let fromEnv = try RunningServe(dataDir: dir.path, env: ["CALLSCTL_AUDIO_SLOTS": "1"])
+        defer { _ = fromEnv.stop() }
+        let again = try Self.webSocketExchange(port: fromEnv.apiPort, "{\"v\":2,\"type\":\"join\",\"token\":\"\(token)\"}")
+        #expect(again.contains("\"audioSlots\":1"), "\(again)")
+        let bad = try CLI.run(["serve", "--audio-slots", "17"], dataDir: dir.path)
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--audio-slots needs a number of audio streams per participant from 1 to 16, not 17"), "\(bad.stderr)")
     }
 
     @Test(arguments: [
