@@ -51,6 +51,32 @@ enum MemoryBench {
             var sessions: [SRTPSession] = []
             for k in keys { sessions.append(try SRTPSession(keyingMaterial: k)) }
             let h5 = heap()
+            // The same sessions once SRTCP went both ways (the libsrtp2 contexts are made at the first RTCP packet).
+            var rtcp = [UInt8](repeating: 0, count: 8 + SRTPSession.maxRTCPTrailerLength)
+            for (i, k) in keys.enumerated() {
+                let peer = try SRTPSession(keyingMaterial: k.swapped)
+                rtcp.withUnsafeMutableBytes { b in
+                    b[0] = 0x80
+                    b[1] = 201  // an empty receiver report
+                    b[2] = 0
+                    b[3] = 1
+                    b[4] = 0
+                    b[5] = 0
+                    b[6] = 0
+                    b[7] = 1
+                }
+                let before = heap()
+                let n = try rtcp.withUnsafeMutableBytes { try peer.protectRTCP($0, length: 8) }
+                _ = try rtcp.withUnsafeMutableBytes { try sessions[i].unprotectRTCP($0, length: n) }
+                rtcp.withUnsafeMutableBytes { b in
+                    b[0] = 0x80
+                    b[1] = 201
+                }
+                _ = try rtcp.withUnsafeMutableBytes { try sessions[i].protectRTCP($0, length: 8) }
+                withExtendedLifetime(peer) {}
+                _ = before
+            }
+            let h6 = heap()
             let perServerIdle = Double(h2 - h1) / Double(count)
             // What the servers hold after their handshakes once the clients are gone: everything allocated since the
             // clients were created, minus what freeing the clients gave back and the clients' own creation.
@@ -59,7 +85,8 @@ enum MemoryBench {
             print(
                 "memory: per session: DTLS client endpoint created \(kib(Double(h1 - h0) / Double(count))), "
                     + "server endpoint started \(kib(perServerIdle)), server endpoint after its handshake (clients freed) "
-                    + "\(kib(perServerConnected)), SRTP session \(kib(perSRTP)) (\(count) of each, mallinfo2)")
+                    + "\(kib(perServerConnected)), SRTP session \(kib(perSRTP)), and once SRTCP went both ways "
+                    + "\(kib(perSRTP + Double(h6 - h5) / Double(count))) (\(count) of each)")
             _ = (h3, clientHeapBefore)
             withExtendedLifetime((servers, sessions)) {}
             return [

@@ -153,14 +153,15 @@ public final class APIServer: Sendable {
     // MARK: Connections
 
     func makeSession(
-        channel: any Channel, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
+        channel: any Channel, send: @escaping @Sendable (String) -> Void,
+        sendEvent: (@Sendable (String) -> Void)? = nil, close: @escaping @Sendable () -> Void
     ) -> SignalingSession {
         let state = self.state
         return SignalingSession(
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
             iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
-            maxParticipants: configuration.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, close: close)
+            maxParticipants: configuration.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, sendEvent: sendEvent, close: close)
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

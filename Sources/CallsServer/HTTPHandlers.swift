@@ -200,11 +200,9 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
         let (stream, continuation) = AsyncStream.makeStream(
             of: SignalingInbound.self, bufferingPolicy: .bufferingOldest(256))
         self.continuation = continuation
-        let send: @Sendable (String) -> Void = { text in
-            var buffer = channel.allocator.buffer(capacity: text.utf8.count)
-            buffer.writeString(text)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
-        }
+        let writer = SignalingFrameWriter(channel: channel)
+        let send: @Sendable (String) -> Void = { text in writer.send(text, flushNow: true) }
+        let sendEvent: @Sendable (String) -> Void = { text in writer.send(text, flushNow: false) }
         let close: @Sendable () -> Void = {
             var data = channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: .normalClosure)
@@ -213,7 +211,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
             }
         }
         startKeepalive(context: context)
-        let session = server.makeSession(channel: channel, send: send, close: close)
+        let session = server.makeSession(channel: channel, send: send, sendEvent: sendEvent, close: close)
         let server = self.server
         let limit = server.maxMessageBytes
         server.taskStarted()
@@ -363,5 +361,45 @@ enum HTTPDate {
         return String(
             format: "%@, %02d %@ %04d %02d:%02d:%02d GMT", days[Int(tm.tm_wday)], tm.tm_mday, months[Int(tm.tm_mon)],
             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
+
+/// Writes signaling frames on one WebSocket channel. Replies are flushed at once; call events (one per join, leave,
+/// mute... to everyone in the call) are written and flushed within `eventFlushDelay` or with the next reply, so a
+/// burst of roster events to one participant leaves in one system call instead of one each: filling a call of N sends
+/// N² events in all, and their cost to the server is mostly those calls.
+final class SignalingFrameWriter: @unchecked Sendable {
+    // @unchecked: `flushScheduled` is only touched on the channel's event loop.
+    private let channel: any Channel
+    private var flushScheduled = false
+    static let eventFlushDelay = TimeAmount.milliseconds(50)
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func send(_ text: String, flushNow: Bool) {
+        if channel.eventLoop.inEventLoop {
+            write(text, flushNow: flushNow)
+        } else {
+            channel.eventLoop.execute { self.write(text, flushNow: flushNow) }
+        }
+    }
+
+    private func write(_ text: String, flushNow: Bool) {
+        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: buffer)
+        if flushNow {
+            channel.writeAndFlush(frame, promise: nil)
+            return
+        }
+        channel.write(frame, promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        channel.eventLoop.scheduleTask(in: Self.eventFlushDelay) {
+            self.flushScheduled = false
+            self.channel.flush()
+        }
     }
 }

@@ -112,6 +112,8 @@ actor SignalingSession {
     /// The version the client joined with (replies carry it).
     private var clientVersion = SignalingSession.version
     private let send: @Sendable (String) -> Void
+    /// Call events from others (the registry's broadcasts): may be flushed a little later than replies.
+    private let sendEvent: @Sendable (String) -> Void
     private let close: @Sendable () -> Void
     private var logger: Logger
     private var state = State.awaitingJoin
@@ -127,8 +129,10 @@ actor SignalingSession {
         iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
         registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
         maxParticipants: Int? = nil, audioSlots: Int = 3, control: ControlExecutor = .shared,
-        logger: Logger, send: @escaping @Sendable (String) -> Void, close: @escaping @Sendable () -> Void
+        logger: Logger, send: @escaping @Sendable (String) -> Void, sendEvent: (@Sendable (String) -> Void)? = nil,
+        close: @escaping @Sendable () -> Void
     ) {
+        self.sendEvent = sendEvent ?? send
         self.maxParticipants = maxParticipants
         self.audioSlots = audioSlots
         self.control = control
@@ -289,7 +293,7 @@ actor SignalingSession {
                 send("{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
                 close()
             })
-        record.notify = send
+        record.notify = sendEvent
         var startedCall = false
         if let registry {
             switch registry.join(record, limit: maxParticipants) {

@@ -79,7 +79,11 @@ final class LoadParticipant: @unchecked Sendable {
         var messages = iterator
         var pendingAnswer = false
         while let text = await messages.next() {
-            guard let m = parseMessage(text) else { continue }
+            // Roster events are most of the traffic in a large call (one per join and leave, to everyone): they are
+            // not parsed, only the messages acted on are.
+            guard let type = messageType(text), ["renegotiate", "answer", "speakers", "closed"].contains(type),
+                let m = parseMessage(text)
+            else { continue }
             switch m["type"] as? String {
             case "renegotiate":
                 lock.withLock { _renegotiations += 1 }
@@ -159,4 +163,12 @@ import NIOPosix
 
 enum MultiThreadedEventLoopGroupShared {
     static var group: any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
+}
+
+/// The `type` of a signaling message from the server's compact JSON (`"type":"…"`), without parsing the rest.
+func messageType(_ text: String) -> Substring? {
+    guard let start = text.range(of: "\"type\":\"") else { return nil }
+    let rest = text[start.upperBound...]
+    guard let end = rest.firstIndex(of: "\"") else { return nil }
+    return rest[..<end]
 }

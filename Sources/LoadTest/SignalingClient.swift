@@ -5,7 +5,8 @@ import NIOPosix
 import NIOWebSocket
 
 /// One participant's signaling WebSocket (`ws://HOST:PORT/ws`) on a shared event loop: text messages in and out,
-/// pings answered, fragmented messages reassembled. Messages arrive on ``messages`` as their JSON text.
+/// pings answered, fragmented messages reassembled. Messages arrive on ``messages`` as their JSON text (call
+/// events, `"type":"event"`, are left out).
 final class SignalingClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -64,7 +65,10 @@ final class SignalingClient: Sendable {
                     case .text, .continuation:
                         text += frame.unmaskedData.readableBytesView
                         guard frame.fin else { continue }
-                        continuation.yield(String(decoding: text, as: UTF8.self))
+                        let message = String(decoding: text, as: UTF8.self)
+                        // Call events (one per join and leave, to everyone) are not used by the load generator: dropped
+                        // here, before they cost a stream element and a task wake-up each.
+                        if messageType(message) != "event" { continuation.yield(message) }
                         text.removeAll(keepingCapacity: true)
                     case .ping:
                         try await outbound.write(

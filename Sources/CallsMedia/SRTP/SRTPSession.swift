@@ -23,8 +23,14 @@ public final class SRTPSession: SRTPTransform {
     public static let maxRTCPTrailerLength = maxTrailerLength + 4
 
     public let profile: SRTPProtectionProfile
-    private let outbound: LibSRTPContext
-    private let inbound: LibSRTPContext
+    /// libsrtp2 contexts: made at once when they carry RTP, else (RTP on OpenSSL EVP) at the first SRTCP packet
+    /// each way, so a session that never sends or receives RTCP (a silent listener) does not hold them (with
+    /// Debian's NSS backend they are most of a session's SRTP memory).
+    private var outboundContext: LibSRTPContext?
+    private var inboundContext: LibSRTPContext?
+    private let outboundMasterKey: [UInt8]
+    private let inboundMasterKey: [UInt8]
+    private let allowRepeatTransmission: Bool
     private let gcmProtector: OpenSSLGCMProtector?
     private let gcmUnprotector: OpenSSLGCMUnprotector?
 
@@ -39,14 +45,9 @@ public final class SRTPSession: SRTPTransform {
     ) throws(SRTPError) {
         guard LibSRTPLibrary.isReady else { throw .libraryUnavailable }
         profile = keyingMaterial.profile
-        outbound = try LibSRTPContext(
-            profile: profile, direction: ssrc_any_outbound,
-            masterKey: keyingMaterial.localKey + keyingMaterial.localSalt,
-            allowRepeatTransmission: allowRepeatTransmission)
-        inbound = try LibSRTPContext(
-            profile: profile, direction: ssrc_any_inbound,
-            masterKey: keyingMaterial.remoteKey + keyingMaterial.remoteSalt,
-            allowRepeatTransmission: false)
+        outboundMasterKey = keyingMaterial.localKey + keyingMaterial.localSalt
+        inboundMasterKey = keyingMaterial.remoteKey + keyingMaterial.remoteSalt
+        self.allowRepeatTransmission = allowRepeatTransmission
         if profile == .aeadAES128GCM, rtpProtectBackend == .automatic {
             gcmProtector = try OpenSSLGCMProtector(
                 masterKey: keyingMaterial.localKey, masterSalt: keyingMaterial.localSalt,
@@ -62,7 +63,33 @@ public final class SRTPSession: SRTPTransform {
         } else {
             gcmProtector = nil
             gcmUnprotector = nil
+            outboundContext = try makeOutbound()
+            inboundContext = try makeInbound()
         }
+    }
+
+    private func makeOutbound() throws(SRTPError) -> LibSRTPContext {
+        try LibSRTPContext(
+            profile: profile, direction: ssrc_any_outbound, masterKey: outboundMasterKey,
+            allowRepeatTransmission: allowRepeatTransmission)
+    }
+
+    private func makeInbound() throws(SRTPError) -> LibSRTPContext {
+        try LibSRTPContext(profile: profile, direction: ssrc_any_inbound, masterKey: inboundMasterKey, allowRepeatTransmission: false)
+    }
+
+    private func outbound() throws(SRTPError) -> LibSRTPContext {
+        if let c = outboundContext { return c }
+        let c = try makeOutbound()
+        outboundContext = c
+        return c
+    }
+
+    private func inbound() throws(SRTPError) -> LibSRTPContext {
+        if let c = inboundContext { return c }
+        let c = try makeInbound()
+        inboundContext = c
+        return c
     }
 
     public func protectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
@@ -72,7 +99,7 @@ public final class SRTPSession: SRTPTransform {
         if let gcmProtector {
             return try gcmProtector.protect(buffer, length: length, headerLength: headerLength)
         }
-        return try call(srtp_protect, outbound, buffer, length)
+        return try call(srtp_protect, try outbound(), buffer, length)
     }
 
     public func unprotectRTP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
@@ -81,7 +108,7 @@ public final class SRTPSession: SRTPTransform {
         if let gcmUnprotector {
             return try gcmUnprotector.unprotect(buffer, length: length, headerLength: headerLength)
         }
-        return try call(srtp_unprotect, inbound, buffer, length)
+        return try call(srtp_unprotect, try inbound(), buffer, length)
     }
 
     public func protectRTCP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
@@ -89,14 +116,14 @@ public final class SRTPSession: SRTPTransform {
             throw .malformedPacket
         }
         guard buffer.count - length >= Self.maxRTCPTrailerLength else { throw .bufferTooSmall }
-        return try call(srtp_protect_rtcp, outbound, buffer, length)
+        return try call(srtp_protect_rtcp, try outbound(), buffer, length)
     }
 
     public func unprotectRTCP(_ buffer: UnsafeMutableRawBufferPointer, length: Int) throws(SRTPError) -> Int {
         guard length >= 0, length <= buffer.count, Self.isRTCPHeader(buffer, length: length) else {
             throw .malformedPacket
         }
-        return try call(srtp_unprotect_rtcp, inbound, buffer, length)
+        return try call(srtp_unprotect_rtcp, try inbound(), buffer, length)
     }
 
     /// Runs one libsrtp packet function and maps its status.

@@ -40,6 +40,8 @@ final class MediaCore: @unchecked Sendable {
     private var flushScheduled = false
     private var sweepTask: RepeatedTask?
     let router: CallRouter
+    /// Returns the pages of freed DTLS states (and closed sessions) to the system.
+    private let heapTrimmer = HeapTrimmer()
     private let allocator = ByteBufferAllocator()
     private var isShutDown = false
     /// When the packet being handled arrived.
@@ -427,6 +429,7 @@ final class MediaCore: @unchecked Sendable {
         s.dtlsTimer = nil
         s.dtls = nil
         counters.dtlsReleased += 1
+        heapTrimmer.freed()
     }
 
     private func scheduleDTLSTimer(_ s: MediaSession) {
@@ -707,6 +710,7 @@ final class MediaCore: @unchecked Sendable {
             // its own again otherwise), so the DTLS state can go even if the client never sends media.
             if let last = s.lastDTLSInput, now - last >= configuration.dtlsReleaseDelay.timeAmount { releaseDTLS(s) }
         }
+        heapTrimmer.tick()
         let timeout = configuration.consentTimeout.timeAmount
         for s in Array(sessionsByID.values) where now - s.lastConsent > timeout {
             if s.selected == nil && s.paths.isEmpty {
@@ -743,6 +747,7 @@ final class MediaCore: @unchecked Sendable {
         }
         s.paths.removeAll()
         s.selected = nil
+        heapTrimmer.freed()
         if let call = router.remove(s) { router.reconcile(call) }
         hubs.withLock { _ = $0.removeValue(forKey: s.id) }
         publishMetrics()
