@@ -2,6 +2,7 @@ import CallsMedia
 import CallsTestSupport
 import CallsWire
 import Foundation
+import NIOCore
 import Testing
 
 /// Three `MediaClient`s in one call on a real `MediaServer` over loopback UDP: each hears the other two (and never
@@ -286,6 +287,40 @@ struct MediaClientCallTests {
         for p in participants {
             await p.client.close()
         }
+        await server.shutdown()
+    }
+
+    /// A listener's receiver reports about its audio slots are read as that slot's loss and summed per call (the slot
+    /// is one stream, whoever speaks in it); reports about other SSRCs are not.
+    @Test func receiverReportsOnSlotsAreTheCallsListenerLoss() async throws {
+        let server = try await MediaTest.server(tcpCandidates: false)
+        var participants: [Participant] = []
+        do {
+            participants = try await Self.join(server, key: "rr", count: 2)
+            let listener = participants[1].client
+            let slots = listener.receiveSlots.compactMap(\.ssrc)
+            #expect(slots.count == 3)
+            func report(_ blocks: [RTCPReportBlock]) throws {
+                var buffer = ByteBuffer()
+                _ = try RTCPBuilder.writeReceiverReport(senderSSRC: listener.audioSSRC, reportBlocks: blocks, into: &buffer)
+                listener.sendRTCP(Array(buffer.readableBytesView))
+            }
+            try report([RTCPReportBlock(ssrc: slots[0], cumulativeLost: 7), RTCPReportBlock(ssrc: 12345, cumulativeLost: 900)])
+            try report([RTCPReportBlock(ssrc: slots[1], cumulativeLost: 4)])
+            let summed = await Self.eventually("the call's listener loss to be 11") {
+                server.metrics.calls.first { $0.key == "rr" }?.listenerReportedLost == 11
+            }
+            #expect(summed, "\(server.metrics.calls)")
+            // A later report of the same slot replaces the earlier figure (cumulative, not added).
+            try report([RTCPReportBlock(ssrc: slots[0], cumulativeLost: 9)])
+            let replaced = await Self.eventually("the call's listener loss to be 13") {
+                server.metrics.calls.first { $0.key == "rr" }?.listenerReportedLost == 13
+            }
+            #expect(replaced, "\(server.metrics.calls)")
+        } catch {
+            Issue.record("call setup failed: \(error)")
+        }
+        for p in participants { await p.client.close() }
         await server.shutdown()
     }
 

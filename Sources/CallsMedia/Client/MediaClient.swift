@@ -277,6 +277,12 @@ public final class MediaClient: Sendable {
 
     /// Sends `bytes` unmodified to the connected server candidate from the client's own socket (same 5-tuple as the
     /// call; over TCP, as one RFC 4571 frame). For robustness tests and fuzzing; dropped before `connect` started.
+    /// Protects the plain RTCP compound packet `packet` with the client's SRTCP and sends it (a receiver report, a
+    /// PLI...). Dropped before `connect` finished or when it does not protect.
+    public func sendRTCP(_ packet: [UInt8]) {
+        core.loop.execute { [core] in core.sendRTCP(packet) }
+    }
+
     public func sendRawDatagram(_ bytes: [UInt8]) {
         core.loop.execute { [core] in core.sendRaw(bytes) }
     }
@@ -588,6 +594,17 @@ final class MediaClientCore: @unchecked Sendable {
     }
 
     // MARK: Media
+
+    func sendRTCP(_ packet: [UInt8]) {
+        guard phase == .connected, let srtp else { return }
+        var buffer = allocator.buffer(capacity: packet.count + SRTPSession.maxRTCPTrailerLength)
+        buffer.writeBytes(packet)
+        let length = buffer.readableBytes
+        let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTCP($0, length: length) }
+        guard let newLength = protected else { return }
+        buffer.moveWriterIndex(to: newLength)
+        send(buffer)
+    }
 
     func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool, audioLevel: UInt8? = nil) {
         guard phase == .connected, let srtp else { return }
