@@ -3,6 +3,7 @@ import CallsWire
 import Foundation
 import Glibc
 import Logging
+import NIOCore
 import NIOPosix
 
 /// One call of many participants (default 1,000) with two speakers, on this machine, load generator included: a real
@@ -171,7 +172,7 @@ enum LargeCallBench {
             let p99 = SFUBench.quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
             let ceiling = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false)
             let ceilingNs = ceiling.row.nanosPerOp
-            let fanOut = try fanOutCeiling(receivers: participants - 1)
+            let fanOut = try await fanOutCeiling(receivers: participants - 1)
             let fanOutNs = fanOut.nanosPerOp
             print(
                 "large: \(sent) packets sent by \(speakers) speakers, \(forwarded) forwarded in \(EchoPathBench.fmt(wall)) s "
@@ -248,38 +249,37 @@ struct StandardErrorStream: TextOutputStream {
 extension LargeCallBench {
     /// The ceiling of a fan-out to `receivers` listeners on one core: each packet SRTP-protected with the receiver's
     /// own session (so `receivers` distinct key states, as the server has) and sent with `sendmmsg` (32 per call)
-    /// to the receiver's own loopback socket (`receivers` distinct sockets). Nothing else: no receive, no routing.
+    /// to the receiver's own loopback socket (`receivers` distinct sockets), each a NIO datagram channel on another
+    /// event loop that reads and discards, as the listeners' loop does (on loopback, waking the reader is part of the
+    /// sender's send).
+    /// Nothing else: no receive, no routing.
     /// The single-context, single-socket ceiling of `EchoPathBench.measureCeiling` keeps every key and socket hot in
     /// the cache; a fan-out to 1,000 cannot.
-    static func fanOutCeiling(receivers: Int, rounds: Int = 200) throws -> BenchResult {
+    static func fanOutCeiling(receivers: Int, rounds: Int = 200) async throws -> BenchResult {
         let clientContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-client"))
         let serverContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-server"))
         let keys = try MediaBench.handshake(clientContext: clientContext, serverContext: serverContext)
         let sessions = try (0..<receivers).map { _ in try SRTPSession(keyingMaterial: keys.swapped) }
         let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard sender >= 0 else { throw EchoPathBench.SetupFailed(description: "socket() failed") }
-        var sinks: [Int32] = []
+        defer { close(sender) }
+        let readers = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var sinks: [any Channel] = []
         var addresses: [sockaddr_in] = []
-        defer {
-            close(sender)
-            for s in sinks { close(s) }
-        }
         for _ in 0..<receivers {
-            let sink = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            guard sink >= 0 else { throw EchoPathBench.SetupFailed(description: "socket() failed") }
-            sinks.append(sink)
+            let channel = try await DatagramBootstrap(group: readers)
+                .channelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+                .bind(host: "127.0.0.1", port: 0).get()
+            sinks.append(channel)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sink, $0, length) }
-            }
-            guard bound == 0 else { throw EchoPathBench.SetupFailed(description: "bind() failed") }
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(sink, $0, &length) }
-            }
+            address.sin_port = in_port_t(UInt16(channel.localAddress?.port ?? 0).bigEndian)
             addresses.append(address)
+        }
+        defer {
+            for c in sinks { c.close(promise: nil) }
+            readers.shutdownGracefully { _ in }
         }
         let batch = 32
         let plainLength = 12 + 160
