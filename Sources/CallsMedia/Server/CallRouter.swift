@@ -385,7 +385,7 @@ final class CallRouter {
                     level = packet.withUnsafeReadableBytes { RTPAudioLevel(id: id, in: $0, header: header) }
                 }
                 noteSpeech(p, level: level, in: call, now: now)
-                for (q, i) in p.audioFanout where q.isReady && q.audioSlots[i].mid != nil {
+                for (q, i) in p.audioFanout where q.isReady && q.audioSlots[i].negotiated {
                     let h = q.audioSlots[i].rewrite(header, from: p, nowNanos: now)
                     core.forwardRTP(
                         packet, payloadType: q.slotAudioPayloadType,

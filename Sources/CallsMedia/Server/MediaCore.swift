@@ -482,9 +482,9 @@ final class MediaCore: @unchecked Sendable {
     func forwardRTP(
         _ source: ByteBuffer, payloadType: UInt8?, rewrite: RTPSlotRewrite? = nil, to q: MediaSession, kind: SFUTrack.Kind
     ) {
-        guard let srtp = q.srtp, let path = q.selected else { return countDropped() }
+        guard let srtp = q.srtp else { return countDropped() }
         let length = source.readableBytes
-        if configuration.batchUDPSends, case .udp(let address) = path, let sender = udpSender,
+        if configuration.batchUDPSends, let destination = q.selectedUDPName, let sender = udpSender,
             length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
         {
             if sender.isFull { flushBatch() }
@@ -492,9 +492,8 @@ final class MediaCore: @unchecked Sendable {
             source.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
             guard rewrite.apply(payloadType: payloadType, to: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
             else { return countDropped() }
-            guard let newLength = try? srtp.protectRTP(slot, length: length),
-                sender.commit(length: newLength, to: address, receivedAt: tickTime.uptimeNanoseconds)
-            else { return countDropped() }
+            guard let newLength = try? srtp.protectRTP(slot, length: length) else { return countDropped() }
+            sender.commit(length: newLength, to: destination, receivedAt: tickTime.uptimeNanoseconds)
             counters.mediaPacketsForwarded += 1
             switch kind {
             case .audio: counters.audioPacketsForwarded += 1
@@ -504,6 +503,7 @@ final class MediaCore: @unchecked Sendable {
             touched()
             return
         }
+        guard let path = q.selected else { return countDropped() }
         var packet = allocator.buffer(capacity: length + SRTPSession.maxTrailerLength)
         packet.writeImmutableBuffer(source)
         let protected: Int? = packet.withVeryUnsafeMutableBytes { storage in

@@ -1,4 +1,5 @@
 import CallsWire
+import Glibc
 import NIOCore
 
 /// One ICE-TCP connection accepted on the TCP listener. Confined to the media event loop.
@@ -81,7 +82,12 @@ final class MediaSession {
     /// Paths validated by a connectivity check with correct credentials (peer-reflexive candidates).
     var paths: [MediaPath] = []
     /// Where media goes: the nominated path (USE-CANDIDATE), or the first validated one until then.
-    var selected: MediaPath?
+    var selected: MediaPath? {
+        didSet { selectedUDPName = selected.flatMap(UDPDestination.init) }
+    }
+    /// The selected path's address as the `sendmmsg` name, when it is UDP: the fan-out copies it per packet
+    /// instead of unpacking a `SocketAddress` (an enum holding a string) for every receiver.
+    private(set) var selectedUDPName: UDPDestination?
     var nominated = false
     var lastConsent: NIODeadline
     var dtlsTimer: Scheduled<Void>?
@@ -180,7 +186,11 @@ final class MediaSession {
 struct AudioSlot {
     let ssrc: UInt32
     /// The slot's section in the last answer (nil while the offer has no section for it).
-    var mid: String?
+    var mid: String? {
+        didSet { negotiated = mid != nil }
+    }
+    /// `mid != nil`, read per forwarded packet without touching the string.
+    private(set) var negotiated = false
     /// Who speaks in it now.
     var source: MediaSession?
     /// The source and SSRC the offsets below were computed for.
@@ -232,5 +242,25 @@ struct AudioSlot {
             hasSent = true
         }
         return (sequence, timestamp, marker)
+    }
+}
+
+/// A UDP destination as the kernel takes it: a `sockaddr_in` or `sockaddr_in6` in IPv6-sized storage, and its length.
+struct UDPDestination {
+    var storage = sockaddr_in6()
+    var length: socklen_t = 0
+
+    init?(_ path: MediaPath) {
+        guard case .udp(let address) = path else { return nil }
+        switch address {
+        case .v4(let a):
+            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: a.address, as: sockaddr_in.self) }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case .v6(let a):
+            storage = a.address
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        default:
+            return nil
+        }
     }
 }

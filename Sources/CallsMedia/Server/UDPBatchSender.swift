@@ -99,6 +99,20 @@ final class UDPBatchSender {
         return true
     }
 
+    /// `commit(length:to:receivedAt:)` for a destination already in kernel form.
+    func commit(length: Int, to destination: UDPDestination, receivedAt time: UInt64) {
+        precondition(count < capacity && length <= Self.slotSize)
+        let i = count
+        names[i] = destination.storage
+        vectors[i] = iovec(iov_base: arena.baseAddress! + i * Self.slotSize, iov_len: length)
+        messages[i].msg_hdr = msghdr(
+            msg_name: UnsafeMutableRawPointer(names + i), msg_namelen: destination.length, msg_iov: vectors + i,
+            msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+        messages[i].msg_len = 0
+        receivedAt[i] = time
+        count += 1
+    }
+
     struct FlushResult {
         /// Datagrams the kernel took.
         var sent = 0
