@@ -223,6 +223,7 @@ enum SFUBench {
         let before = server.metrics
         let countsBefore = await totalReceived(clients)
         let cpuBefore = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
+        let senderBefore = server.metrics.senderThreadCPUSeconds
         let allocBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.count }
         let start = ContinuousClock.now
         let incoming = await drive(until: start + duration)
@@ -236,7 +237,8 @@ enum SFUBench {
         f.incoming = incoming
         f.forwarded = Int(after.audioPacketsForwarded - before.audioPacketsForwarded)
         f.wallSeconds = wall
-        f.serverCPUSeconds = cpuAfter - cpuBefore
+        // The media loop's thread and the UDP sender thread together.
+        f.serverCPUSeconds = cpuAfter - cpuBefore + (after.senderThreadCPUSeconds - senderBefore)
         if let a = allocAfter, let b = allocBefore { f.serverAllocations = a - b }
         f.rssPerParticipant = Double(max(rssAfter - rssBefore, 0)) / Double(s.participants)
         if let a = heapAfter, let b = heapBefore { f.serverHeapPerParticipant = Double(a - b) / Double(s.participants) }

@@ -1,5 +1,7 @@
 import CallsWire
 import Glibc
+import Dispatch
+import Foundation
 import NIOCore
 
 /// The outgoing SRTP datagrams of one event-loop tick, written into a preallocated arena and handed to the kernel
@@ -266,5 +268,112 @@ struct ForwardLatencyHistogram {
         withUnsafeBytes(of: counts) { raw in
             for i in 0..<11 { buckets[i] = raw.load(fromByteOffset: i * 8, as: UInt64.self) }
         }
+    }
+}
+
+/// Sends the media socket's batches on a thread of its own, so that the media event loop protects the next copies of
+/// a fan-out while the kernel takes the previous ones: one packet to 1,000 listeners is 1,000 `sendmmsg` entries,
+/// and on one thread the last copy would leave only after every earlier one was both protected and sent.
+///
+/// The loop fills an arena (`UDPBatchSender`), hands it over with `submit`, and takes an empty one with `takeArena`
+/// (waiting only while every arena is in flight; the sender thread always makes progress, since `sendmmsg` is
+/// non-blocking here). One sender thread and a FIFO keep the datagrams to each destination in order. The thread sends
+/// on its own duplicate of the socket's descriptor, so NIO closing its descriptor never leaves the thread writing to
+/// a reused number; `stop` sends what is queued, then closes the duplicate.
+final class UDPSendPipeline: @unchecked Sendable {
+    // @unchecked: everything below `condition` is guarded by it, except `histogram` (sender thread only).
+    struct Totals {
+        var sent = 0
+        var bytes = 0
+        var failed = 0
+        var bufferFull = 0
+        /// CPU time of the sender thread so far.
+        var cpuSeconds = 0.0
+    }
+
+    private let condition = NSCondition()
+    private var pending: [UDPBatchSender] = []
+    private var free: [UDPBatchSender]
+    private var stopping = false
+    private var totals = Totals()
+    private var published = ForwardLatencyHistogram()
+    private var histogram = ForwardLatencyHistogram()
+    private let descriptor: CInt
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Arenas of `capacity` datagrams each: small enough that sending starts early in a large fan-out.
+    init?(socket: CInt, arenas: Int = 8, capacity: Int = 128) {
+        let fd = dup(socket)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+        free = (0..<arenas).map { _ in UDPBatchSender(descriptor: fd, capacity: capacity) }
+        let thread = Thread { [self] in self.run() }
+        thread.name = "callsctl-udp-send"
+        thread.start()
+    }
+
+    /// An empty arena for the media loop; nil once stopping.
+    func takeArena() -> UDPBatchSender? {
+        condition.lock()
+        defer { condition.unlock() }
+        while free.isEmpty && !stopping { condition.wait() }
+        return stopping ? nil : free.removeLast()
+    }
+
+    /// Queues a filled arena for sending.
+    func submit(_ arena: UDPBatchSender) {
+        condition.lock()
+        pending.append(arena)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// What the sender thread sent, dropped and measured so far.
+    func snapshot() -> (totals: Totals, latency: ForwardLatencyHistogram) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (totals, published)
+    }
+
+    /// Sends what is queued, ends the thread and closes the duplicate descriptor.
+    func stop() {
+        condition.lock()
+        let already = stopping
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        guard !already else { return }
+        finished.wait()
+        close(descriptor)
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopping { condition.wait() }
+            if pending.isEmpty {
+                condition.unlock()
+                break
+            }
+            let arena = pending.removeFirst()
+            condition.unlock()
+            let result = arena.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &histogram)
+            var usage = rusage()
+            getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
+            let cpu =
+                Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            condition.lock()
+            totals.sent += result.sent
+            totals.bytes += result.bytes
+            totals.failed += result.failed
+            totals.bufferFull += result.bufferFull
+            totals.cpuSeconds = cpu
+            published = histogram
+            free.append(arena)
+            condition.broadcast()
+            condition.unlock()
+        }
+        finished.signal()
     }
 }
