@@ -222,12 +222,7 @@ struct MediaClientCallTests {
     /// participant who shouts all along: every listener hears each turn's speaker in one of its slots, never itself
     /// and never the muted one, and each slot stays one continuous stream across the speaker changes.
     @Test func fiveSpeakersTakeTurnsInThreeSlots() async throws {
-        // Arenas of 2 datagrams: every fan-out (up to 6 copies) changes arenas mid-way, as a fan-out of more than 128
-        // does with the default (it crashed when the forwarding path kept writing into the arena it had handed over).
-        let server = try await MediaTest.server(tcpCandidates: false) {
-            $0.dtlsReleaseDelay = .seconds(1)
-            $0.sendArenaCapacity = 2
-        }
+        let server = try await MediaTest.server(tcpCandidates: false) { $0.dtlsReleaseDelay = .seconds(1) }
         var participants: [Participant] = []
         var inboxes: [Inbox] = []
         var watches: [SessionWatch] = []

@@ -487,10 +487,10 @@ final class MediaCore: @unchecked Sendable {
     ) {
         guard let srtp = q.srtp else { return countDropped() }
         let length = source.readableBytes
-        if configuration.batchUDPSends, let destination = q.selectedUDPName, udpSender != nil,
+        if configuration.batchUDPSends, let destination = q.selectedUDPName, let sender = udpSender,
             length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
         {
-            guard let sender = arenaWithRoom() else { return countDropped() }
+            if sender.isFull { flushBatch() }
             let slot = sender.nextSlot
             source.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
             guard rewrite.apply(payloadType: payloadType, to: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length]))
@@ -579,10 +579,10 @@ final class MediaCore: @unchecked Sendable {
     func sendRTP(_ packet: inout ByteBuffer, ssrc: UInt32, to s: MediaSession) {
         guard let srtp = s.srtp, let path = s.selected else { return countDropped() }
         let length = packet.readableBytes
-        if configuration.batchUDPSends, case .udp(let address) = path, udpSender != nil,
+        if configuration.batchUDPSends, case .udp(let address) = path, let sender = udpSender,
             length + SRTPSession.maxTrailerLength <= UDPBatchSender.slotSize
         {
-            guard let sender = arenaWithRoom() else { return countDropped() }
+            if sender.isFull { flushBatch() }
             let slot = sender.nextSlot
             packet.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
             guard RTPRewriter.setSSRC(ssrc, in: UnsafeMutableRawBufferPointer(rebasing: slot[0..<length])),
@@ -617,9 +617,10 @@ final class MediaCore: @unchecked Sendable {
         case .udp(let address):
             // Every UDP datagram (STUN, DTLS, RTCP too) leaves through the batch sender: a datagram the kernel
             // refuses is dropped there, whereas a refused NIO write would close the socket for every session.
-            guard udpSender != nil, payload.readableBytes <= UDPBatchSender.slotSize, let sender = arenaWithRoom() else {
+            guard let sender = udpSender, payload.readableBytes <= UDPBatchSender.slotSize else {
                 return countDropped()
             }
+            if sender.isFull { flushBatch() }
             let slot = sender.nextSlot
             payload.withUnsafeReadableBytes { slot.copyMemory(from: $0) }
             guard sender.commit(length: payload.readableBytes, to: address, receivedAt: UDPBatchSender.notForwarded)
@@ -635,14 +636,6 @@ final class MediaCore: @unchecked Sendable {
         counters.packetsOut += 1
         counters.bytesOut += UInt64(payload.readableBytes)
         touched()
-    }
-
-    /// The arena to write the next datagram into, with room for it: a full one is flushed first, and with the send
-    /// pipeline that hands it to the sender thread and takes another one, so callers must not keep an arena across
-    /// this call.
-    private func arenaWithRoom() -> UDPBatchSender? {
-        if let sender = udpSender, sender.isFull { flushBatch() }
-        return udpSender
     }
 
     /// Sends what the pipeline holds and ends its thread (shutdown, or the UDP channel closed).

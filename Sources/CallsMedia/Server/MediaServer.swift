@@ -88,9 +88,7 @@ public final class MediaServer: Sendable {
                 udp: udp, udpPort: udpPort ?? udp.port, tcp: tcpListen, tcpPort: tcpPort)
             try await core.loop.submit { [core] in
                 core.udpChannel = udpChannel
-                if core.configuration.sendThread,
-                    let pipeline = UDPSendPipeline(socket: udpDescriptor, capacity: core.configuration.sendArenaCapacity)
-                {
+                if core.configuration.sendThread, let pipeline = UDPSendPipeline(socket: udpDescriptor) {
                     core.udpPipeline = pipeline
                     core.udpSender = pipeline.takeArena()
                 } else {

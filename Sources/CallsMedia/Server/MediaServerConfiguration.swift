@@ -45,8 +45,6 @@ public struct MediaServerConfiguration: Sendable {
     /// Send UDP batches on a thread of their own (`UDPSendPipeline`): a large fan-out is protected on the media loop
     /// while earlier copies are being sent. False sends on the media loop itself.
     public var sendThread = true
-    /// Datagrams per arena of the send pipeline (2...1024): a fan-out larger than this changes arenas mid-way.
-    public var sendArenaCapacity = 128
 
     public init() {}
 
@@ -78,9 +76,6 @@ public struct MediaServerConfiguration: Sendable {
         }
         guard (1...Self.maximumAudioSlots).contains(audioSlots) else {
             throw MediaError(.invalidConfiguration, "audioSlots \(audioSlots) is outside 1...\(Self.maximumAudioSlots)")
-        }
-        guard (2...1024).contains(sendArenaCapacity) else {
-            throw MediaError(.invalidConfiguration, "sendArenaCapacity \(sendArenaCapacity) is outside 2...1024")
         }
         guard maximumSessions >= 1 else {
             throw MediaError(.invalidConfiguration, "maximumSessions \(maximumSessions) must be at least 1")
