@@ -120,7 +120,6 @@ enum LargeCallBench {
             let before = server.metrics
             let countsBefore = await counts(joined)
             let cpuBefore = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
-            let senderBefore = server.metrics.senderThreadCPUSeconds
             let start = ContinuousClock.now
             let frames = Int(EchoPathBench.seconds(duration) * 50)
             // Speakers are not in phase (real microphones are not): speaker k sends k/speakers of a frame later.
@@ -154,10 +153,7 @@ enum LargeCallBench {
 
             let sent = frames * speakers
             let forwarded = Int(after.audioPacketsForwarded - before.audioPacketsForwarded)
-            // The media loop's thread and the UDP sender thread (MediaServerConfiguration.sendThread) together.
-            let loopCPU = cpuAfter - cpuBefore
-            let senderCPU = after.senderThreadCPUSeconds - senderBefore
-            let serverCPU = loopCPU + senderCPU
+            let serverCPU = cpuAfter - cpuBefore
             let cpuPerForwarded = serverCPU * 1e9 / Double(max(forwarded, 1))
             var losses: [Double] = []
             for (i, c) in joined.enumerated() {
@@ -182,8 +178,7 @@ enum LargeCallBench {
                 "large: \(sent) packets sent by \(speakers) speakers, \(forwarded) forwarded in \(EchoPathBench.fmt(wall)) s "
                     + "(\(Int(Double(forwarded) / wall)) pkt/s); loss per listener mean \(pct(meanLoss)), worst \(pct(worstLoss)), "
                     + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
-                    + "media thread busy \(Int(100 * loopCPU / wall)) %, sender thread \(Int(100 * senderCPU / wall)) %, "
-                    + "\(Int(cpuPerForwarded)) ns of both per forwarded packet = "
+                    + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) x the fan-out ceiling (own key and socket per receiver, \(Int(fanOutNs)) ns), "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the one-destination ceiling (\(Int(ceilingNs)) ns), same run")
             var heapSettledPerParticipant: Double?

@@ -223,7 +223,6 @@ enum SFUBench {
         let before = server.metrics
         let countsBefore = await totalReceived(clients)
         let cpuBefore = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
-        let senderBefore = server.metrics.senderThreadCPUSeconds
         let allocBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.count }
         let start = ContinuousClock.now
         let incoming = await drive(until: start + duration)
@@ -237,8 +236,7 @@ enum SFUBench {
         f.incoming = incoming
         f.forwarded = Int(after.audioPacketsForwarded - before.audioPacketsForwarded)
         f.wallSeconds = wall
-        // The media loop's thread and the UDP sender thread together.
-        f.serverCPUSeconds = cpuAfter - cpuBefore + (after.senderThreadCPUSeconds - senderBefore)
+        f.serverCPUSeconds = cpuAfter - cpuBefore
         if let a = allocAfter, let b = allocBefore { f.serverAllocations = a - b }
         f.rssPerParticipant = Double(max(rssAfter - rssBefore, 0)) / Double(s.participants)
         if let a = heapAfter, let b = heapBefore { f.serverHeapPerParticipant = Double(a - b) / Double(s.participants) }

@@ -28,8 +28,6 @@ final class MediaCore: @unchecked Sendable {
     var udpChannel: (any Channel)?
     /// Batches outgoing SRTP datagrams on the UDP socket's descriptor (nil until started, and after the socket closed).
     var udpSender: UDPBatchSender?
-    /// When set, full arenas are sent on the pipeline's own thread (`MediaServerConfiguration.sendThread`).
-    var udpPipeline: UDPSendPipeline?
     /// Receive→send time of every SRTP packet the router sent.
     private var forwardLatency = ForwardLatencyHistogram()
     /// The decrypt buffer of `handleSRTP`, reused from packet to packet (nil while in use).
@@ -200,7 +198,6 @@ final class MediaCore: @unchecked Sendable {
         for s in Array(sessionsByID.values) { close(s, reason: "the media server is shutting down", sendAlert: true) }
         for c in Array(tcpConnections.values) { c.channel.close(promise: nil) }
         flush()
-        stopPipeline()
     }
 
     // MARK: - Data plane entry points (channel handlers, on `loop`)
@@ -638,16 +635,6 @@ final class MediaCore: @unchecked Sendable {
         touched()
     }
 
-    /// Sends what the pipeline holds and ends its thread (shutdown, or the UDP channel closed).
-    func stopPipeline() {
-        guard let pipeline = udpPipeline else { return }
-        if let sender = udpSender, sender.count > 0, udpChannel != nil { pipeline.submit(sender) }
-        udpSender = nil
-        pipeline.stop()
-        publishMetrics()
-        udpPipeline = nil
-    }
-
     /// Flushes written channels and publishes counters once per event-loop tick, after all reads of the tick.
     func touched() {
         guard !flushScheduled else { return }
@@ -687,11 +674,6 @@ final class MediaCore: @unchecked Sendable {
         guard let sender = udpSender, sender.count > 0 else { return }
         guard let channel = udpChannel else { return sender.discard() }
         _ = channel
-        if let pipeline = udpPipeline {
-            pipeline.submit(sender)
-            udpSender = pipeline.takeArena()
-            return
-        }
         let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency)
         counters.packetsOut += UInt64(result.sent)
         counters.bytesOut += UInt64(result.bytes)
@@ -708,22 +690,11 @@ final class MediaCore: @unchecked Sendable {
     private func publishMetrics() {
         counters.sessions = sessionsByID.count
         counters.renegotiationsRequested = router.renegotiationsRequested
-        var snapshot = counters
-        var latency = forwardLatency
-        if let pipeline = udpPipeline {
-            // What the sender thread sent and dropped, and the receive→send times it measured.
-            let sent = pipeline.snapshot()
-            snapshot.packetsOut += UInt64(sent.totals.sent)
-            snapshot.bytesOut += UInt64(sent.totals.bytes)
-            snapshot.droppedPackets += UInt64(sent.totals.failed + sent.totals.bufferFull)
-            snapshot.sendErrors += UInt64(sent.totals.failed)
-            snapshot.sendBufferFull += UInt64(sent.totals.bufferFull)
-            snapshot.senderThreadCPUSeconds = sent.totals.cpuSeconds
-            latency = sent.latency
-        }
+        let snapshot = counters
         metricsSnapshot.withLock { $0 = snapshot }
         // The histogram is published as its fixed-size struct; readers turn it into arrays (`MediaServer.metrics`), so
         // publishing never allocates, whoever holds an older snapshot.
+        let latency = forwardLatency
         latencySnapshot.withLock { $0 = latency }
     }
 

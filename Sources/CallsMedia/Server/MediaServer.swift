@@ -88,17 +88,9 @@ public final class MediaServer: Sendable {
                 udp: udp, udpPort: udpPort ?? udp.port, tcp: tcpListen, tcpPort: tcpPort)
             try await core.loop.submit { [core] in
                 core.udpChannel = udpChannel
-                if core.configuration.sendThread, let pipeline = UDPSendPipeline(socket: udpDescriptor) {
-                    core.udpPipeline = pipeline
-                    core.udpSender = pipeline.takeArena()
-                } else {
-                    core.udpSender = UDPBatchSender(descriptor: udpDescriptor)
-                }
+                core.udpSender = UDPBatchSender(descriptor: udpDescriptor)
                 // NIO closes the descriptor with the channel: stop batching on it first.
-                udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in
-                    core.stopPipeline()
-                    core.udpSender = nil
-                }
+                udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in core.udpSender = nil }
                 core.candidates = candidates
                 core.startSweeping()
             }.get()

@@ -42,9 +42,6 @@ public struct MediaServerConfiguration: Sendable {
     /// A keyed session's DTLS state is freed after this long without DTLS from the client (or at its first SRTP
     /// packet): past the client's first retransmission timeouts (1, 2, 4 s), so its last flight was answered.
     public var dtlsReleaseDelay: Duration = .seconds(10)
-    /// Send UDP batches on a thread of their own (`UDPSendPipeline`): a large fan-out is protected on the media loop
-    /// while earlier copies are being sent. False sends on the media loop itself.
-    public var sendThread = true
 
     public init() {}
 
@@ -237,8 +234,6 @@ public struct MediaMetrics: Sendable, Hashable {
     public var renegotiationsRequested: UInt64 = 0
     /// Sessions whose DTLS state was freed after the handshake (on the client's first SRTP packet).
     public var dtlsReleased: UInt64 = 0
-    /// CPU time of the UDP sender thread (`sendThread`), in seconds.
-    public var senderThreadCPUSeconds: Double = 0
     /// UDP datagrams the kernel refused (EPERM from a firewall, ENETUNREACH, ...), and datagrams dropped because the
     /// socket's send buffer was full; both are also in `droppedPackets`.
     public var sendErrors: UInt64 = 0
