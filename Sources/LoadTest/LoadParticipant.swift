@@ -114,7 +114,7 @@ final class LoadParticipant: @unchecked Sendable {
     }
 
     private func offerMessage(_ sdp: String) -> String {
-        #"{"v":2,"type":"offer","sdp":"# + jsonString(sdp) + "}"
+        #"{"v":2,"type":"offer","sdp":"# + jsonQuote(sdp) + "}"
     }
 
     /// The next message of `type`; an `error` throws with the server's message.
@@ -140,23 +140,6 @@ final class LoadParticipant: @unchecked Sendable {
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
-}
-
-/// A JSON string literal for `s`.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
 }
 
 import NIOPosix
