@@ -599,8 +599,16 @@ final class MediaClientCore: @unchecked Sendable {
         guard phase == .connected, let srtp else { return }
         var buffer = allocator.buffer(capacity: packet.count + SRTPSession.maxRTCPTrailerLength)
         buffer.writeBytes(packet)
+        protectAndSend(&buffer) { try srtp.protectRTCP($0, length: $1) }
+    }
+
+    /// Protects the plain packet in `buffer` in place (its capacity leaves room for the trailer) and sends it;
+    /// dropped when it does not protect.
+    private func protectAndSend(
+        _ buffer: inout ByteBuffer, _ protect: (UnsafeMutableRawBufferPointer, Int) throws -> Int
+    ) {
         let length = buffer.readableBytes
-        let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTCP($0, length: length) }
+        let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? protect($0, length) }
         guard let newLength = protected else { return }
         buffer.moveWriterIndex(to: newLength)
         send(buffer)
@@ -619,11 +627,7 @@ final class MediaClientCore: @unchecked Sendable {
             buffer.writeBytes(RTPAudioLevel(level: audioLevel, voiceActivity: audioLevel < 127).extensionBlock(id: id))
         }
         buffer.writeBytes(payload)
-        let length = buffer.readableBytes
-        let protected: Int? = buffer.withVeryUnsafeMutableBytes { try? srtp.protectRTP($0, length: length) }
-        guard let newLength = protected else { return }
-        buffer.moveWriterIndex(to: newLength)
-        send(buffer)
+        protectAndSend(&buffer) { try srtp.protectRTP($0, length: $1) }
     }
 
     private func handleSRTP(_ input: ByteBuffer) {
