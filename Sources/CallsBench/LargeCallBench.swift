@@ -126,7 +126,7 @@ enum LargeCallBench {
             let step = Duration.milliseconds(20) / speakers
             var deadline = start
             for n in 0..<frames {
-                for (k, c) in speakerClients.enumerated() {
+                for c in speakerClients {
                     c.sendAudio(payload: payload, timestamp: UInt32(truncatingIfNeeded: n * 960), audioLevel: 30)
                     deadline = deadline + step
                     try? await Task.sleep(until: deadline, clock: .continuous)
@@ -156,11 +156,10 @@ enum LargeCallBench {
             let serverCPU = cpuAfter - cpuBefore
             let cpuPerForwarded = serverCPU * 1e9 / Double(max(forwarded, 1))
             var losses: [Double] = []
-            for (i, c) in joined.enumerated() {
+            for i in joined.indices {
                 let expected = i < speakers ? frames * (speakers - 1) : frames * speakers
                 let got = countsAfter[i] - countsBefore[i]
                 losses.append(expected > 0 ? max(0, Double(expected - got)) / Double(expected) : 0)
-                _ = c
             }
             let meanLoss = losses.reduce(0, +) / Double(max(losses.count, 1))
             let worstLoss = losses.max() ?? 0

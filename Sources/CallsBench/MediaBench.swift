@@ -57,6 +57,13 @@ enum MediaBench {
         let server = try DTLSEndpoint(
             role: .server, context: serverContext, remoteFingerprint: clientContext.identity.fingerprint,
             configuration: configuration)
+        pump(client: client, server: server)
+        guard let keys = client.keyingMaterial, server.keyingMaterial != nil else { throw HandshakeFailed() }
+        return keys
+    }
+
+    /// Runs a handshake between two endpoints in memory, flight by flight, until neither has more to send.
+    static func pump(client: DTLSEndpoint, server: DTLSEndpoint) {
         var toServer = client.start().datagrams
         while !toServer.isEmpty {
             var toClient: [[UInt8]] = []
@@ -64,8 +71,6 @@ enum MediaBench {
             toServer = []
             for datagram in toClient { toServer += client.feed(datagram: datagram).datagrams }
         }
-        guard let keys = client.keyingMaterial, server.keyingMaterial != nil else { throw HandshakeFailed() }
-        return keys
     }
 
     /// Protect and unprotect throughput of one profile, in place, without allocation per packet.

@@ -329,12 +329,10 @@ actor SignalingSession {
             let list = members.map { r in
                 "{\"id\":\(jsonQuote(r.id)),\"user\":\(jsonQuote(r.user)),\"muted\":\(r.muted),\"handRaised\":\(r.handRaised),\"presenting\":\(r.id == presenter)}"
             }
-            let others = members.filter { $0.id != id }
             fields.append(("participants", .raw("[" + list.joined(separator: ",") + "]")))
             fields.append(("presenter", presenter.map { .string($0) } ?? .null))
             // Receive transceivers the first offer should carry: the server's fixed audio slots (whatever the size of
             // the call), and video while someone presents.
-            _ = others
             fields.append(("audioSlots", .number(Double(audioSlots))))
             fields.append(("videoSlots", .number(presenter != nil && presenter != id ? 1 : 0)))
         }

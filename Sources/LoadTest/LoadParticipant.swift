@@ -3,6 +3,7 @@ import CallsServer
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 
 /// One simulated participant: the project's WebRTC client (ICE, DTLS, SRTP) driven through the server's signaling
 /// like a browser: join, offer with the slots `joined` asks for, connect, renegotiate when asked, follow the
@@ -51,7 +52,7 @@ final class LoadParticipant: @unchecked Sendable {
         let deadline = start + timeout
         do {
             let signaling = try await SignalingClient(
-                host: host, port: port, path: "/ws", group: configuration.eventLoopGroup ?? MultiThreadedEventLoopGroupShared.group,
+                host: host, port: port, path: "/ws", group: configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton,
                 timeout: timeout)
             lock.withLock { _signaling = signaling }
             var messages = signaling.messages.makeAsyncIterator()
@@ -140,12 +141,6 @@ final class LoadParticipant: @unchecked Sendable {
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
-}
-
-import NIOPosix
-
-enum MultiThreadedEventLoopGroupShared {
-    static var group: any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
 }
 
 /// The `type` of a signaling message from the server's compact JSON (`"type":"…"`), without parsing the rest.

@@ -34,6 +34,8 @@ struct LoadtestCLITests {
         let received = media["receivedPackets"] as? Int ?? 0
         #expect(received >= 10 * 150 * 98 / 100 && received <= 10 * 150, "\(media)")
         #expect(media["undecryptable"] as? Int == 0)
+        // Every participant's speaker map named the speakers it should hear.
+        #expect(media["listenersWithFullSpeakerMap"] as? Int == 6, "\(media)")
         let server = report["server"] as? [String: Any] ?? [:]
         #expect((server["cpuSeconds"] as? Double ?? 0) > 0, "\(server)")
         #expect((server["rssBytesAfter"] as? Int ?? 0) > 1_000_000)

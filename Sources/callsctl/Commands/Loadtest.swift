@@ -169,6 +169,7 @@ struct Loadtest: AsyncParsableCommand {
                 ("receivedPackets", .int(Int64(r.receivedPackets))), ("meanLoss", .double(r.meanLoss)),
                 ("worstLoss", .double(r.worstLoss)), ("undecryptable", .int(Int64(r.undecryptable))),
                 ("listenersAbove0.5Percent", .int(Int64(r.listenerLoss.filter { $0 > 0.005 }.count))),
+                ("listenersWithFullSpeakerMap", .int(Int64(r.listenersWithFullSpeakerMap))),
             ])),
             ("server", .object(server)),
             ("thresholds", .object([("lossExceeded", .bool(lossExceeded)), ("joinFailuresExceeded", .bool(failuresExceeded))])),
