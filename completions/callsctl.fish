@@ -23,7 +23,7 @@ function __callsctl_parse_tokens -S
         __callsctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'audio-slots=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'config=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'audio-slots=' 'fanout-threads=' 'realtime-priority=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'config=' 'version' 'h/help'
         case 'doctor'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'config=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'admin-key-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
         case 'probe'
@@ -164,6 +164,8 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" drain-timeout' -l 'drain-timeout' -d 'After SIGTERM, how long running calls may go on before the process exits. Default: 30.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" max-participants' -l 'max-participants' -d 'Participants allowed in one call; the next join is refused with a reason. Default: unlimited (the docs advise 50).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" audio-slots' -l 'audio-slots' -d 'Audio streams each participant receives: the call\'s current speakers (loudest first, never itself), whatever the call\'s size. 1-16, default 3.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" fanout-threads' -l 'fanout-threads' -d 'Helper threads that share a large call\'s audio fan-out (one packet to hundreds of listeners) with the media thread. 0-16; default: one less than the processors, at most 3.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" realtime-priority' -l 'realtime-priority' -d 'Run the media threads with real-time scheduling (SCHED_RR) at this priority, so a busy machine does not delay forwarding. 1-99; default 0 (normal scheduling).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'stun-url' -d 'STUN URL handed to clients in the join answer (repeatable).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'turn-url' -d 'TURN URL handed to clients with fresh credentials (repeatable; needs --turn-secret-file).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" turn-secret-file' -l 'turn-secret-file' -d 'File with the TURN server\'s shared secret (coturn static-auth-secret).' -rF

@@ -27,7 +27,9 @@ enum CallsBenchMain {
         if selected.contains("memory") { results += MemoryBench.run() }
         if selected.contains("large") {
             let n = args.first { $0.hasPrefix("--participants=") }.flatMap { Int($0.dropFirst("--participants=".count)) }
-            results += await LargeCallBench.run(participants: n ?? 1000)
+            let f = args.first { $0.hasPrefix("--fanout-threads=") }.flatMap { Int($0.dropFirst("--fanout-threads=".count)) }
+            let rt = args.first { $0.hasPrefix("--realtime-priority=") }.flatMap { Int($0.dropFirst("--realtime-priority=".count)) }
+            results += await LargeCallBench.run(participants: n ?? 1000, fanoutThreads: f, realtimePriority: rt ?? 10)
         }
         report(results, json: json)
     }

@@ -21,7 +21,11 @@ import NIOPosix
 ///   latency p50/p99 (its own receive→`sendmmsg` histogram), server-thread CPU per forwarded packet, and that as a
 ///   multiple of the protect + `sendmmsg` ceiling measured in the same run.
 enum LargeCallBench {
-    static func run(participants: Int = 1000, speakers: Int = 2, duration: Duration = .seconds(10)) async -> [BenchResult] {
+    /// `fanoutThreads`: the server's fan-out helpers (nil: its default for this machine).
+    static func run(
+        participants: Int = 1000, speakers: Int = 2, duration: Duration = .seconds(10), fanoutThreads: Int? = nil,
+        realtimePriority: Int = 10
+    ) async -> [BenchResult] {
         guard MediaLibraries.initializeSRTP() else {
             print("large: libsrtp2 failed to initialise; skipped")
             return []
@@ -30,19 +34,33 @@ enum LargeCallBench {
         let listenerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let speakerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var rows: [BenchResult] = []
-        rows = await runCall(participants: participants, speakers: speakers, duration: duration, listenerGroup: listenerGroup, speakerGroup: speakerGroup)
+        rows = await runCall(
+            participants: participants, speakers: speakers, duration: duration, fanoutThreads: fanoutThreads,
+            realtimePriority: realtimePriority, listenerGroup: listenerGroup, speakerGroup: speakerGroup)
         try? await listenerGroup.shutdownGracefully()
         try? await speakerGroup.shutdownGracefully()
         return rows
     }
 
     static func runCall(
-        participants: Int, speakers: Int, duration: Duration, listenerGroup: MultiThreadedEventLoopGroup,
+        participants: Int, speakers: Int, duration: Duration, fanoutThreads: Int?, realtimePriority: Int,
+        listenerGroup: MultiThreadedEventLoopGroup,
         speakerGroup: MultiThreadedEventLoopGroup
     ) async -> [BenchResult] {
         var rows: [BenchResult] = []
         do {
-            let (server, logger) = try await EchoPathBench.loopbackServer(label: "callsctl.bench.large")
+            let (server, logger) = try await EchoPathBench.loopbackServer(label: "callsctl.bench.large") {
+                if let fanoutThreads { $0.fanoutThreads = fanoutThreads }
+                $0.realtimePriority = realtimePriority
+            }
+            let helpers = try await server.fanoutHelpers()
+            print(
+                "large: server data plane: \(helpers.threads) fan-out helper threads, "
+                    + (realtimePriority == 0
+                        ? "normal scheduling"
+                        : server.realtimeApplied == true
+                            ? "SCHED_RR priority \(realtimePriority) (serve --realtime-priority \(realtimePriority))"
+                            : "normal scheduling (real-time priority \(realtimePriority) was refused)"))
             let rssBefore = SFUBench.residentBytes()
             let heapBefore = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
 
@@ -120,6 +138,8 @@ enum LargeCallBench {
             let before = server.metrics
             let countsBefore = await counts(joined)
             let cpuBefore = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
+            let helpersBefore = try await server.fanoutHelpers()
+            let processBefore = EchoPathBench.processCPUSeconds()
             let start = ContinuousClock.now
             let frames = Int(EchoPathBench.seconds(duration) * 50)
             // Speakers are not in phase (real microphones are not): speaker k sends k/speakers of a frame later.
@@ -148,12 +168,16 @@ enum LargeCallBench {
             // after their handshake (speakers at their first packet).
             let heapSettled = try await server.runOnDataPlaneThread { ThreadMallocCounter.bytes }
             let cpuAfter = try await server.runOnDataPlaneThread { EchoPathBench.threadCPUSeconds() }
+            let helpersAfter = try await server.fanoutHelpers()
+            let processCPU = EchoPathBench.processCPUSeconds() - processBefore
             let after = server.metrics
             let countsAfter = await counts(joined)
 
             let sent = frames * speakers
             let forwarded = Int(after.audioPacketsForwarded - before.audioPacketsForwarded)
-            let serverCPU = cpuAfter - cpuBefore
+            // The media thread and the fan-out helpers together.
+            let helperCPU = helpersAfter.cpuSeconds - helpersBefore.cpuSeconds
+            let serverCPU = cpuAfter - cpuBefore + helperCPU
             let cpuPerForwarded = serverCPU * 1e9 / Double(max(forwarded, 1))
             var losses: [Double] = []
             for i in joined.indices {
@@ -167,6 +191,12 @@ enum LargeCallBench {
             let perBucket = zip(after.forwardLatencyBuckets, before.forwardLatencyBuckets).map { $0 - $1 }
             var running: UInt64 = 0
             let buckets = perBucket.map { running += $0; return running }
+            let total = Double(max(running, 1))
+            print(
+                "large: latency per bucket (upper bound: share): "
+                    + zip(after.forwardLatencyBucketBounds.map { "\(Int($0 * 1e6)) µs" } + ["+Inf"], perBucket)
+                    .filter { $0.1 > 0 }.map { "\($0.0): \(String(format: "%.1f", 100 * Double($0.1) / total)) %" }
+                    .joined(separator: ", "))
             let p50 = SFUBench.quantile(0.5, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
             let p99 = SFUBench.quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
             let ceiling = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false)
@@ -179,7 +209,11 @@ enum LargeCallBench {
                     + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
                     + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) x the fan-out ceiling (own key and socket per receiver, \(Int(fanOutNs)) ns), "
-                    + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the one-destination ceiling (\(Int(ceilingNs)) ns), same run")
+                    + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the one-destination ceiling (\(Int(ceilingNs)) ns), same run; "
+                    + "\(helpersAfter.threads) fan-out helper threads: \(Int(100 * helperCPU / wall)) % busy, "
+                    + "\(helpersAfter.chunks - helpersBefore.chunks) fan-out chunks sent by them; the whole process (server and "
+                    + "load generator) used \(String(format: "%.2f", processCPU / wall)) of \(System.coreCount) cores, "
+                    + "\(String(format: "%.1f", processCPU * 1e3 / Double(max(sent, 1)))) ms of CPU per speaker packet")
             var heapSettledPerParticipant: Double?
             if let a = heapSettled, let b = heapBefore { heapSettledPerParticipant = Double(a - b) / Double(participants) }
             print(

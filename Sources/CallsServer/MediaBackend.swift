@@ -163,6 +163,10 @@ public struct MediaBackendConfiguration: Sendable, Equatable {
     public var consentTimeout: Duration = .seconds(30)
     /// Audio receive slots per call participant (1...16).
     public var audioSlots: Int = 3
+    /// Fan-out helper threads (nil: the media server's default for this machine).
+    public var fanoutThreads: Int?
+    /// SCHED_RR priority of the media threads; 0 keeps normal scheduling.
+    public var realtimePriority: Int = 0
 
     public init() {}
 }

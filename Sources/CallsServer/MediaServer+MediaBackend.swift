@@ -77,6 +77,8 @@ extension MediaServerConfiguration {
         offerTCPCandidates = c.offerTCPCandidates
         consentTimeout = c.consentTimeout
         audioSlots = c.audioSlots
+        if let n = c.fanoutThreads { fanoutThreads = n }
+        realtimePriority = c.realtimePriority
     }
 }
 

@@ -51,7 +51,7 @@ import Testing
         }
         #expect(sender.isFull)
         var latency = ForwardLatencyHistogram()
-        let result = sender.flush(now: 1_000, latency: &latency)
+        let result = sender.flush(latency: &latency, now: { 1_000 })
         #expect(result.sent == 64 && result.failed == 0 && result.bufferFull == 0)
         #expect(result.bytes == (0..<64).map { Self.payload($0).count }.reduce(0, +))
         #expect(sender.count == 0)
@@ -79,7 +79,7 @@ import Testing
             #expect(sender.commit(length: p.count, to: to, receivedAt: 0))
         }
         var latency = ForwardLatencyHistogram()
-        let result = sender.flush(now: 0, latency: &latency)
+        let result = sender.flush(latency: &latency, now: { 0 })
         #expect(result.sent == 3 && result.failed == 2)
         let got = await Self.drain(rx, limit: 3)
         #expect(got == [0, 2, 4].map(Self.payload))
@@ -97,7 +97,7 @@ import Testing
             #expect(sender.commit(length: p.count, to: address, receivedAt: time))
         }
         var latency = ForwardLatencyHistogram()
-        let result = sender.flush(now: 1_000, latency: &latency)
+        let result = sender.flush(latency: &latency, now: { 1_000 })
         #expect(result.sent == 3)
         #expect(latency.count == 2)  // the STUN/DTLS/RTCP-like datagram is sent but not timed
         #expect(await Self.drain(rx, limit: 3).count == 3)

@@ -15,10 +15,15 @@ import FoundationNetworking
         let stdoutLines: [String]
         private let errPipe: Pipe
 
-        init(dataDir: String, extraArgs: [String] = [], env: [String: String] = [:]) throws {
+        /// `wrapper`: a command (and its arguments) that runs serve, like `setpriv ... --`.
+        init(dataDir: String, extraArgs: [String] = [], env: [String: String] = [:], wrapper: [String] = []) throws {
             process = CLI.process(
                 ["serve", "--api-listen", "127.0.0.1:0", "--rtc-listen", "127.0.0.1:0"] + extraArgs, dataDir: dataDir,
                 extraEnv: env)
+            if let command = wrapper.first, let binary = process.executableURL {
+                process.arguments = Array(wrapper.dropFirst()) + [binary.path] + (process.arguments ?? [])
+                process.executableURL = URL(fileURLWithPath: command)
+            }
             let out = Pipe()
             errPipe = Pipe()
             process.standardOutput = out
@@ -249,6 +254,88 @@ import FoundationNetworking
         let bad = try CLI.run(["serve", "--audio-slots", "17"], dataDir: dir.path)
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--audio-slots needs a number of audio streams per participant from 1 to 16, not 17"), "\(bad.stderr)")
+    }
+
+    /// `--realtime-priority` puts the media threads (the data plane's event loop and the fan-out helpers, found by
+    /// name in /proc) under SCHED_RR at that priority when this machine allows it, and otherwise says why and how to
+    /// allow it, and serves anyway. `--fanout-threads` sets the helpers.
+    @Test func realtimePriorityAndFanoutThreadsReachTheMediaThreads() throws {
+        let dir = TempDir()
+        let permitted = Self.realtimePermitted(priority: 7)
+        let serve = try RunningServe(dataDir: dir.path, extraArgs: ["--realtime-priority", "7", "--fanout-threads", "2"])
+        let pid = serve.process.processIdentifier
+        let threads = Self.threads(of: pid)
+        let helpers = threads.filter { $0.name.hasPrefix("callsctl-fan") }
+        #expect(helpers.count == 2, "\(threads)")
+        let realtime = threads.filter { $0.policy == 2 && $0.priority == 7 }
+        let (status, stderr) = serve.stop()
+        #expect(status == 0, "\(stderr)")
+        if permitted {
+            #expect(stderr.contains("media threads run with real-time scheduling"), "\(stderr)")
+            // The two helpers and the data plane's own event-loop thread, nothing else.
+            #expect(helpers.allSatisfy { $0.policy == 2 && $0.priority == 7 }, "\(threads)")
+            #expect(realtime.count == 3, "\(threads)")
+        } else {
+            #expect(stderr.contains("cannot run the media threads at real-time priority 7 (SCHED_RR)"), "\(stderr)")
+            #expect(stderr.contains("LimitRTPRIO=7"), "\(stderr)")
+            #expect(realtime.isEmpty, "\(threads)")
+        }
+        let bad = try CLI.run(["serve", "--realtime-priority", "100"], dataDir: dir.path)
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--realtime-priority needs a SCHED_RR priority from 1 to 99 (0: off), not 100"), "\(bad.stderr)")
+        let badThreads = try CLI.run(["serve", "--fanout-threads", "17"], dataDir: dir.path)
+        #expect(badThreads.status == 64)
+        #expect(badThreads.stderr.contains("--fanout-threads needs a number of helper threads from 0 to 16, not 17"), "\(badThreads.stderr)")
+    }
+
+    /// Without the right to real-time scheduling (CAP_SYS_NICE taken away by setpriv; RLIMIT_RTPRIO 0), serve says
+    /// what it could not do and how to allow it, and serves with normal scheduling.
+    @Test func realtimePriorityRefusedIsAWarningWithTheFix() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(
+            dataDir: dir.path, extraArgs: ["--realtime-priority", "9", "--fanout-threads", "1"],
+            wrapper: ["/usr/bin/setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"])
+        let threads = Self.threads(of: serve.process.processIdentifier)
+        #expect(threads.contains { $0.name == "callsctl-fan0" }, "\(threads)")
+        // The API still answers.
+        #expect(try Self.get(serve.apiPort, "/healthz").0 == 200)
+        let (status, stderr) = serve.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(threads.allSatisfy { $0.policy == 0 }, "\(threads)")
+        #expect(stderr.contains("cannot run the media threads at real-time priority 9 (SCHED_RR): Operation not permitted"), "\(stderr)")
+        #expect(stderr.contains("AmbientCapabilities=CAP_SYS_NICE") && stderr.contains("LimitRTPRIO=9"), "\(stderr)")
+        #expect(!stderr.contains("media threads run with real-time scheduling"), "\(stderr)")
+    }
+
+    /// Whether a thread of this process may switch itself to SCHED_RR at `priority` (serve, its child, may too).
+    static func realtimePermitted(priority: Int32) -> Bool {
+        nonisolated(unsafe) var permitted = false
+        let done = DispatchSemaphore(value: 0)
+        // A thread of its own: the policy stays with it and ends with it.
+        let thread = Thread {
+            var p = sched_param(sched_priority: priority)
+            permitted = sched_setscheduler(0, 2, &p) == 0
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        return permitted
+    }
+
+    /// Every thread of `pid`: its name, and its scheduling policy and real-time priority (/proc/PID/task/TID/stat
+    /// fields 41 and 40).
+    static func threads(of pid: Int32) -> [(name: String, policy: Int, priority: Int)] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { tid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let name = String(stat[stat.index(after: open)..<close])
+            // Fields after the name start at field 3.
+            let rest = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            guard rest.count > 38, let priority = Int(rest[37]), let policy = Int(rest[38]) else { return nil }
+            return (name, policy, priority)
+        }
     }
 
     @Test(arguments: [

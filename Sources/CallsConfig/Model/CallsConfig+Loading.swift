@@ -112,6 +112,9 @@ public struct CallsConfig: Sendable, Hashable {
     }
     public var maxParticipants: Int? { int("limits.max_participants") }
     public var audioSlots: Int { int("limits.audio_slots") ?? 3 }
+    /// nil: the media server's default for this machine.
+    public var fanoutThreads: Int? { int("rtc.fanout_threads") }
+    public var realtimePriority: Int { int("rtc.realtime_priority") ?? 0 }
     public var drainTimeout: Int { int("service.drain_timeout") ?? 30 }
     /// `debug`, `info`, `warn` or `error`.
     public var logLevel: String { (string("logger.console_level") ?? "info").lowercased() }

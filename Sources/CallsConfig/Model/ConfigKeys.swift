@@ -166,6 +166,14 @@ extension ConfigKey {
             flags: ["--no-udp-candidates"], envAliases: ["CALLSCTL_NO_UDP_CANDIDATES"], isSecret: false,
             help: "Diagnostic: offer only the TCP candidate (forces ICE-TCP)."),
         ConfigKey(
+            name: "rtc.fanout_threads", kind: .integer(min: 0, max: 16), defaultValue: nil,
+            flags: ["--fanout-threads"], envAliases: ["CALLSCTL_FANOUT_THREADS"], isSecret: false,
+            help: "Helper threads that share a large call's audio fan-out with the media thread (0-16; unset: one less than the processors, at most 3)."),
+        ConfigKey(
+            name: "rtc.realtime_priority", kind: .integer(min: 0, max: 99), defaultValue: .integer(0),
+            flags: ["--realtime-priority"], envAliases: ["CALLSCTL_REALTIME_PRIORITY"], isSecret: false,
+            help: "SCHED_RR priority of the media threads (1-99; 0: normal scheduling). Needs root, CAP_SYS_NICE or LimitRTPRIO."),
+        ConfigKey(
             name: "limits.max_participants", kind: .integer(min: 1, max: Int.max), defaultValue: nil,
             flags: ["--max-participants"], envAliases: ["CALLSCTL_MAX_PARTICIPANTS"], isSecret: false,
             help: "Participants allowed in one call; unset is unlimited (the docs advise 50)."),

@@ -385,6 +385,10 @@ final class CallRouter {
                     level = packet.withUnsafeReadableBytes { RTPAudioLevel(id: id, in: $0, header: header) }
                 }
                 noteSpeech(p, level: level, in: call, now: now)
+                if let pool = core.fanoutPool, p.audioFanout.count >= pool.tuning.minimumFanout {
+                    call.packetsForwarded &+= UInt64(core.forwardAudioFanout(packet, header: header, from: p, pool: pool))
+                    return
+                }
                 for (q, i) in p.audioFanout where q.isReady && q.audioSlots[i].negotiated {
                     let h = q.audioSlots[i].rewrite(header, from: p, nowNanos: now)
                     core.forwardRTP(

@@ -28,6 +28,8 @@ final class MediaCore: @unchecked Sendable {
     var udpChannel: (any Channel)?
     /// Batches outgoing SRTP datagrams on the UDP socket's descriptor (nil until started, and after the socket closed).
     var udpSender: UDPBatchSender?
+    /// Shares large audio fan-outs with helper threads (nil: everything on this loop).
+    var fanoutPool: FanoutPool?
     /// Receive→send time of every SRTP packet the router sent.
     private var forwardLatency = ForwardLatencyHistogram()
     /// The decrypt buffer of `handleSRTP`, reused from packet to packet (nil while in use).
@@ -522,6 +524,41 @@ final class MediaCore: @unchecked Sendable {
         send(packet, on: path)
     }
 
+    /// Forwards the plain audio packet of speaker `p` to every listener of its `audioFanout` through `pool` (this
+    /// thread and the pool's helpers; see `FanoutPool`). Returns the copies sent.
+    func forwardAudioFanout(_ packet: ByteBuffer, header: RTPHeader, from p: MediaSession, pool: FanoutPool) -> Int {
+        let receivedAt = tickTime.uptimeNanoseconds
+        var forwarded: UInt64 = 0
+        let deferred = packet.withUnsafeReadableBytes { bytes in
+            p.audioFanout.withUnsafeBufferPointer { fanout in
+                pool.run(
+                    packet: bytes, header: header, speaker: p, fanout: fanout, receivedAt: receivedAt,
+                    nowNanos: receivedAt
+                ) { lane in
+                    forwarded += lane.forwarded
+                    counters.mediaPacketsForwarded += lane.forwarded
+                    counters.audioPacketsForwarded += lane.forwarded
+                    counters.bytesForwarded += lane.bytesForwarded
+                    counters.packetsOut += lane.packetsOut
+                    counters.bytesOut += lane.bytesOut
+                    counters.droppedPackets += lane.failed + lane.bufferFull + lane.dropped
+                    counters.sendErrors += lane.failed
+                    counters.sendBufferFull += lane.bufferFull
+                    forwardLatency.merge(lane.latency)
+                }
+            }
+        }
+        // Listeners on ICE-TCP: through their connection's channel, here.
+        for k in deferred {
+            let (q, i) = p.audioFanout[k]
+            guard let rewrite = q.audioSlots[i].forwarding(header, from: p, nowNanos: receivedAt) else { continue }
+            forwardRTP(packet, payloadType: q.slotAudioPayloadType, rewrite: rewrite, to: q, kind: .audio)
+            forwarded += 1
+        }
+        touched()
+        return Int(forwarded)
+    }
+
     /// Sends raw plain RTP bytes (a retransmission) to `q`, like `forwardRTP`.
     func forwardRTP(bytes: UnsafeRawBufferPointer, payloadType: UInt8?, to q: MediaSession) {
         var packet = allocator.buffer(capacity: bytes.count + SRTPSession.maxTrailerLength)
@@ -674,7 +711,7 @@ final class MediaCore: @unchecked Sendable {
         guard let sender = udpSender, sender.count > 0 else { return }
         guard let channel = udpChannel else { return sender.discard() }
         _ = channel
-        let result = sender.flush(now: NIODeadline.now().uptimeNanoseconds, latency: &forwardLatency)
+        let result = sender.flush(latency: &forwardLatency)
         counters.packetsOut += UInt64(result.sent)
         counters.bytesOut += UInt64(result.bytes)
         if result.failed > 0 {

@@ -27,6 +27,10 @@ public final class MediaServer: Sendable {
     private let identity: DTLSIdentity
     private let core: MediaCore
     private let state = Locked(ListenState())
+    /// The data plane's own event-loop thread when it runs at real-time priority (else a thread of NIO's shared group).
+    private let ownGroup: MultiThreadedEventLoopGroup?
+    /// Whether the media threads got the real-time priority asked for (nil when none was asked, or before `start()`).
+    private let realtime = Locked<Bool?>(nil)
 
     /// Creates the server and its DTLS identity (a fresh P-256 key and self-signed certificate). Nothing is bound
     /// until `start()`.
@@ -40,9 +44,11 @@ public final class MediaServer: Sendable {
         self.logger = logger
         self.identity = try DTLSIdentity(commonName: "callsctl")
         let context = try DTLSContext(identity: identity)
+        // A real-time thread must not run other work of the process: give the data plane a thread of its own.
+        ownGroup = configuration.realtimePriority > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         self.core = MediaCore(
             configuration: configuration, logger: logger, dtlsContext: context,
-            loop: MultiThreadedEventLoopGroup.singleton.next())
+            loop: ownGroup?.next() ?? MultiThreadedEventLoopGroup.singleton.next())
     }
 
     /// The UDP port actually bound (after `start()`).
@@ -86,14 +92,38 @@ public final class MediaServer: Sendable {
             let tcpPort = tcpChannel?.localAddress?.port
             let candidates = try makeCandidates(
                 udp: udp, udpPort: udpPort ?? udp.port, tcp: tcpListen, tcpPort: tcpPort)
-            try await core.loop.submit { [core] in
+            let realtimeProblem = try await core.loop.submit { [core] () -> String? in
+                let priority = core.configuration.realtimePriority
+                var problem = priority > 0 ? RealtimeScheduling.applyToCurrentThread(priority: priority) : nil
                 core.udpChannel = udpChannel
                 core.udpSender = UDPBatchSender(descriptor: udpDescriptor)
+                if core.configuration.fanoutThreads > 0, core.configuration.batchUDPSends {
+                    let pool = FanoutPool(
+                        helpers: core.configuration.fanoutThreads, descriptor: udpDescriptor,
+                        tuning: core.configuration.fanoutTuning, realtimePriority: problem == nil ? priority : 0)
+                    core.fanoutPool = pool
+                    if problem == nil, let helperProblem = pool.realtimeProblem { problem = helperProblem }
+                }
                 // NIO closes the descriptor with the channel: stop batching on it first.
-                udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in core.udpSender = nil }
+                udpChannel.closeFuture.hop(to: core.loop).whenComplete { _ in
+                    core.udpSender = nil
+                    core.fanoutPool?.stop()
+                    core.fanoutPool = nil
+                }
                 core.candidates = candidates
                 core.startSweeping()
+                return problem
             }.get()
+            if configuration.realtimePriority > 0 {
+                realtime.withLock { $0 = realtimeProblem == nil }
+                if let realtimeProblem {
+                    logger.warning("\(realtimeProblem)")
+                } else {
+                    logger.info(
+                        "media threads run with real-time scheduling",
+                        metadata: ["policy": "SCHED_RR", "priority": "\(configuration.realtimePriority)"])
+                }
+            }
             state.withLock {
                 $0.udpChannel = udpChannel
                 $0.tcpChannel = tcpChannel
@@ -226,6 +256,7 @@ public final class MediaServer: Sendable {
         try? await core.loop.submit { [core] in core.shutdown() }.get()
         for c in channels { try? await c.close() }
         try? await core.loop.submit { [core] in core.udpChannel = nil }.get()
+        try? await ownGroup?.shutdownGracefully()
     }
 
     /// Creates a session from the client's SDP offer and returns the answer.
@@ -315,6 +346,25 @@ public final class MediaServer: Sendable {
     /// must not block.
     public func runOnDataPlaneThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
         try await core.loop.submit(body).get()
+    }
+
+    /// Whether the media threads run at the real-time priority asked for (`realtimePriority`); nil when none was asked
+    /// or before `start()`.
+    public var realtimeApplied: Bool? { realtime.withLock { $0 } }
+
+    /// The data plane thread's scheduling policy and priority (`SCHED_OTHER` is 0, `SCHED_RR` 2).
+    public func dataPlaneScheduling() async throws -> (policy: Int32, priority: Int32) {
+        try await core.loop.submit { RealtimeScheduling.currentThread() }.get()
+    }
+
+    /// The fan-out helper threads (`fanoutThreads`): how many run, the CPU seconds they used so far, and the chunks
+    /// of fan-outs they sent (the rest went out from the media thread).
+    public func fanoutHelpers() async throws -> (threads: Int, cpuSeconds: Double, chunks: Int) {
+        let core = self.core
+        return try await core.loop.submit {
+            guard let pool = core.fanoutPool else { return (0, 0, 0) }
+            return (pool.helperCount, pool.helperCPUSeconds(), pool.chunksSentByHelpers)
+        }.get()
     }
 }
 

@@ -39,6 +39,21 @@ public struct MediaServerConfiguration: Sendable {
     /// streams per listener, whatever the size of the call (1...``maximumAudioSlots``).
     public var audioSlots: Int = 3
     public static let maximumAudioSlots = 16
+    /// Helper threads that share large audio fan-outs (a speaker heard by hundreds) with the media thread, so the
+    /// last copy of a packet leaves sooner (`FanoutPool`); 0 keeps every fan-out on the media thread. The default
+    /// is one less than the processors this process may use, at most 3.
+    public var fanoutThreads: Int = MediaServerConfiguration.defaultFanoutThreads
+    public static let maximumFanoutThreads = 16
+    /// `SCHED_RR` priority (1...99) of the media event loop's thread and the fan-out helpers, so that a busy machine
+    /// does not hold a fan-out back by a scheduler time slice; 0 keeps normal scheduling. Needs root, CAP_SYS_NICE or
+    /// RLIMIT_RTPRIO; without them the server logs a warning and runs with normal scheduling (see
+    /// `RealtimeScheduling`). With a priority set, the server runs its data plane on an event-loop thread of its own.
+    public var realtimePriority: Int = 0
+    /// How the fan-out pool cuts its work (tests shrink it; see `FanoutPool.Tuning`).
+    var fanoutTuning = FanoutPool.Tuning()
+    public static var defaultFanoutThreads: Int {
+        min(max(System.coreCount - 1, 0), 3)
+    }
     /// A keyed session's DTLS state is freed after this long without DTLS from the client (or at its first SRTP
     /// packet): past the client's first retransmission timeouts (1, 2, 4 s), so its last flight was answered.
     public var dtlsReleaseDelay: Duration = .seconds(10)
@@ -73,6 +88,13 @@ public struct MediaServerConfiguration: Sendable {
         }
         guard (1...Self.maximumAudioSlots).contains(audioSlots) else {
             throw MediaError(.invalidConfiguration, "audioSlots \(audioSlots) is outside 1...\(Self.maximumAudioSlots)")
+        }
+        guard (0...Self.maximumFanoutThreads).contains(fanoutThreads) else {
+            throw MediaError(
+                .invalidConfiguration, "fanoutThreads \(fanoutThreads) is outside 0...\(Self.maximumFanoutThreads)")
+        }
+        guard (0...99).contains(realtimePriority) else {
+            throw MediaError(.invalidConfiguration, "realtimePriority \(realtimePriority) is outside 0...99 (0: off)")
         }
         guard maximumSessions >= 1 else {
             throw MediaError(.invalidConfiguration, "maximumSessions \(maximumSessions) must be at least 1")
@@ -264,14 +286,14 @@ public struct MediaMetrics: Sendable, Hashable {
     /// Raw DTLS handshake durations in seconds (first DTLS datagram to keys), the most recent 256, oldest first.
     public var handshakeSeconds: [Double] = []
     /// Forwarding latency of SRTP packets the router sent (forwarded or echoed): from the moment the server handled
-    /// the received datagram (`MediaCore.tickTime`) to the moment the outgoing datagram was handed to the kernel
-    /// (`sendmmsg` after the datagram's fan-out or at the end of the read burst). Counts are **per bucket, not
+    /// the received datagram (`MediaCore.tickTime`) to the moment the `sendmmsg` that took the outgoing datagram
+    /// returned (after each fan-out chunk, or at the end of the read burst). Counts are **per bucket, not
     /// cumulative**: `forwardLatencyBuckets[i]` counts packets that took more than `forwardLatencyBucketBounds[i - 1]`
     /// (0 for i = 0) and at most `forwardLatencyBucketBounds[i]` seconds; the last element (one more than the bounds)
     /// is the `+Inf` bucket. They add up to `forwardLatencyCount`. (Prometheus `le` buckets are their running sums.)
-    public var forwardLatencyBuckets: [UInt64] = Array(repeating: 0, count: 11)
-    /// Upper bounds of the buckets in seconds: 10, 25, 50, 100, 250, 500 µs, 1, 2.5, 5, 10 ms (then +Inf).
-    public var forwardLatencyBucketBounds: [Double] = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2]
+    public var forwardLatencyBuckets: [UInt64] = Array(repeating: 0, count: ForwardLatencyHistogram.bucketCount)
+    /// Upper bounds of the buckets in seconds: 10, 25, 50, 100, 250, 500 µs, 1, 2, 3, 4, 5, 6, 8, 10, 20 ms (then +Inf).
+    public var forwardLatencyBucketBounds: [Double] = ForwardLatencyHistogram.boundsSeconds
     /// Sum of all forwarding latencies, in seconds.
     public var forwardLatencySum: Double = 0
     /// Packets in the histogram.

@@ -213,6 +213,14 @@ struct AudioSlot {
     /// The header fields for a packet of `source` (its `header`) sent at `nowNanos`: rebinding the offsets when the
     /// speaker (or its SSRC) changed, so the slot's sequence numbers go on by one and its timestamp by the time that
     /// passed (48 kHz).
+    /// `rewrite` as the fields to write into the packet, or nil while the slot has no section in the answer (one
+    /// access to the slot per forwarded copy).
+    mutating func forwarding(_ header: RTPHeader, from source: MediaSession, nowNanos: UInt64) -> RTPSlotRewrite? {
+        guard negotiated else { return nil }
+        let h = rewrite(header, from: source, nowNanos: nowNanos)
+        return RTPSlotRewrite(sequence: h.sequence, timestamp: h.timestamp, ssrc: ssrc, marker: h.marker)
+    }
+
     mutating func rewrite(_ header: RTPHeader, from source: MediaSession, nowNanos: UInt64)
         -> (sequence: UInt16, timestamp: UInt32, marker: Bool)
     {

@@ -125,16 +125,19 @@ final class UDPBatchSender {
     }
 
     /// Sends every queued datagram (`sendmmsg`, repeated until all are taken), records each one's receive→send time
-    /// in `latency`, and empties the arena. On `EAGAIN`/`ENOBUFS` the rest are dropped and counted in `bufferFull`.
+    /// in `latency` (the clock read when the `sendmmsg` that took it returned), and empties the arena. On `EAGAIN`/`ENOBUFS` the rest are dropped and counted in `bufferFull`.
     /// A datagram the kernel rejects with another error (`EPERM`, `EMSGSIZE`, `ENETUNREACH`, ...) is dropped and
     /// counted in `failed`; the loop goes on with the next one. Nothing here can close the socket.
-    func flush(now: UInt64, latency: inout ForwardLatencyHistogram) -> FlushResult {
+    func flush(
+        latency: inout ForwardLatencyHistogram, now clock: () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
+    ) -> FlushResult {
         var result = FlushResult()
         var done = 0
         // Bounded: every iteration sends at least one datagram, drops one, or drops the rest.
         while done < count {
             let r = CallsSendMMsg.call(descriptor, messages + done, UInt32(count - done))
             if r > 0 {
+                let now = clock()
                 for k in done..<(done + Int(r)) {
                     result.bytes += vectors[k].iov_len
                     if receivedAt[k] != Self.notForwarded { latency.record(nanoseconds: now &- receivedAt[k]) }
@@ -218,36 +221,63 @@ enum CallsSendMMsg {
 }
 
 /// Receive→send times of forwarded packets in fixed buckets, recorded with no allocation (a fixed-size tuple).
-/// Confined to the media event loop; published into `MediaMetrics` once per tick.
+/// Confined to the media event loop (or to one fan-out lane); published into `MediaMetrics` once per tick.
 struct ForwardLatencyHistogram {
-    /// Upper bounds of the buckets in nanoseconds (the last bucket, above 10 ms, is unbounded).
+    /// Upper bounds of the buckets in nanoseconds (the last bucket, above 20 ms, is unbounded). Millisecond steps
+    /// from 1 to 6 ms, where a large call's fan-out ends, so that its p99 is read from a narrow bucket.
     static let boundsNanoseconds: [UInt64] = [
-        10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+        10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000,
+        6_000_000, 8_000_000, 10_000_000, 20_000_000,
     ]
     static let boundsSeconds: [Double] = boundsNanoseconds.map { Double($0) / 1e9 }
+    /// Buckets: the bounds and +Inf.
+    static let bucketCount = 16
 
-    /// Per-bucket (not cumulative) counts; 11 buckets: the 10 bounds and +Inf.
-    private var counts: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Per-bucket (not cumulative) counts.
+    private var counts: (
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+        UInt64, UInt64
+    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     private(set) var sumNanoseconds: UInt64 = 0
     private(set) var count: UInt64 = 0
+
+    static func bucket(_ v: UInt64) -> Int {
+        if v <= 100_000 {
+            return v <= 10_000 ? 0 : v <= 25_000 ? 1 : v <= 50_000 ? 2 : 3
+        } else if v <= 1_000_000 {
+            return v <= 250_000 ? 4 : v <= 500_000 ? 5 : 6
+        } else if v <= 6_000_000 {
+            // 1 ms steps: (1, 2] -> 7 ... (5, 6] -> 11.
+            return 6 + Int((v - 1) / 1_000_000)
+        } else {
+            return v <= 8_000_000 ? 12 : v <= 10_000_000 ? 13 : v <= 20_000_000 ? 14 : 15
+        }
+    }
 
     mutating func record(nanoseconds n: UInt64) {
         // A clock that went backwards (it cannot with the monotonic clock) would wrap: count it as zero.
         let v = n > (1 << 62) ? 0 : n
         sumNanoseconds &+= v
         count &+= 1
-        let index: Int
-        if v <= 100_000 {
-            index = v <= 10_000 ? 0 : v <= 25_000 ? 1 : v <= 50_000 ? 2 : 3
-        } else if v <= 1_000_000 {
-            index = v <= 250_000 ? 4 : v <= 500_000 ? 5 : 6
-        } else {
-            index = v <= 2_500_000 ? 7 : v <= 5_000_000 ? 8 : v <= 10_000_000 ? 9 : 10
-        }
+        let index = Self.bucket(v)
         withUnsafeMutableBytes(of: &counts) { raw in
             let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
             p[index] &+= 1
+        }
+    }
+
+    /// Adds the counts of `other`.
+    mutating func merge(_ other: ForwardLatencyHistogram) {
+        guard other.count > 0 else { return }
+        sumNanoseconds &+= other.sumNanoseconds
+        count &+= other.count
+        withUnsafeMutableBytes(of: &counts) { mine in
+            withUnsafeBytes(of: other.counts) { theirs in
+                for i in 0..<Self.bucketCount {
+                    let v = mine.load(fromByteOffset: i * 8, as: UInt64.self) &+ theirs.load(fromByteOffset: i * 8, as: UInt64.self)
+                    mine.storeBytes(of: v, toByteOffset: i * 8, as: UInt64.self)
+                }
+            }
         }
     }
 
@@ -259,12 +289,12 @@ struct ForwardLatencyHistogram {
         metrics.forwardLatencyCount = count
     }
 
-    /// Writes the 11 per-bucket counts (the last is +Inf) into `buckets`, in place when it already has 11 elements
-    /// and is uniquely referenced.
+    /// Writes the per-bucket counts (the last is +Inf) into `buckets`, in place when it already has `bucketCount`
+    /// elements and is uniquely referenced.
     func writeCounts(into buckets: inout [UInt64]) {
-        if buckets.count != 11 { buckets = Array(repeating: 0, count: 11) }
+        if buckets.count != Self.bucketCount { buckets = Array(repeating: 0, count: Self.bucketCount) }
         withUnsafeBytes(of: counts) { raw in
-            for i in 0..<11 { buckets[i] = raw.load(fromByteOffset: i * 8, as: UInt64.self) }
+            for i in 0..<Self.bucketCount { buckets[i] = raw.load(fromByteOffset: i * 8, as: UInt64.self) }
         }
     }
 }

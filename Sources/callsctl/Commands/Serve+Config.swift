@@ -97,6 +97,8 @@ extension ServeSettings {
         drainTimeout = config.drainTimeout
         maxParticipants = config.maxParticipants
         audioSlots = config.audioSlots
+        fanoutThreads = config.fanoutThreads
+        realtimePriority = config.realtimePriority
         stunURLs = config.stunURLs
         turnURLs = config.turnURLs
         turnSecretFile = config.turnSecretFile
@@ -145,6 +147,8 @@ extension ServeSettings {
         if let v = serve.drainTimeout { add("service.drain_timeout", .integer(v), "--drain-timeout") }
         if let v = serve.maxParticipants { add("limits.max_participants", .integer(v), "--max-participants") }
         if let v = serve.audioSlots { add("limits.audio_slots", .integer(v), "--audio-slots") }
+        if let v = serve.fanoutThreads { add("rtc.fanout_threads", .integer(v), "--fanout-threads") }
+        if let v = serve.realtimePriority { add("rtc.realtime_priority", .integer(v), "--realtime-priority") }
         if !serve.stunURLs.isEmpty { add("rtc.ice_servers", .list(serve.stunURLs), "--stun-url", part: .stun) }
         if !serve.turnURLs.isEmpty { add("rtc.ice_servers", .list(serve.turnURLs), "--turn-url", part: .turn) }
         if let v = serve.turnSecretFile { add("rtc.turn.static_auth_secret_file", .string(v), "--turn-secret-file") }

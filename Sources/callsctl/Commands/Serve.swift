@@ -119,6 +119,19 @@ struct Serve: AsyncParsableCommand {
     var audioSlots: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "Helper threads that share a large call's audio fan-out (one packet to hundreds of listeners) with the media thread. 0-16; default: one less than the processors, at most 3.",
+            valueName: "n"))
+    var fanoutThreads: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run the media threads with real-time scheduling (SCHED_RR) at this priority, so a busy machine does not delay forwarding. 1-99; default 0 (normal scheduling).",
+            discussion: "Needs root, CAP_SYS_NICE or a RLIMIT_RTPRIO of at least this value (LimitRTPRIO= in a systemd unit); without them serve warns and runs with normal scheduling.",
+            valueName: "priority"))
+    var realtimePriority: Int?
+
+    @Option(
         name: .customLong("stun-url"),
         help: ArgumentHelp("STUN URL handed to clients in the join answer (repeatable).", valueName: "stun:host[:port]"))
     var stunURLs: [String] = []
@@ -149,6 +162,12 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         if let audioSlots, !(1...16).contains(audioSlots) {
             throw ValidationError("--audio-slots needs a number of audio streams per participant from 1 to 16, not \(audioSlots).")
+        }
+        if let fanoutThreads, !(0...16).contains(fanoutThreads) {
+            throw ValidationError("--fanout-threads needs a number of helper threads from 0 to 16, not \(fanoutThreads).")
+        }
+        if let realtimePriority, !(0...99).contains(realtimePriority) {
+            throw ValidationError("--realtime-priority needs a SCHED_RR priority from 1 to 99 (0: off), not \(realtimePriority).")
         }
         if let maxParticipants, maxParticipants < 1 {
             throw ValidationError("--max-participants needs a number of participants, 1 or more, not \(maxParticipants).")
@@ -209,6 +228,8 @@ struct Serve: AsyncParsableCommand {
         media.advertisedAddresses = advertised.addresses
         media.offerUDPCandidates = !settings.noUDPCandidates
         media.audioSlots = settings.audioSlots
+        media.fanoutThreads = settings.fanoutThreads
+        media.realtimePriority = settings.realtimePriority
 
         let backend: any MediaBackend
         do {
@@ -341,6 +362,8 @@ struct ServeSettings {
     var drainTimeout: Int
     var maxParticipants: Int?
     var audioSlots: Int
+    var fanoutThreads: Int?
+    var realtimePriority: Int
     var stunURLs: [String]
     var turnURLs: [String]
     var turnSecretFile: String?
