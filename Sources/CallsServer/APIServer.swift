@@ -30,6 +30,8 @@ public struct APIServerConfiguration: Sendable {
     public var maxParticipants: Int?
     /// Audio receive slots per participant (the media server's `audioSlots`): told to clients in `joined`.
     public var audioSlots: Int = 3
+    /// Connection caps and deadlines of the port.
+    public var limits = APIConnectionLimits()
 
     public init() {}
 }
@@ -96,17 +98,23 @@ public final class APIServer: Sendable {
             },
             upgradePipelineHandler: { [self] channel, _ in
                 channel.eventLoop.makeCompletedFuture {
+                    (try? channel.pipeline.syncOperations.handler(type: ConnectionGuard.self))?.upgraded()
                     let handler = WebSocketSignalingHandler(server: self)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             })
         let router = self.router
+        let counter = metrics.apiConnections
+        let limits = configuration.limits
+        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let guardHandler = ConnectionGuard(counter: counter, limits: limits, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(guardHandler, name: ConnectionGuard.name)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (
                             upgraders: [upgrader],
@@ -114,7 +122,8 @@ public final class APIServer: Sendable {
                                 _ = context.channel.pipeline.removeHandler(name: HTTPHandler.name)
                             }
                         ))
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(router: router), name: HTTPHandler.name)
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPHandler(router: router, connectionGuard: guardHandler), name: HTTPHandler.name)
                 }
             }
         let channel: any Channel
@@ -165,6 +174,10 @@ public final class APIServer: Sendable {
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }
+    var joinTimeout: Duration { configuration.limits.joinTimeout }
+
+    /// Whether signaling session `id` is in a call (or an echo test) now.
+    func isInCall(_ id: String) -> Bool { registry.record(id) != nil }
     var webSocketPingInterval: Duration { configuration.webSocketPingInterval }
 
     func register(_ channel: any Channel) -> Bool {

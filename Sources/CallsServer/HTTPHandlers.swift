@@ -101,16 +101,20 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     static let maxBodyBytes = 64 * 1024
 
     private let router: HTTPRouter
+    /// The connection's deadlines (no reference cycle: both live in the same pipeline and go with it).
+    private let connectionGuard: ConnectionGuard?
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
 
-    init(router: HTTPRouter) {
+    init(router: HTTPRouter, connectionGuard: ConnectionGuard? = nil) {
         self.router = router
+        self.connectionGuard = connectionGuard
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            connectionGuard?.requestHeadReceived()
             head = h
             bodyBytes = 0
         case .body(let buffer):
@@ -149,6 +153,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if keepAlive, let connectionGuard {
+            connectionGuard.responseFinished(context: context)
+        }
         if !keepAlive {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
@@ -186,6 +193,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
     /// When a frame last arrived, and the keepalive task (see `APIServerConfiguration.webSocketPingInterval`).
     private var lastHeard = NIODeadline.now()
     private var keepalive: RepeatedTask?
+    private var joinDeadline: RepeatedTask?
 
     init(server: APIServer) {
         self.server = server
@@ -212,6 +220,7 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
         }
         startKeepalive(context: context)
         let session = server.makeSession(channel: channel, send: send, sendEvent: sendEvent, close: close)
+        startJoinDeadline(context: context, sessionID: session.id, send: send)
         let server = self.server
         let limit = server.maxMessageBytes
         server.taskStarted()
@@ -252,6 +261,36 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
+    /// Closes the connection once it has been in no call for `joinTimeout` (never joined, or left), however it
+    /// answers pings: an idle signaling socket holds a descriptor and a task.
+    private func startJoinDeadline(context: ChannelHandlerContext, sessionID: String, send: @escaping @Sendable (String) -> Void) {
+        let timeout = server.joinTimeout.nioTimeAmount
+        guard timeout > .zero else { return }
+        let step = TimeAmount.nanoseconds(max(timeout.nanoseconds / 4, 10_000_000))
+        let server = self.server
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        var outOfCallSince: NIODeadline? = .now()
+        joinDeadline = context.eventLoop.scheduleRepeatedTask(initialDelay: step, delay: step) { task in
+            let (handler, context) = bound.value
+            guard context.channel.isActive else { return task.cancel() }
+            if server.isInCall(sessionID) {
+                outOfCallSince = nil
+                return
+            }
+            let since = outOfCallSince ?? .now()
+            outOfCallSince = since
+            guard NIODeadline.now() - since >= timeout else { return }
+            task.cancel()
+            server.metrics.apiConnections.countTimeout("join")
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            send(
+                "{\"v\":2,\"type\":\"error\",\"code\":\"join_timeout\",\"message\":"
+                    + jsonQuote("this connection was in no call for \(seconds) s; send join right after connecting, and close the socket after leaving")
+                    + "}")
+            handler.closeConnection(context: context, code: .policyViolation)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         finish(channel: context.channel)
         context.fireChannelInactive()
@@ -260,6 +299,8 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
     private func finish(channel: any Channel) {
         keepalive?.cancel()
         keepalive = nil
+        joinDeadline?.cancel()
+        joinDeadline = nil
         guard let continuation else { return }
         continuation.finish()
         self.continuation = nil

@@ -16,6 +16,8 @@ public final class ServerMetrics: @unchecked Sendable {
     private var joinsRefused: UInt64 = 0
     /// Seconds since 1970 when the process started.
     public let processStart: Double
+    /// Open API connections and the ones refused or closed by a deadline (see ``APIConnectionLimits``).
+    let apiConnections = ConnectionCounter()
 
     public init(processStart: Date = ProcessStart.date) {
         self.processStart = processStart.timeIntervalSince1970
@@ -69,6 +71,17 @@ public final class ServerMetrics: @unchecked Sendable {
         metric("callsctl_dtls_failures_total", "counter", "DTLS handshakes that failed.", [("", "\(media.dtlsFailures)")])
         metric("callsctl_ice_failures_total", "counter", "ICE sessions that failed or lost consent.", [("", "\(media.iceFailures)")])
         metric("callsctl_signaling_connections", "gauge", "WebSocket signaling connections open now.", [("", "\(snapshot.3)")])
+        let api = apiConnections.snapshot
+        metric("callsctl_api_connections", "gauge", "TCP connections open on the API port now (HTTP and WebSocket).", [
+            ("", "\(api.open)")
+        ])
+        metric("callsctl_api_connections_refused_total", "counter", "API connections refused at a limit: api.max_connections (total) or api.max_connections_per_address.", [
+            ("{reason=\"total\"}", "\(api.refusedTotal)"), ("{reason=\"per_address\"}", "\(api.refusedPerAddress)"),
+        ])
+        metric("callsctl_api_connection_timeouts_total", "counter", "API connections closed by a deadline: no request head in time (header), idle keep-alive (idle), WebSocket in no call (join).", [
+            ("{kind=\"header\"}", "\(api.timedOut["header", default: 0])"), ("{kind=\"idle\"}", "\(api.timedOut["idle", default: 0])"),
+            ("{kind=\"join\"}", "\(api.timedOut["join", default: 0])"),
+        ])
         metric("callsctl_joins_total", "counter", "Join requests by result.", [
             ("{result=\"ok\"}", "\(snapshot.4)"), ("{result=\"refused\"}", "\(snapshot.5)"),
         ])

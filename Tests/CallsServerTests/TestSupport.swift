@@ -171,10 +171,20 @@ final class TestSocket: @unchecked Sendable {
     let deadline: TestDeadline
     var pending: [UInt8] = []
 
-    init(port: Int, deadline: TestDeadline = TestDeadline()) throws {
+    /// `source`: a local IPv4 address to connect from (another loopback address, like 127.0.0.2).
+    init(port: Int, source: String? = nil, deadline: TestDeadline = TestDeadline()) throws {
         self.port = port
         self.deadline = deadline
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let rc = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if rc != 0 { throw SocketError(description: "bind \(source): \(String(cString: strerror(errno)))") }
+        }
         var sa = sockaddr_in()
         sa.sin_family = sa_family_t(AF_INET)
         sa.sin_port = in_port_t(UInt16(port).bigEndian)

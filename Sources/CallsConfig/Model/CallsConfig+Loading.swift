@@ -112,6 +112,9 @@ public struct CallsConfig: Sendable, Hashable {
     }
     public var maxParticipants: Int? { int("limits.max_participants") }
     public var audioSlots: Int { int("limits.audio_slots") ?? 3 }
+    /// nil: the server's default from the open-file limit.
+    public var maxConnections: Int? { int("api.max_connections") }
+    public var maxConnectionsPerAddress: Int { int("api.max_connections_per_address") ?? 2048 }
     /// nil: the media server's default for this machine.
     public var fanoutThreads: Int? { int("rtc.fanout_threads") }
     public var realtimePriority: Int { int("rtc.realtime_priority") ?? 0 }

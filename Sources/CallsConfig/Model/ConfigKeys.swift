@@ -125,6 +125,14 @@ extension ConfigKey {
             flags: ["--token-secret-file"], envAliases: ["CALLSCTL_TOKEN_SECRET_FILE"], isSecret: false,
             help: "File with the secret that signs join tokens. Unset: token-secret in the data directory (generated)."),
         ConfigKey(
+            name: "api.max_connections", kind: .integer(min: 1, max: 1_000_000), defaultValue: nil,
+            flags: ["--max-connections"], envAliases: ["CALLSCTL_MAX_CONNECTIONS"], isSecret: false,
+            help: "API connections open at once; the next gets a 503. Unset: half the open-file limit, at most 100000."),
+        ConfigKey(
+            name: "api.max_connections_per_address", kind: .integer(min: 0, max: 1_000_000), defaultValue: .integer(2048),
+            flags: ["--max-connections-per-address"], envAliases: ["CALLSCTL_MAX_CONNECTIONS_PER_ADDRESS"], isSecret: false,
+            help: "API connections open at once from one IP address (0: no limit). Behind a reverse proxy all clients share its address."),
+        ConfigKey(
             name: "rtc.ice_address_udp", kind: .localIP, defaultValue: .string(""),
             flags: ["--rtc-listen"], envAliases: ["CALLSCTL_RTC_LISTEN"], isSecret: false,
             help: "Local IP for media over UDP; \"\" listens on all interfaces (0.0.0.0)."),

@@ -98,6 +98,8 @@ extension ServeSettings {
         maxParticipants = config.maxParticipants
         audioSlots = config.audioSlots
         fanoutThreads = config.fanoutThreads
+        maxConnections = config.maxConnections
+        maxConnectionsPerAddress = config.maxConnectionsPerAddress
         realtimePriority = config.realtimePriority
         stunURLs = config.stunURLs
         turnURLs = config.turnURLs
@@ -147,6 +149,10 @@ extension ServeSettings {
         if let v = serve.drainTimeout { add("service.drain_timeout", .integer(v), "--drain-timeout") }
         if let v = serve.maxParticipants { add("limits.max_participants", .integer(v), "--max-participants") }
         if let v = serve.audioSlots { add("limits.audio_slots", .integer(v), "--audio-slots") }
+        if let v = serve.maxConnections { add("api.max_connections", .integer(v), "--max-connections") }
+        if let v = serve.maxConnectionsPerAddress {
+            add("api.max_connections_per_address", .integer(v), "--max-connections-per-address")
+        }
         if let v = serve.fanoutThreads { add("rtc.fanout_threads", .integer(v), "--fanout-threads") }
         if let v = serve.realtimePriority { add("rtc.realtime_priority", .integer(v), "--realtime-priority") }
         if !serve.stunURLs.isEmpty { add("rtc.ice_servers", .list(serve.stunURLs), "--stun-url", part: .stun) }

@@ -120,6 +120,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "API connections open at once (HTTP and WebSocket); the next one gets a 503. Default: half the open-file limit, at most 100000.",
+            valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "API connections open at once from one IP address; 0 is no limit. Default 2048. Behind a reverse proxy every client comes from the proxy's address: raise it.",
+            valueName: "n"))
+    var maxConnectionsPerAddress: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "Helper threads that share a large call's audio fan-out (one packet to hundreds of listeners) with the media thread. 0-16; default: one less than the processors, at most 3.",
             valueName: "n"))
     var fanoutThreads: Int?
@@ -163,6 +175,12 @@ struct Serve: AsyncParsableCommand {
         if let audioSlots, !(1...16).contains(audioSlots) {
             throw ValidationError("--audio-slots needs a number of audio streams per participant from 1 to 16, not \(audioSlots).")
         }
+        if let maxConnections, maxConnections < 1 {
+            throw ValidationError("--max-connections needs a number of connections, 1 or more, not \(maxConnections).")
+        }
+        if let maxConnectionsPerAddress, maxConnectionsPerAddress < 0 {
+            throw ValidationError("--max-connections-per-address needs a number of connections, 0 (no limit) or more, not \(maxConnectionsPerAddress).")
+        }
         if let fanoutThreads, !(0...16).contains(fanoutThreads) {
             throw ValidationError("--fanout-threads needs a number of helper threads from 0 to 16, not \(fanoutThreads).")
         }
@@ -200,6 +218,10 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "callsctl.serve")
+        // Every API connection and ICE-TCP session holds a descriptor: take what the hard limit allows.
+        if let raised = APIConnectionLimits.raiseOpenFileLimit() {
+            logger.info("raised the open-file limit", metadata: ["from": "\(raised.before)", "to": "\(raised.after)"])
+        }
 
         // Prepare the data directory now, so the first run leaves a usable store behind.
         let store = try StoreAccess.open(global)
@@ -245,6 +267,8 @@ struct Serve: AsyncParsableCommand {
         api.adminKey = adminKey.key
         api.iceServerSettings = ice
         api.maxParticipants = settings.maxParticipants
+        if let n = settings.maxConnections { api.limits.maxConnections = n }
+        api.limits.maxConnectionsPerAddress = settings.maxConnectionsPerAddress
         api.audioSlots = settings.audioSlots
         let server = APIServer(
             configuration: api, backend: backend, signer: secret.signer,
@@ -364,6 +388,8 @@ struct ServeSettings {
     var audioSlots: Int
     var fanoutThreads: Int?
     var realtimePriority: Int
+    var maxConnections: Int?
+    var maxConnectionsPerAddress: Int
     var stunURLs: [String]
     var turnURLs: [String]
     var turnSecretFile: String?
