@@ -99,6 +99,9 @@ public struct MediaBackendMetrics: Sendable, Equatable {
     public var mutedDropped: UInt64 = 0
     public var sendErrors: UInt64 = 0
     public var sendBufferFull: UInt64 = 0
+    /// The media UDP socket's receive buffer as granted (bytes) and the datagrams the kernel dropped there.
+    public var udpReceiveBufferBytes: Int = 0
+    public var udpReceiveDrops: UInt64 = 0
     public var nacksReceived: UInt64 = 0
     public var packetsRetransmitted: UInt64 = 0
     public var keyFrameRequestsForwarded: UInt64 = 0

@@ -49,6 +49,8 @@ extension MediaServer: MediaBackend {
         b.forwardLatencySum = m.forwardLatencySum
         b.sendErrors = m.sendErrors
         b.sendBufferFull = m.sendBufferFull
+        b.udpReceiveBufferBytes = m.udpReceiveBufferBytes
+        b.udpReceiveDrops = m.udpReceiveDrops
         b.nacksReceived = m.nacksReceived
         b.packetsRetransmitted = m.packetsRetransmitted
         b.keyFrameRequestsForwarded = m.keyFrameRequestsForwarded

@@ -116,6 +116,12 @@ public final class ServerMetrics: @unchecked Sendable {
         metric("callsctl_send_failures_total", "counter", "UDP datagrams not sent: refused by the kernel (a firewall rule, no route) or dropped with the send buffer full.", [
             ("{reason=\"refused\"}", "\(media.sendErrors)"), ("{reason=\"buffer_full\"}", "\(media.sendBufferFull)"),
         ])
+        metric("callsctl_udp_receive_buffer_bytes", "gauge", "Receive buffer of the media UDP socket as the kernel granted it (serve asks for 16 MiB; raise net.core.rmem_max if this is less).", [
+            ("", "\(media.udpReceiveBufferBytes)")
+        ])
+        metric("callsctl_udp_receive_drops_total", "counter", "Datagrams the kernel dropped at the media UDP socket because its receive buffer was full.", [
+            ("", "\(media.udpReceiveDrops)")
+        ])
         metric("callsctl_nacks_total", "counter", "Generic NACK feedback packets received from receivers.", [("", "\(media.nacksReceived)")])
         metric("callsctl_retransmitted_packets_total", "counter", "Packets resent from the retransmission buffer after a NACK.", [
             ("", "\(media.packetsRetransmitted)")

@@ -18,6 +18,8 @@ public final class MediaServer: Sendable {
         var tcpChannel: (any Channel)?
         var udpPort: Int?
         var tcpPort: Int?
+        /// The media UDP socket (owned by its NIO channel; nil once closed).
+        var udpDescriptor: CInt?
         var running = false
         var stopped = false
     }
@@ -126,9 +128,19 @@ public final class MediaServer: Sendable {
             }
             state.withLock {
                 $0.udpChannel = udpChannel
+                $0.udpDescriptor = udpDescriptor
                 $0.tcpChannel = tcpChannel
                 $0.udpPort = udpPort
                 $0.tcpPort = tcpPort
+            }
+            let granted = UDPBatchSender.receiveBufferBytes(udpDescriptor)
+            if granted < Int(UDPBatchSender.requestedReceiveBuffer) {
+                logger.warning(
+                    "the media UDP socket got a smaller receive buffer than asked; a burst of junk can then push call packets out",
+                    metadata: [
+                        "granted": "\(granted)", "asked": "\(UDPBatchSender.requestedReceiveBuffer)",
+                        "fix": "sysctl -w net.core.rmem_max=33554432 (callsctl config generate --target systemd writes a drop-in), or give serve CAP_NET_ADMIN",
+                    ])
             }
             logger.info(
                 "media server listening",
@@ -153,7 +165,8 @@ public final class MediaServer: Sendable {
             let descriptor = try UDPBatchSender.makeBoundSocket(host: address.host, port: address.port)
             let channel = try await DatagramBootstrap(group: core.loop)
                 .channelOption(.datagramVectorReadMessageCount, value: vector)
-                .channelOption(.maxMessagesPerRead, value: 4)
+                // Up to 64 × 16 datagrams per wake-up: a flood is read out of the socket in big bites, not a few per turn.
+            .channelOption(.maxMessagesPerRead, value: 64)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vector * 2048))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -249,6 +262,7 @@ public final class MediaServer: Sendable {
             s.stopped = true
             defer {
                 s.udpChannel = nil
+                s.udpDescriptor = nil
                 s.tcpChannel = nil
             }
             return [s.tcpChannel, s.udpChannel].compactMap { $0 }
@@ -338,6 +352,10 @@ public final class MediaServer: Sendable {
     public var metrics: MediaMetrics {
         var m = core.metricsSnapshot.withLock { $0 }
         core.latencySnapshot.withLock { $0 }.write(into: &m)
+        if let fd = state.withLock({ $0.udpDescriptor }) {
+            m.udpReceiveBufferBytes = UDPBatchSender.receiveBufferBytes(fd)
+            m.udpReceiveDrops = UDPBatchSender.kernelReceiveDrops(fd) ?? 0
+        }
         return m
     }
 

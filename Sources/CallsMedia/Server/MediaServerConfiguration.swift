@@ -260,6 +260,10 @@ public struct MediaMetrics: Sendable, Hashable {
     /// socket's send buffer was full; both are also in `droppedPackets`.
     public var sendErrors: UInt64 = 0
     public var sendBufferFull: UInt64 = 0
+    /// The media UDP socket's receive buffer as the kernel granted it (bytes, as `SO_RCVBUF` reports), and the
+    /// datagrams the kernel dropped there with the buffer full (read when the metrics are read).
+    public var udpReceiveBufferBytes: Int = 0
+    public var udpReceiveDrops: UInt64 = 0
     /// Generic NACKs received from receivers, packets resent from the retransmission buffer, and NACKed packets
     /// no longer (or never) in it.
     public var nacksReceived: UInt64 = 0

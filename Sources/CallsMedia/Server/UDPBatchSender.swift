@@ -168,6 +168,40 @@ final class UDPBatchSender {
         count = 0
     }
 
+    /// The receive buffer the media socket asks for.
+    static let requestedReceiveBuffer: CInt = 16 << 20
+
+    /// The receive buffer the kernel granted `fd` (it reports twice the usable size; this is its figure).
+    static func receiveBufferBytes(_ fd: CInt) -> Int {
+        var value: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, &length) == 0 else { return 0 }
+        return Int(value)
+    }
+
+    /// Datagrams the kernel dropped at socket `fd` because its receive queue was full (or for a bad checksum):
+    /// the `drops` column of /proc/net/udp and /proc/net/udp6 for the socket's inode. nil when not found.
+    static func kernelReceiveDrops(_ fd: CInt) -> UInt64? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        let inode = String(st.st_ino)
+        for table in ["/proc/net/udp", "/proc/net/udp6"] {
+            guard let file = fopen(table, "r") else { continue }
+            defer { fclose(file) }
+            var line: UnsafeMutablePointer<CChar>?
+            var capacity = 0
+            defer { free(line) }
+            // Bounded by the table's size; each line is one socket.
+            while getline(&line, &capacity, file) > 0 {
+                guard let line else { break }
+                let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                if fields.count >= 13, fields[9] == inode { return UInt64(fields[12].trimmingCharacters(in: .whitespacesAndNewlines)) }
+            }
+        }
+        return nil
+    }
+
     /// Creates a non-blocking, close-on-exec UDP socket bound to `host:port` (SO_REUSEADDR), for
     /// `DatagramBootstrap.withBoundSocket`. The caller owns the descriptor until NIO takes it.
     static func makeBoundSocket(host: String, port: Int) throws -> CInt {
@@ -184,6 +218,13 @@ final class UDPBatchSender {
             // net.core.wmem_max, which the generated systemd drop-in raises). Best effort.
             var sendBuffer: CInt = 4 << 20
             _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<CInt>.size))
+            // A junk flood must not push the calls' packets out of the receive queue: ask for 16 MiB (as rtcd does).
+            // SO_RCVBUFFORCE passes net.core.rmem_max where the process may (CAP_NET_ADMIN); else the kernel caps
+            // SO_RCVBUF at rmem_max, which the generated sysctl drop-in raises. What was granted is reported.
+            var receiveBuffer: CInt = Self.requestedReceiveBuffer
+            if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBuffer, socklen_t(MemoryLayout<CInt>.size)) != 0 {
+                _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<CInt>.size))
+            }
             return bind(fd, pointer, socklen_t(length))
         }
         guard rc == 0 else {
