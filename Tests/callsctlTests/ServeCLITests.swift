@@ -307,6 +307,24 @@ import FoundationNetworking
         #expect(!stderr.contains("media threads run with real-time scheduling"), "\(stderr)")
     }
 
+    /// SIGHUP (a closed terminal, `systemctl reload`) is logged and ignored: serve keeps answering and later stops
+    /// normally on SIGTERM. It used to end the process at once.
+    @Test func sighupIsLoggedAndIgnored() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        kill(serve.process.processIdentifier, SIGHUP)
+        // Still serving after the signal (bounded retries while it is delivered).
+        var alive = 0
+        for _ in 0..<20 {
+            usleep(50_000)
+            if serve.process.isRunning, (try? Self.get(serve.apiPort, "/healthz").0) == 200 { alive += 1 }
+        }
+        #expect(alive == 20)
+        let (status, stderr) = serve.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(stderr.contains("SIGHUP ignored"), "\(stderr)")
+    }
+
     /// Whether a thread of this process may switch itself to SCHED_RR at `priority` (serve, its child, may too).
     static func realtimePermitted(priority: Int32) -> Bool {
         nonisolated(unsafe) var permitted = false

@@ -31,7 +31,8 @@ struct Serve: AsyncParsableCommand {
 
             Stopping: SIGTERM or SIGINT drains: /readyz turns 503, new joins are refused (server_draining), \
             running calls go on until they end or --drain-timeout passes, then the process exits 0. A second \
-            SIGTERM or SIGINT stops at once.
+            SIGTERM or SIGINT stops at once. SIGHUP is logged and ignored: calls go on, and settings are not \
+            reloaded (restart to apply a changed config file).
 
             Admin API: GET /api/v1/calls lists calls and participants, DELETE /api/v1/calls/CHANNEL ends a \
             call, DELETE /api/v1/sessions/ID removes a participant. It needs "Authorization: Bearer KEY"; the key is the file --admin-key-file, else \
@@ -208,6 +209,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let signals = SignalWait([SIGTERM, SIGINT])
+        // SIGHUP (a closed terminal, or `systemctl reload`) must not end the calls: it is caught from the start.
+        let hangups = SignalWait([SIGHUP])
         let out = global.output
         let settings = try ServeSettings(
             resolving: self, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir, out: out)
@@ -319,6 +322,15 @@ struct Serve: AsyncParsableCommand {
             out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
         }
 
+        let hangupTask = Task {
+            while !Task.isCancelled {
+                _ = await hangups.next()
+                if Task.isCancelled { break }
+                logger.notice(
+                    "SIGHUP ignored: serve goes on with its settings as they are; restart it to apply a changed config file or secret (channel settings apply at the next call without a restart)")
+            }
+        }
+        defer { hangupTask.cancel() }
         let signal = await signals.next()
         server.drain()
         let active = server.activeSessions
