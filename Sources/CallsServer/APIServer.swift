@@ -149,8 +149,22 @@ public final class APIServer: Sendable {
         state.setDraining()
         let (listener, connections) = state.takeAll()
         try? await listener?.close()
+        // Every signaling client is told before its socket closes: `closed` with the reason, then a WebSocket close
+        // (1001, going away), not a bare TCP close.
+        let text = "{\"v\":\(SignalingSession.version),\"type\":\"closed\",\"reason\":\"the server is shutting down\"}"
         for channel in connections {
-            try? await channel.close()
+            let message = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
+            var code = channel.allocator.buffer(capacity: 2)
+            code.write(webSocketErrorCode: .goingAway)
+            channel.write(message, promise: nil)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: code)).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+            // A client that reads nothing cannot hold the shutdown: closed in 2 s whatever the writes did.
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+        for channel in connections {
+            try? await channel.closeFuture.get()
         }
         // Let the connection tasks close their media sessions.
         for _ in 0..<100 where state.activeTasks > 0 {

@@ -109,3 +109,28 @@ import Testing
         #expect(Self.metricsText(s).contains("callsctl_api_connection_timeouts_total{kind=\"join\"} 1"))
     }
 }
+
+/// At shutdown (the end of a drain) every signaling client gets `closed` and a WebSocket close (1001), not a bare
+/// TCP close.
+@Suite struct ShutdownCloseTests {
+    @Test func clientsAreToldBeforeTheSocketCloses() async throws {
+        let s = try await RunningServer.start()
+        let ws = try await TestWebSocket(port: s.port)
+        // The upgrade is answered; the server registers the connection as it adds the signaling handler.
+        try await ws.send("{\"v\":2,\"type\":\"ping\"}")
+        _ = try? await ws.receiveAny(waitingFor: "the answer to a first message")
+        await s.server.shutdown()
+        var sawClosed = false
+        var closeCode: Int?
+        for _ in 0..<10 where closeCode == nil {
+            let (opcode, payload) = try await ws.receiveFrame(waitingFor: "closed, then the close frame")
+            if opcode == 1, let text = String(bytes: payload, encoding: .utf8), text.contains("\"type\":\"closed\"") {
+                sawClosed = text.contains("the server is shutting down")
+            } else if opcode == 8 {
+                closeCode = payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : -1
+            }
+        }
+        #expect(sawClosed)
+        #expect(closeCode == 1001)
+    }
+}
