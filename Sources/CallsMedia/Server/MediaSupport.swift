@@ -76,26 +76,52 @@ struct SourceRateLimiter {
     let ratePerSecond: Double
     let maximumSources: Int
     private var buckets: [[UInt8]: Bucket] = [:]
+    /// Shared by new sources while the table is full of active ones: they are limited together, and nobody's own
+    /// bucket is reset (clearing the table when it filled up gave every source fresh tokens: a flood from many
+    /// addresses turned the limit off for everyone).
+    private var overflow: Bucket?
+    private var lastSweep: NIODeadline?
 
     init(ratePerSecond: Int, maximumSources: Int = 16_384) {
         self.ratePerSecond = Double(ratePerSecond)
         self.maximumSources = maximumSources
     }
 
+    /// Sources with a bucket of their own now.
+    var trackedSources: Int { buckets.count }
+
     mutating func allow(_ address: SocketAddress, now: NIODeadline = .now()) -> Bool {
         let key = Self.key(address)
-        var bucket = buckets[key] ?? Bucket(tokens: ratePerSecond, last: now)
+        if var bucket = buckets[key] {
+            let allowed = take(&bucket, now: now)
+            buckets[key] = bucket
+            return allowed
+        }
+        if buckets.count >= maximumSources, lastSweep.map({ now - $0 >= .seconds(1) }) ?? true {
+            // Forget sources idle for 2 s, at most once a second (the sweep is linear in the table).
+            lastSweep = now
+            buckets = buckets.filter { now - $0.value.last < .seconds(2) }
+        }
+        if buckets.count >= maximumSources {
+            var shared = overflow ?? Bucket(tokens: ratePerSecond, last: now)
+            let allowed = take(&shared, now: now)
+            overflow = shared
+            return allowed
+        }
+        var bucket = Bucket(tokens: ratePerSecond, last: now)
+        let allowed = take(&bucket, now: now)
+        buckets[key] = bucket
+        return allowed
+    }
+
+    /// Refills `bucket` for the time since its last use and takes a token if there is one.
+    private func take(_ bucket: inout Bucket, now: NIODeadline) -> Bool {
         let elapsed = Double((now - bucket.last).nanoseconds) / 1e9
         bucket.tokens = min(ratePerSecond, bucket.tokens + max(0, elapsed) * ratePerSecond)
         bucket.last = now
-        let allowed = bucket.tokens >= 1
-        if allowed { bucket.tokens -= 1 }
-        if buckets[key] == nil, buckets.count >= maximumSources {
-            buckets = buckets.filter { now - $0.value.last < .seconds(2) }
-            if buckets.count >= maximumSources { buckets.removeAll(keepingCapacity: true) }
-        }
-        buckets[key] = bucket
-        return allowed
+        guard bucket.tokens >= 1 else { return false }
+        bucket.tokens -= 1
+        return true
     }
 
     private static func key(_ address: SocketAddress) -> [UInt8] {
