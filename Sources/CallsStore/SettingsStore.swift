@@ -254,6 +254,10 @@ public final class SettingsStore: Sendable {
 
     static func translate(_ error: DatabaseError, path: String) -> StoreError {
         let message = error.message ?? "\(error.resultCode)"
+        // SQLite says "disk I/O error" when a write meets ENOSPC; the file system says whether it is full.
+        if error.resultCode == .SQLITE_FULL || (error.resultCode == .SQLITE_IOERR && Self.fileSystemIsFull(path)) {
+            return StoreError(kind: .diskFull, path: path, detail: "SQLite: \(message)")
+        }
         switch error.resultCode {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
             return StoreError(kind: .corrupt, path: path, detail: message)
@@ -261,6 +265,52 @@ public final class SettingsStore: Sendable {
             return StoreError(kind: .inaccessible, path: path, detail: message)
         default:
             return StoreError(kind: .other, path: path, detail: message)
+        }
+    }
+
+    /// Whether the file system holding `path` has no block left for this user.
+    static func fileSystemIsFull(_ path: String) -> Bool {
+        var info = statvfs()
+        let folder = (path as NSString).deletingLastPathComponent
+        guard statvfs(folder.isEmpty ? "." : folder, &info) == 0 else { return false }
+        return info.f_bavail == 0
+    }
+
+    /// Opens an existing store for reading only: no lock file, no migration, nothing written. For read commands
+    /// when the data directory or its file system is read-only (``init(path:busyTimeout:)`` needs to write the
+    /// lock file, and may migrate).
+    /// - Throws: ``StoreError``; `.inaccessible` when the file is missing or cannot be read, `.tooNew`/`.other` when
+    ///   its schema is not the one this callsctl reads without migrating.
+    public init(readingOnly path: String) throws(StoreError) {
+        self.path = path
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw StoreError(kind: .inaccessible, path: path, detail: "the file is missing or not readable")
+        }
+        try Self.checkHeader(path: path)
+        var config = Configuration()
+        config.readonly = true
+        config.label = "CallsStore (read-only)"
+        do {
+            // `immutable`: the file is read as it is, with no lock and no WAL index (which a read-only directory or
+            // file system could not hold); nobody can be writing it there.
+            let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+            let queue = try DatabaseQueue(path: uri, configuration: config)
+            let complete = try queue.read { db in try Self.migrator.hasCompletedMigrations(db) }
+            guard complete else {
+                let known = try queue.read { db in try Self.migrator.hasBeenSuperseded(db) }
+                throw StoreError(
+                    kind: known ? .tooNew : .other, path: path,
+                    detail: known
+                        ? "its schema is newer than this callsctl's"
+                        : "its schema needs an upgrade, which a read-only open cannot do; run any callsctl channel command once with write access")
+            }
+            writer = queue
+        } catch let error as DatabaseError {
+            throw Self.translate(error, path: path)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(kind: .other, path: path, detail: "\(error)")
         }
     }
 

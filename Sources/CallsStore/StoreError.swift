@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why the settings store could not be used. Every message names the file and says how to fix it.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
@@ -7,6 +9,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case inaccessible
         /// The database was written by a newer callsctl with migrations this one does not know.
         case tooNew
+        /// The file system holding the database is full.
+        case diskFull
         /// Another SQLite error.
         case other
     }
@@ -40,6 +44,13 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             return """
                 the settings database \(path) was written by a newer callsctl (\(detail)). It was left \
                 untouched. Fix: upgrade callsctl, or use another --data-dir.
+                """
+        case .diskFull:
+            let folder = (path as NSString).deletingLastPathComponent
+            return """
+                no space left on device: the settings database \(path) cannot be written (\(detail)). Nothing \
+                was changed. Fix: free space on the file system that holds \(folder) (df -h '\(folder)'), then \
+                run the command again, or choose another place with --data-dir or CALLSCTL_DATA_DIR.
                 """
         case .other:
             return "the settings database \(path) failed: \(detail)"

@@ -78,6 +78,28 @@ enum StoreAccess {
         }
     }
 
+    /// For commands that only read: the usual open, and when that cannot write (a read-only data directory or file
+    /// system, another user's folder), the store opened read-only, so that reading still works.
+    static func openForReading(_ global: GlobalOptions) throws -> SettingsStore {
+        let path = (global.resolvedDataDir as NSString).appendingPathComponent(SettingsStore.fileName)
+        do {
+            return try SettingsStore(path: path)
+        } catch let error where error.kind == .inaccessible || error.kind == .diskFull {
+            do {
+                let store = try SettingsStore(readingOnly: path)
+                var note = "the data directory cannot be written; read \(path) read-only"
+                let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int ?? 0
+                if wal > 0 { note += " (without the \(wal) bytes of \(path)-wal, which only a writer can fold in)" }
+                global.output.note(note)
+                return store
+            } catch {
+                throw CLIError(error.description, exitCode: .undecided)
+            }
+        } catch {
+            throw CLIError(error.description, exitCode: .undecided)
+        }
+    }
+
     static func run<T>(_ body: () throws(StoreError) -> T) throws -> T {
         do { return try body() } catch { throw CLIError(error.description, exitCode: .undecided) }
     }
@@ -165,7 +187,7 @@ struct ChannelStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let channel = try ChannelID(validating: id)
-        let store = try StoreAccess.open(global)
+        let store = try StoreAccess.openForReading(global)
         let status = try StoreAccess.run { () throws(StoreError) in try store.status(of: channel) }
         let testMode = try StoreAccess.run { () throws(StoreError) in try store.testMode() }
         let out = global.output
@@ -212,7 +234,7 @@ struct ChannelList: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.open(global)
+        let store = try StoreAccess.openForReading(global)
         let filter: ChannelSetting? = enabled ? .enabled : (disabled ? .disabled : nil)
         let rows = try StoreAccess.run { () throws(StoreError) in try store.list(setting: filter) }
         let testMode = try StoreAccess.run { () throws(StoreError) in try store.testMode() }
@@ -260,7 +282,7 @@ struct ChannelHistory: AsyncParsableCommand {
 
     func run() async throws {
         let channel = try id.map { try ChannelID(validating: $0) }
-        let store = try StoreAccess.open(global)
+        let store = try StoreAccess.openForReading(global)
         let entries = try StoreAccess.run { () throws(StoreError) in try store.history(channel: channel, limit: limit) }
         let out = global.output
         if global.json {
@@ -306,7 +328,7 @@ struct TestMode: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.open(global)
+        let store = try (action == .status ? StoreAccess.openForReading(global) : StoreAccess.open(global))
         let out = global.output
         switch action {
         case .status:
