@@ -25,6 +25,13 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
         if selected.contains("all") || selected.contains("sfu") { results += await SFUBench.run() }
         if selected.contains("memory") { results += MemoryBench.run() }
+        if selected.contains("flood") {
+            let rate = args.first { $0.hasPrefix("--rate=") }.flatMap { Int($0.dropFirst("--rate=".count)) }
+            let hogs = args.first { $0.hasPrefix("--hogs=") }.flatMap { Int($0.dropFirst("--hogs=".count)) }
+            let rt = args.first { $0.hasPrefix("--realtime-priority=") }.flatMap { Int($0.dropFirst("--realtime-priority=".count)) }
+            results += await FloodBench.run(
+                rate: rate ?? 200_000, hogs: hogs ?? ProcessInfo.processInfo.activeProcessorCount, realtimePriority: rt ?? 0)
+        }
         if selected.contains("large") {
             let n = args.first { $0.hasPrefix("--participants=") }.flatMap { Int($0.dropFirst("--participants=".count)) }
             let f = args.first { $0.hasPrefix("--fanout-threads=") }.flatMap { Int($0.dropFirst("--fanout-threads=".count)) }
