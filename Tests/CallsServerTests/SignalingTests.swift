@@ -264,6 +264,53 @@ import Testing
 
     @Test func depthIsLimited() {
         #expect(throws: (any Error).self) { try JSONLite.parse(String(repeating: "[", count: 100_000)) }
+        for deep in [String(repeating: "[", count: 100_000), String(repeating: "{\"a\":", count: 100_000)] {
+            #expect { try JSONLite.parse(deep) } throws: { "\($0)".contains("nested deeper than 64 levels") }
+        }
+        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect(throws: Never.self) { try JSONLite.parse(ok) }
+        let tooDeep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: (any Error).self) { try JSONLite.parse(tooDeep) }
+    }
+
+    @Test func duplicateKeysAreRefusedNamingTheKey() throws {
+        #expect { try JSONLite.parse(#"{"type":"join","type":"ping"}"#) } throws: {
+            "\($0)".contains("duplicate key \"type\"")
+        }
+        #expect { try JSONLite.parse(#"{"a":{"b":1,"b":2}}"#) } throws: { "\($0)".contains("duplicate key \"b\"") }
+        // The same key in different objects is fine; \u escapes count as the key they spell.
+        #expect(throws: Never.self) { try JSONLite.parse(#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#) }
+        #expect(throws: (any Error).self) { try JSONLite.parse(#"{"a":1,"\u0061":2}"#) }
+        // A hostile key is escaped in the error.
+        #expect { try JSONLite.parse(#"{"x\n\u001b":1,"x\n\u001b":2}"#) } throws: {
+            UntrustedText.firstControl(in: "\($0)") == nil && "\($0)".contains("duplicate key")
+        }
+    }
+
+    @Test(arguments: ["1e400", "-1e400", "1E+999", "123456789e999999999999"])
+    func numbersBeyondDoubleAreRefused(_ number: String) {
+        #expect { try JSONLite.parse("[\(number)]") } throws: { "\($0)".contains("number too large") }
+    }
+
+    @Test func hugeButFiniteNumbersParseAndRenderWithoutTrapping() throws {
+        for text in ["9223372036854775807", "-9223372036854775808", "1e300", "-1e300", "18446744073709551616", "1e15",
+            String(repeating: "9", count: 300)] {
+            let value = try JSONLite.parse(text)
+            _ = value.rendered
+            #expect(value.integer(in: 0...Int64.max) == nil || text == "1e15", "\(text)")
+        }
+        #expect(JSONLite.number(2).integer(in: 1...2) == 2)
+        #expect(JSONLite.number(2.5).integer(in: 1...3) == nil)
+        #expect(JSONLite.number(9.223372036854775807e18).integer(in: .min ... .max) == nil)
+        #expect(JSONLite.number(-9.223372036854775808e18).integer(in: .min ... .max) == .min)
+        #expect(JSONLite.string("1").integer(in: 0...2) == nil)
+    }
+
+    @Test func leadingZerosAndInvalidUTF8AreRefused() {
+        #expect(throws: (any Error).self) { try JSONLite.parse("01") }
+        #expect(throws: (any Error).self) { try JSONLite.parse("-00") }
+        #expect(throws: Never.self) { try JSONLite.parse("[0, -0, 0.5, -0e1]") }
+        #expect(throws: (any Error).self) { try JSONLite.parse(bytes: [0x22, 0xFF, 0x22]) }
     }
 }
 
