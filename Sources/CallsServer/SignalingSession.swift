@@ -319,7 +319,12 @@ actor SignalingSession {
                 .callNotAllowed, reason: reason, details: ["call.channel": .untrusted(claims.channel.rawValue)], reason)
             return
         }
-        guard case .awaitingJoin = state else { return }  // the socket closed while admission ran
+        guard case .awaitingJoin = state else {
+            // The socket closed while admission ran: nobody to answer, but the join is still counted and logged.
+            metrics.join(result: "refused")
+            logger.info("join refused", metadata: ["reason": "connection closed during admission"])
+            return
+        }
         let send = self.send
         let close = self.close
         var record = SessionRecord(
