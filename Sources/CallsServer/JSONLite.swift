@@ -1,7 +1,9 @@
 import Foundation
 
-/// A small JSON value and parser for signaling messages: strict (RFC 8259), depth-limited, and never
-/// traps on hostile input. Numbers are doubles; `raw` holds pre-rendered JSON for output only.
+/// A small JSON value and parser for signaling messages and join tokens: strict (RFC 8259), depth-limited, and never
+/// traps on hostile input. Objects with a key given twice are refused (parsers disagree on which copy wins, so a
+/// duplicate could mean one thing to a checker and another to a user). Numbers are finite doubles: one too large for
+/// a double (1e400) is refused, not read as infinity. `raw` holds pre-rendered JSON for output only.
 enum JSONLite: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -18,12 +20,30 @@ enum JSONLite: Sendable, Equatable {
     static let maximumDepth = 64
 
     static func parse(_ text: String) throws -> JSONLite {
-        var parser = Parser(bytes: Array(text.utf8))
+        try parse(bytes: Array(text.utf8))
+    }
+
+    /// Parses UTF-8 bytes; invalid UTF-8 is refused (not replaced).
+    static func parse(bytes: [UInt8]) throws -> JSONLite {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ParseError(description: "the text is not valid UTF-8")
+        }
+        var parser = Parser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
-        guard parser.index == parser.bytes.count else { throw ParseError(description: "trailing characters") }
+        guard parser.index == parser.bytes.count else { throw parser.fail("trailing characters after the JSON value") }
         return value
+    }
+
+    /// An integer number within `range`: nil when this is not a number, not a whole number, or outside the range.
+    func integer(in range: ClosedRange<Int64>) -> Int64? {
+        guard case .number(let n) = self, n.isFinite, n == n.rounded(.towardZero),
+            n >= Double(range.lowerBound), n <= Double(range.upperBound)
+        else { return nil }
+        // Both bounds are checked as doubles above; Int64(exactly:) also refuses the one double above Int64.max that
+        // Double(Int64.max) rounds to.
+        return Int64(exactly: n).flatMap { range.contains($0) ? $0 : nil }
     }
 
     var rendered: String {
@@ -53,7 +73,9 @@ enum JSONLite: Sendable, Equatable {
         func fail(_ what: String) -> ParseError { ParseError(description: "\(what) at byte \(index)") }
 
         mutating func value(depth: Int) throws -> JSONLite {
-            guard depth < JSONLite.maximumDepth else { throw fail("nesting deeper than \(JSONLite.maximumDepth)") }
+            guard depth < JSONLite.maximumDepth else {
+                throw fail("arrays and objects nested deeper than \(JSONLite.maximumDepth) levels")
+            }
             guard index < bytes.count else { throw fail("unexpected end") }
             switch bytes[index] {
             case UInt8(ascii: "{"): return try object(depth: depth)
@@ -85,7 +107,12 @@ enum JSONLite: Sendable, Equatable {
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+                let keyStart = index
                 let key = try string()
+                guard fields[key] == nil else {
+                    index = keyStart
+                    throw fail("duplicate key \(jsonQuote(UntrustedText.forLog(key, limit: 64))) in an object (each key may appear once)")
+                }
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 index += 1
@@ -197,11 +224,16 @@ enum JSONLite: Sendable, Equatable {
             let start = index
             if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
             var digits = 0
+            let firstDigit = index
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
                 index += 1
                 digits += 1
             }
             guard digits > 0 else { throw fail("unexpected character") }
+            guard digits == 1 || bytes[firstDigit] != UInt8(ascii: "0") else {
+                index = firstDigit
+                throw fail("number with a leading zero")
+            }
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
                 index += 1
                 var frac = 0
@@ -224,7 +256,12 @@ enum JSONLite: Sendable, Equatable {
                 guard exp > 0 else { throw fail("bad number") }
             }
             guard let d = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
+                index = start
                 throw fail("bad number")
+            }
+            guard d.isFinite else {
+                index = start
+                throw fail("number too large (beyond ±1.8e308)")
             }
             return d
         }

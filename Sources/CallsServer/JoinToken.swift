@@ -19,19 +19,27 @@ public struct JoinTokenClaims: Sendable, Equatable {
     public var issuedAt: Int64
     /// Expires at (seconds since 1970, UTC).
     public var expiresAt: Int64
+    /// Not valid before (seconds since 1970, UTC), if the issuer set `nbf`.
+    public var notBefore: Int64?
 
-    public init(channel: ChannelID, user: String, role: Role = .user, issuedAt: Int64, expiresAt: Int64) {
+    public init(
+        channel: ChannelID, user: String, role: Role = .user, issuedAt: Int64, expiresAt: Int64, notBefore: Int64? = nil
+    ) {
         self.channel = channel
         self.user = user
         self.role = role
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
+        self.notBefore = notBefore
     }
 
-    /// Claims valid from `now` for `ttl` seconds.
+    /// Claims valid from `now` for `ttl` seconds. The expiry saturates instead of overflowing; a token whose expiry
+    /// is past ``JoinTokenSigner/maximumTimestamp`` is refused when verified.
     public init(channel: ChannelID, user: String, role: Role = .user, ttl: Int64, now: Date = Date()) {
-        let iat = Int64(now.timeIntervalSince1970.rounded(.down))
-        self.init(channel: channel, user: user, role: role, issuedAt: iat, expiresAt: iat + ttl)
+        let iat = JoinTokenSigner.seconds(now)
+        let (sum, overflow) = iat.addingReportingOverflow(ttl)
+        let exp = overflow ? (ttl > 0 ? Int64.max : Int64.min) : sum
+        self.init(channel: channel, user: user, role: role, issuedAt: iat, expiresAt: exp)
     }
 
     public var expiryDate: Date { Date(timeIntervalSince1970: TimeInterval(expiresAt)) }
@@ -48,6 +56,8 @@ public struct JoinTokenError: Error, Sendable, Equatable, CustomStringConvertibl
         case badSignature = "bad_signature"
         /// `exp` is in the past (beyond the leeway).
         case expired
+        /// `nbf` is in the future (beyond the leeway).
+        case notYetValid = "not_yet_valid"
         /// Signed correctly but a claim is missing or invalid.
         case invalidClaims = "invalid_claims"
     }
@@ -67,7 +77,7 @@ public struct JoinTokenError: Error, Sendable, Equatable, CustomStringConvertibl
 /// Signs and verifies join tokens: compact JWTs (`header.payload.signature`, base64url without padding)
 /// with HMAC-SHA256 over the server's secret.
 public struct JoinTokenSigner: Sendable {
-    /// Clock skew tolerated on `exp` and `iat`.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
     public static let leewaySeconds: Int64 = 30
     /// Tokens longer than this are refused before any decoding.
     public static let maximumLength = 8192
@@ -86,13 +96,14 @@ public struct JoinTokenSigner: Sendable {
         let header = #"{"alg":"HS256","typ":"JWT"}"#
         let payload =
             "{\"channel\":\(jsonQuote(claims.channel.rawValue)),\"user\":\(jsonQuote(claims.user)),"
-            + "\"role\":\(jsonQuote(claims.role.rawValue)),\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)}"
+            + "\"role\":\(jsonQuote(claims.role.rawValue)),\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)"
+            + (claims.notBefore.map { ",\"nbf\":\($0)" } ?? "") + "}"
         let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)
         return signingInput + "." + Base64URL.encode(Array(mac))
     }
 
-    /// Checks structure, algorithm, signature, expiry and claims, in that order.
+    /// Checks structure, algorithm, signature, claims, expiry, issue time and not-before, in that order.
     /// - Throws: ``JoinTokenError`` with a distinct code for each reason.
     public func verify(_ token: String, now: Date = Date()) throws(JoinTokenError) -> JoinTokenClaims {
         let fix = "Create a new one with `callsctl token create --channel ID --user NAME`."
@@ -107,21 +118,34 @@ public struct JoinTokenSigner: Sendable {
             )
         }
         guard let headerBytes = Base64URL.decode(parts[0]) else {
-            throw JoinTokenError(.malformed, "the token's header is not base64url. \(fix)")
+            throw JoinTokenError(
+                .malformed,
+                "the token's header is not canonical base64url (A-Z a-z 0-9 - _, no padding, unused bits zero). \(fix)")
         }
-        guard let header = (try? JSONSerialization.jsonObject(with: Data(headerBytes))) as? [String: Any] else {
-            throw JoinTokenError(.malformed, "the token's header is not a JSON object. \(fix)")
+        let header: [String: JSONLite]
+        do {
+            guard case .object(let fields) = try JSONLite.parse(bytes: headerBytes) else {
+                throw JoinTokenError(.malformed, "the token's header is not a JSON object. \(fix)")
+            }
+            header = fields
+        } catch let error as JoinTokenError {
+            throw error
+        } catch {
+            throw JoinTokenError(.malformed, "the token's header is not valid JSON: \(error). \(fix)")
         }
-        guard let alg = header["alg"] as? String else {
-            throw JoinTokenError(.malformed, "the token's header has no \"alg\". \(fix)")
+        guard case .string(let alg)? = header["alg"] else {
+            throw JoinTokenError(.malformed, "the token's header has no \"alg\" string. \(fix)")
         }
         guard alg == "HS256" else {
             throw JoinTokenError(
                 .unsupportedAlgorithm,
-                "the token is signed with \"\(alg)\"; only HS256 tokens signed with this server's secret are accepted. \(fix)")
+                "the token is signed with \(jsonQuote(UntrustedText.forLog(alg, limit: 32))); only HS256 tokens signed with this server's secret are accepted. \(fix)")
         }
         guard let signature = Base64URL.decode(parts[2]) else {
-            throw JoinTokenError(.malformed, "the token's signature is not base64url. \(fix)")
+            // Refused like any other wrong signature: a cut or altered signature often stops being canonical.
+            throw JoinTokenError(
+                .badSignature,
+                "the token's signature is not canonical base64url (A-Z a-z 0-9 - _, no padding, unused bits zero): it was altered or cut when copied. \(fix)")
         }
         let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
         // isValidAuthenticationCode compares in constant time.
@@ -133,17 +157,27 @@ public struct JoinTokenSigner: Sendable {
                 "the token's signature does not match this server's secret: it was altered, forged, or created with another secret (another data directory or --token-secret-file). \(fix)"
             )
         }
-        guard let payloadBytes = Base64URL.decode(parts[1]),
-            let payload = try? JSONDecoder().decode(RawClaims.self, from: Data(payloadBytes))
-        else {
-            throw JoinTokenError(.malformed, "the token's payload is not a base64url JSON object. \(fix)")
+        guard let payloadBytes = Base64URL.decode(parts[1]) else {
+            throw JoinTokenError(.malformed, "the token's payload is not canonical base64url. \(fix)")
+        }
+        let payload: [String: JSONLite]
+        do {
+            guard case .object(let fields) = try JSONLite.parse(bytes: payloadBytes) else {
+                throw JoinTokenError(.malformed, "the token's payload is not a JSON object. \(fix)")
+            }
+            payload = fields
+        } catch let error as JoinTokenError {
+            throw error
+        } catch {
+            throw JoinTokenError(.malformed, "the token's payload is not valid JSON: \(error). \(fix)")
         }
         let claims = try Self.claims(from: payload, fix: fix)
-        let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let nowSeconds = Self.seconds(now)
+        // Every time claim is within 0...maximumTimestamp and nowSeconds is clamped to it, so none of this overflows.
         if claims.expiresAt + Self.leewaySeconds < nowSeconds {
             throw JoinTokenError(
                 .expired,
-                "the token expired at \(Self.iso(claims.expiresAt)) (\(nowSeconds - claims.expiresAt) s ago). Create a new one, with a longer --ttl if needed: `callsctl token create --channel \(claims.channel) --user \(claims.user) --ttl 3600`."
+                "the token expired at \(Self.iso(claims.expiresAt)) (\(nowSeconds - claims.expiresAt) s ago). Create a new one, with a longer --ttl if needed: `callsctl token create --channel \(claims.channel) --user NAME --ttl 3600`."
             )
         }
         if claims.issuedAt > nowSeconds + Self.leewaySeconds {
@@ -151,59 +185,79 @@ public struct JoinTokenSigner: Sendable {
                 .invalidClaims,
                 "the token was issued in the future (iat \(Self.iso(claims.issuedAt))); check the clocks of this server and the token's issuer.")
         }
+        if let notBefore = claims.notBefore, notBefore > nowSeconds + Self.leewaySeconds {
+            throw JoinTokenError(
+                .notYetValid,
+                "the token is not valid before \(Self.iso(notBefore)) (nbf, \(notBefore - nowSeconds) s from now); use it then, or check the clocks of this server and the token's issuer.")
+        }
         return claims
     }
 
-    private static func claims(from payload: RawClaims, fix: String) throws(JoinTokenError) -> JoinTokenClaims {
-        guard let channelText = payload.channel else {
+    /// Latest time claim accepted: 9999-12-31T23:59:59Z. Larger values (up to 2^63-1 or 1e300) are refused as
+    /// invalid claims, so that adding the leeway or subtracting two claims can never overflow.
+    public static let maximumTimestamp: Int64 = 253_402_300_799
+
+    /// `date` in whole seconds since 1970, clamped to 0...maximumTimestamp.
+    static func seconds(_ date: Date) -> Int64 {
+        let t = date.timeIntervalSince1970.rounded(.down)
+        guard t.isFinite else { return t > 0 ? maximumTimestamp : 0 }
+        return Int64(min(max(t, 0), Double(maximumTimestamp)))
+    }
+
+    private static func claims(from payload: [String: JSONLite], fix: String) throws(JoinTokenError) -> JoinTokenClaims {
+        guard case .string(let channelText)? = payload["channel"] else {
             throw JoinTokenError(.invalidClaims, "the token has no \"channel\" claim (a string). \(fix)")
         }
         let channel: ChannelID
         do { channel = try ChannelID(validating: channelText) } catch {
             throw JoinTokenError(.invalidClaims, "the token's \"channel\" claim is an \(error.description)")
         }
-        guard let user = payload.user, !user.isEmpty else {
+        guard case .string(let user)? = payload["user"], !user.isEmpty else {
             throw JoinTokenError(.invalidClaims, "the token has no \"user\" claim (a non-empty string). \(fix)")
         }
-        let roleText = payload.role ?? "user"
+        if let (position, scalar) = UntrustedText.firstControl(in: user) {
+            throw JoinTokenError(
+                .invalidClaims,
+                "the token's \"user\" claim has the control character \(UntrustedText.describe(scalar)) at position \(position); user names must be plain text without newlines, tabs or escape sequences. Create a token with a plain --user. \(fix)")
+        }
+        let roleText: String
+        switch payload["role"] {
+        case nil: roleText = "user"
+        case .string(let text)?: roleText = text
+        default: throw JoinTokenError(.invalidClaims, "the token's \"role\" claim is not a string; it must be \"user\" or \"admin\". \(fix)")
+        }
         guard let role = JoinTokenClaims.Role(rawValue: roleText) else {
-            throw JoinTokenError(.invalidClaims, "the token's \"role\" is \"\(roleText)\"; it must be user or admin. \(fix)")
+            throw JoinTokenError(
+                .invalidClaims,
+                "the token's \"role\" is \(jsonQuote(UntrustedText.forLog(roleText, limit: 32))); it must be user or admin. \(fix)")
         }
-        guard let exp = payload.exp else {
-            throw JoinTokenError(.invalidClaims, "the token has no numeric \"exp\" (expiry) claim. \(fix)")
-        }
-        guard let iat = payload.iat else {
-            throw JoinTokenError(.invalidClaims, "the token has no numeric \"iat\" (issued at) claim. \(fix)")
-        }
-        return JoinTokenClaims(channel: channel, user: user, role: role, issuedAt: iat, expiresAt: exp)
+        let exp = try time(payload, "exp", "expiry", required: true, fix: fix)
+        let iat = try time(payload, "iat", "issued at", required: true, fix: fix)
+        let nbf = try time(payload, "nbf", "not before", required: false, fix: fix)
+        guard let exp, let iat else { throw JoinTokenError(.invalidClaims, "the token lacks a time claim. \(fix)") }
+        return JoinTokenClaims(channel: channel, user: user, role: role, issuedAt: iat, expiresAt: exp, notBefore: nbf)
     }
 
-    /// The payload as sent: every claim optional and loosely typed, so a wrong type reads as "missing".
-    private struct RawClaims: Decodable {
-        var channel: String?
-        var user: String?
-        var role: String?
-        var iat: Int64?
-        var exp: Int64?
-
-        enum CodingKeys: String, CodingKey { case channel, user, role, iat, exp }
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            channel = try? c.decodeIfPresent(String.self, forKey: .channel)
-            user = try? c.decodeIfPresent(String.self, forKey: .user)
-            role = try? c.decodeIfPresent(String.self, forKey: .role)
-            iat = Self.seconds(c, .iat)
-            exp = Self.seconds(c, .exp)
-        }
-
-        private static func seconds(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Int64? {
-            if let i = try? c.decodeIfPresent(Int64.self, forKey: key) { return i }
-            if let d = try? c.decodeIfPresent(Double.self, forKey: key), d.isFinite, abs(d) < 1e15 {
-                return Int64(d.rounded(.down))
+    /// A time claim: a number of seconds since 1970 within 0...maximumTimestamp (fractions are dropped).
+    private static func time(
+        _ payload: [String: JSONLite], _ key: String, _ meaning: String, required: Bool, fix: String
+    ) throws(JoinTokenError) -> Int64? {
+        guard let value = payload[key] else {
+            if required {
+                throw JoinTokenError(.invalidClaims, "the token has no numeric \"\(key)\" (\(meaning)) claim. \(fix)")
             }
             return nil
         }
+        guard case .number(let n) = value else {
+            throw JoinTokenError(
+                .invalidClaims, "the token's \"\(key)\" (\(meaning)) claim is not a number of seconds since 1970. \(fix)")
+        }
+        guard let seconds = JSONLite.number(n.rounded(.down)).integer(in: 0...maximumTimestamp) else {
+            throw JoinTokenError(
+                .invalidClaims,
+                "the token's \"\(key)\" (\(meaning)) claim \(value.rendered) is out of range; it must be seconds since 1970 between 0 and \(maximumTimestamp) (the end of year 9999). \(fix)")
+        }
+        return seconds
     }
 
     private static func iso(_ seconds: Int64) -> String {
@@ -221,20 +275,35 @@ enum Base64URL {
             .replacingOccurrences(of: "=", with: "")
     }
 
+    /// The bytes of `text`, or nil unless it is canonical unpadded base64url: only A-Z a-z 0-9 - _, no `=`, a length
+    /// that is not 1 more than a multiple of 4, and the unused low bits of the last character zero (so that exactly
+    /// one text encodes each byte string, and an altered last character never decodes to the same bytes).
     static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        var s = ""
-        s.reserveCapacity(text.utf8.count + 3)
-        for c in text.unicodeScalars {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in text.utf8 {
+            let v: UInt32
             switch c {
-            case "A"..."Z", "a"..."z", "0"..."9": s.unicodeScalars.append(c)
-            case "-": s += "+"
-            case "_": s += "/"
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-"): v = 62
+            case UInt8(ascii: "_"): v = 63
             default: return nil
             }
+            accumulator = (accumulator << 6 | v) & 0xFFFF
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
         }
-        if s.count % 4 == 1 { return nil }
-        while s.count % 4 != 0 { s += "=" }
-        return Data(base64Encoded: s).map { Array($0) }
+        // 0 bits left over: a whole number of groups. 2 or 4: the padding bits must be zero. 6: a lone character
+        // (length 1 more than a multiple of 4), which encodes no byte.
+        guard bits != 6, accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
     }
 }
 

@@ -1,3 +1,4 @@
+import CallsStore
 import Foundation
 import Logging
 
@@ -150,7 +151,7 @@ actor SignalingSession {
         self.close = close
         var logger = logger
         logger[metadataKey: "session.id"] = "\(id)"
-        logger[metadataKey: "peer.address"] = "\(peer)"
+        logger[metadataKey: "peer.address"] = .untrusted(peer)
         self.logger = logger
     }
 
@@ -158,18 +159,33 @@ actor SignalingSession {
 
     /// A complete text message from the client.
     func handle(text: String) async {
-        guard case .object(let message)? = try? JSONLite.parse(text) else {
-            sendError(.badMessage, "the message is not a JSON object; send for example {\"v\":1,\"type\":\"join\",\"token\":\"...\"}")
-            return
-        }
-        if let v = message["v"] {
-            guard case .number(let n) = v, n == n.rounded(), n >= Double(Self.oldestVersion), n <= Double(Self.version) else {
-                sendError(
-                    .unsupportedVersion,
-                    "this server speaks signaling protocol version \(Self.version) (and still \(Self.oldestVersion)), the message asked for \(v.rendered); send \"v\":\(Self.version)")
+        let example = "send for example {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}"
+        let message: [String: JSONLite]
+        do {
+            guard case .object(let fields) = try JSONLite.parse(text) else {
+                sendError(.badMessage, "the message is not a JSON object; \(example)")
                 return
             }
-            if case .awaitingJoin = state, case .string("join")? = message["type"] { clientVersion = Int(n) }
+            message = fields
+        } catch {
+            sendError(.badMessage, "the message is not valid JSON: \(error); \(example)")
+            return
+        }
+        let isJoin = message["type"] == .string("join")
+        if let v = message["v"] {
+            // integer(in:) refuses fractions, non-numbers and anything out of range (1e400 never parses) without
+            // converting first, so no value can trap here.
+            guard let n = v.integer(in: Int64(Self.oldestVersion)...Int64(Self.version)) else {
+                let text =
+                    "this server speaks signaling protocol version \(Self.version) (and still \(Self.oldestVersion)), the message asked for \(String(v.rendered.prefix(40))); send \"v\":\(Self.version)"
+                if isJoin, case .awaitingJoin = state {
+                    refuseJoin(.unsupportedVersion, reason: "unsupported protocol version", text)
+                } else {
+                    sendError(.unsupportedVersion, text)
+                }
+                return
+            }
+            if case .awaitingJoin = state, isJoin { clientVersion = Int(n) }
         }
         guard case .string(let type)? = message["type"] else {
             sendError(.badMessage, "the message has no \"type\" string; expected one of \(Self.messageTypes)")
@@ -216,30 +232,42 @@ actor SignalingSession {
 
     private func join(_ message: [String: JSONLite]) async {
         guard message["v"] != nil else {
-            sendError(.badMessage, "join needs the protocol version: send {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}")
+            refuseJoin(
+                .badMessage, reason: "no protocol version",
+                "join needs the protocol version: send {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}")
             return
         }
         guard case .awaitingJoin = state else {
-            sendError(.alreadyJoined, "this connection has already joined; open a new WebSocket to join again")
+            refuseJoin(.alreadyJoined, reason: "already joined", "this connection has already joined; open a new WebSocket to join again")
             return
         }
         if isDraining() {
-            metrics.join(result: "refused")
-            logger.info("join refused", metadata: ["reason": "draining"])
-            sendError(.serverDraining, "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
+            refuseJoin(
+                .serverDraining, reason: "draining",
+                "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
             return
         }
-        guard case .string(let token)? = message["token"], !token.isEmpty else {
-            sendError(.badToken, "join needs a \"token\" string; create one with `callsctl token create --channel ID --user NAME`")
+        let token: String
+        switch message["token"] {
+        case .string(let t)? where !t.isEmpty: token = t
+        case nil:
+            refuseJoin(
+                .badToken, reason: "no token",
+                "join needs a \"token\" string; create one with `callsctl token create --channel ID --user NAME`")
+            return
+        default:
+            refuseJoin(
+                .badToken, reason: "token not a non-empty string",
+                "join's \"token\" must be a non-empty string; create one with `callsctl token create --channel ID --user NAME`")
             return
         }
         let claims: JoinTokenClaims
         do {
             claims = try signer.verify(token)
         } catch {
-            metrics.join(result: "refused")
-            logger.info("join refused", metadata: ["reason": "\(error.code.rawValue)"])
-            sendError(error.code == .expired ? .expiredToken : .badToken, "the token was refused: \(error.message)")
+            refuseJoin(
+                error.code == .expired ? .expiredToken : .badToken, reason: error.code.rawValue,
+                details: ["error": .untrusted(error.message)], "the token was refused: \(error.message)")
             return
         }
         // A client may name the channel it means to join; the token must be for that channel.
@@ -247,14 +275,21 @@ actor SignalingSession {
         case nil: break
         case .string(let wanted)? where wanted == claims.channel.rawValue: break
         case .string(let wanted)?:
-            metrics.join(result: "refused")
-            logger.info("join refused", metadata: ["reason": "token for another channel"])
-            sendError(
-                .badToken,
-                "the token is for channel \(claims.channel), not \(wanted); create one for \(wanted) with `callsctl token create --channel \(wanted) --user NAME`")
+            let details: Logger.Metadata = [
+                "call.channel": .untrusted(claims.channel.rawValue), "wanted.channel": .untrusted(wanted),
+            ]
+            if (try? ChannelID(validating: wanted)) != nil {
+                refuseJoin(
+                    .badToken, reason: "token for another channel", details: details,
+                    "the token is for channel \(claims.channel), not \(wanted); create one for \(wanted) with `callsctl token create --channel \(wanted) --user NAME`")
+            } else {
+                refuseJoin(
+                    .badToken, reason: "token for another channel", details: details,
+                    "the token is for channel \(claims.channel), not \(jsonQuote(UntrustedText.forLog(wanted, limit: 64))), which is not a channel id (26 characters of a-z and 0-9); send the channel id, or leave \"channel\" out")
+            }
             return
         default:
-            sendError(.badMessage, "join's \"channel\" must be a channel id string")
+            refuseJoin(.badMessage, reason: "channel not a string", "join's \"channel\" must be a channel id string")
             return
         }
         let echo: Bool
@@ -262,7 +297,9 @@ actor SignalingSession {
         case nil, .bool(false)?: echo = false
         case .bool(true)?: echo = true
         default:
-            sendError(.badMessage, "join's \"echo\" must be true (an echo test) or false (join the channel's call)")
+            refuseJoin(
+                .badMessage, reason: "echo not a boolean",
+                "join's \"echo\" must be true (an echo test) or false (join the channel's call)")
             return
         }
         let startMuted: Bool
@@ -270,7 +307,7 @@ actor SignalingSession {
         case nil, .bool(false)?: startMuted = false
         case .bool(true)?: startMuted = true
         default:
-            sendError(.badMessage, "join's \"muted\" must be true or false")
+            refuseJoin(.badMessage, reason: "muted not a boolean", "join's \"muted\" must be true or false")
             return
         }
         // The channel policy is checked when a call starts; joining a running call is not checked
@@ -278,12 +315,16 @@ actor SignalingSession {
         // starts no call and reaches nobody, so it is not checked.
         let callRunning = (registry?.count(channel: claims.channel.rawValue) ?? 0) > 0
         if !echo, !callRunning, let admission, let reason = await admission(claims) {
-            metrics.join(result: "refused")
-            logger.info("join refused", metadata: ["reason": "\(reason)", "call.channel": "\(claims.channel)"])
-            sendError(.callNotAllowed, reason)
+            refuseJoin(
+                .callNotAllowed, reason: reason, details: ["call.channel": .untrusted(claims.channel.rawValue)], reason)
             return
         }
-        guard case .awaitingJoin = state else { return }  // the socket closed while admission ran
+        guard case .awaitingJoin = state else {
+            // The socket closed while admission ran: nobody to answer, but the join is still counted and logged.
+            metrics.join(result: "refused")
+            logger.info("join refused", metadata: ["reason": "connection closed during admission"])
+            return
+        }
         let send = self.send
         let close = self.close
         var record = SessionRecord(
@@ -298,10 +339,8 @@ actor SignalingSession {
         if let registry {
             switch registry.join(record, limit: maxParticipants) {
             case .full:
-                metrics.join(result: "refused")
-                logger.info("join refused", metadata: ["reason": "call full", "call.channel": "\(claims.channel)"])
-                sendError(
-                    .callFull,
+                refuseJoin(
+                    .callFull, reason: "call full", details: ["call.channel": .untrusted(claims.channel.rawValue)],
                     "the call in channel \(claims.channel) already has \(maxParticipants ?? 0) participants, the limit set by --max-participants; try again when someone leaves")
                 return
             case .joined(let started):
@@ -311,8 +350,8 @@ actor SignalingSession {
         state = .joined(claims)
         self.echo = echo
         self.muted = startMuted
-        logger[metadataKey: "call.channel"] = "\(claims.channel)"
-        logger[metadataKey: "user"] = "\(claims.user)"
+        logger[metadataKey: "call.channel"] = .untrusted(claims.channel.rawValue)
+        logger[metadataKey: "user"] = .untrusted(claims.user)
         metrics.join(result: "ok")
         logger.info("joined", metadata: ["role": "\(claims.role.rawValue)", "echo": "\(echo)"])
 
@@ -372,18 +411,20 @@ actor SignalingSession {
         }
         state = .inCall(claims, mediaSessionID: nil)
         let started = ContinuousClock.now
-        let label = "\(claims.user)@\(claims.channel)/\(id)"
+        // The label is only for the media server's logs.
+        let label = UntrustedText.forLog("\(claims.user)@\(claims.channel)/\(id)")
         let result: (sessionID: String, answer: String)
         do {
             result = try await backend.createSession(
                 offer: sdp, label: label, channel: echo ? nil : claims.channel.rawValue, participant: id)
         } catch let error as MediaUnavailableError {
             state = .joined(claims)
+            logger.info("offer refused", metadata: ["reason": "media unavailable", "error": .untrusted(describing: error)])
             sendError(.mediaUnavailable, error.description)
             return
         } catch {
             state = .joined(claims)
-            logger.info("offer refused", metadata: ["error": "\(error)"])
+            logger.info("offer refused", metadata: ["error": .untrusted(describing: error)])
             sendError(.badOffer, "the offer was refused: \(error)")
             return
         }
@@ -398,7 +439,7 @@ actor SignalingSession {
         let sessionID = id
         registry?.update(sessionID) { $0.mediaSession = result.sessionID }
         let registry = self.registry
-        logger[metadataKey: "media.session"] = "\(result.sessionID)"
+        logger[metadataKey: "media.session"] = .untrusted(result.sessionID)
         logger.info("answered offer")
         reply(["type": .string("answer"), "sdp": .string(result.answer)])
         let events = backend.backendEvents(result.sessionID)
@@ -410,12 +451,12 @@ actor SignalingSession {
                 case .iceConnected(let t, let remote):
                     transport = t
                     registry?.update(sessionID) { $0.transport = t }
-                    await self.log("ICE connected", ["transport": "\(t)", "remote": "\(remote)"])
+                    await self.log("ICE connected", ["transport": .untrusted(t), "remote": .untrusted(remote)])
                 case .dtlsConnected(let profile):
                     let seconds = (ContinuousClock.now - started).seconds
                     self.metrics.observeHandshake(seconds: seconds)
                     registry?.update(sessionID) { $0.connectedAt = Date() }
-                    await self.log("connected", ["transport": "\(transport)", "srtp.profile": "\(profile)"])
+                    await self.log("connected", ["transport": .untrusted(transport), "srtp.profile": .untrusted(profile)])
                     await self.reply(["type": .string("connected"), "transport": .string(transport)])
                 case .renegotiationNeeded(let audio, let video):
                     await self.reply([
@@ -476,7 +517,7 @@ actor SignalingSession {
             logger.debug("answered renegotiation")
             reply(["type": .string("answer"), "sdp": .string(answer)])
         } catch {
-            logger.info("renegotiation refused", metadata: ["error": "\(error)"])
+            logger.info("renegotiation refused", metadata: ["error": .untrusted(describing: error)])
             sendError(.badOffer, "the new offer was refused: \(error)")
         }
     }
@@ -564,7 +605,7 @@ actor SignalingSession {
 
     private func mediaClosed(reason: String) {
         guard case .inCall(let claims, _) = state else { return }
-        logger.info("media session closed", metadata: ["reason": "\(reason)"])
+        logger.info("media session closed", metadata: ["reason": .untrusted(reason)])
         state = .joined(claims)
         eventsTask = nil
         clearMedia()
@@ -577,7 +618,7 @@ actor SignalingSession {
         if case .inCall(let claims, let media) = state {
             if let media {
                 await backend.closeSession(media)
-                logger.info("media session closed", metadata: ["reason": "\(reason)"])
+                logger.info("media session closed", metadata: ["reason": .untrusted(reason)])
             }
             state = .joined(claims)
             clearMedia()
@@ -613,6 +654,19 @@ actor SignalingSession {
             "{\"slot\":\(s.slot),\"mid\":\(s.mid.map(jsonQuote) ?? "null"),\"ssrc\":\(s.ssrc),\"participant\":\(s.participant.map(jsonQuote) ?? "null")}"
         }
         replyFields([("type", .string("speakers")), ("slots", .raw("[" + list.joined(separator: ",") + "]"))])
+    }
+
+    /// Refuses a join: counted in callsctl_joins_total{result="refused"}, logged once with `reason` and `details`
+    /// (escaped, as they may quote the client), and answered with an error.
+    private func refuseJoin(
+        _ code: SignalingErrorCode, reason: String, details: Logger.Metadata = [:], _ text: String
+    ) {
+        metrics.join(result: "refused")
+        var metadata = details
+        metadata["reason"] = .untrusted(reason)
+        metadata["code"] = .string(code.rawValue)
+        logger.info("join refused", metadata: metadata)
+        sendError(code, text)
     }
 
     private func sendError(_ code: SignalingErrorCode, _ text: String) {

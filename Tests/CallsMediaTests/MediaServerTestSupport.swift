@@ -17,7 +17,8 @@ enum MediaTest {
 
     /// A started server on ephemeral loopback ports, advertising 127.0.0.1.
     static func server(
-        udpCandidates: Bool = true, tcpCandidates: Bool = true, configure: (inout MediaServerConfiguration) -> Void = { _ in }
+        udpCandidates: Bool = true, tcpCandidates: Bool = true, logger: Logger = MediaTest.logger,
+        configure: (inout MediaServerConfiguration) -> Void = { _ in }
     ) async throws -> MediaServer {
         var c = MediaServerConfiguration()
         c.udpListen = "127.0.0.1:0"
@@ -29,6 +30,36 @@ enum MediaTest {
         let server = try MediaServer(configuration: c, logger: logger)
         try await server.start()
         return server
+    }
+
+    /// A logger that keeps the messages it is given at info and above.
+    final class Messages: @unchecked Sendable {
+        // @unchecked: `entries` is read and written only while `lock` is held.
+        private let lock = NSLock()
+        private var entries: [String] = []
+        var all: [String] { lock.withLock { entries } }
+
+        var logger: Logger {
+            var l = Logger(label: "callsctl.media.test", factory: { _ in Handler(messages: self) })
+            l.logLevel = .info
+            return l
+        }
+
+        struct Handler: LogHandler {
+            let messages: Messages
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .info
+            var metadataProvider: Logger.MetadataProvider?
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }
+                let line = ([event.message.description] + fields.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+                messages.lock.withLock { messages.entries.append(line) }
+            }
+        }
     }
 
     /// The server SSRC announced in an answer's audio section.

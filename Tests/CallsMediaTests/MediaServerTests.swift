@@ -89,7 +89,8 @@ struct MediaServerTests {
 
     @Test("ICE: wrong password and unknown ufrag get 401 and connect nothing")
     func wrongCredentials() async throws {
-        let server = try await MediaTest.server()
+        let log = MediaTest.Messages()
+        let server = try await MediaTest.server(logger: log.logger)
         defer { Task { await server.shutdown() } }
         let client = try MediaClient(logger: MediaTest.logger)
         let (id, answer) = try await server.createSession(offer: client.offer, label: "creds")
@@ -115,6 +116,10 @@ struct MediaServerTests {
             #expect(reply.transactionID == request.transactionID)
         }
         #expect(server.metrics.iceFailures >= 3)
+        // Counted every time, logged once per 10 s (a scanner could send thousands), without the client's username.
+        let refusals = log.all.filter { $0.hasPrefix("ICE connectivity check refused") }
+        #expect(refusals.count == 1, "\(log.all)")
+        #expect(refusals.allSatisfy { !$0.contains("nosuchufrag") && !$0.contains("someoneelse") })
         let connected = await MediaTest.waitForEvent(server, session: id, timeout: .milliseconds(300)) {
             if case .iceConnected = $0 { true } else { false }
         }

@@ -101,11 +101,137 @@ import Testing
         }
     }
 
+    /// A token signed with the test secret whose payload (and header) are exactly the given JSON text.
+    func signed(_ payload: String, header: String = #"{"alg":"HS256","typ":"JWT"}"#) -> String {
+        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+        return input + "." + HMACTestHelper.mac(input)
+    }
+
+    func payload(_ time: [String: String]) -> String {
+        let now = Int(Date().timeIntervalSince1970)
+        let times = ["iat": "\(now)", "exp": "\(now + 600)"].merging(time) { $1 }
+        return "{\"channel\":\"\(testChannel)\",\"user\":\"a\","
+            + times.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+    }
+
+    /// exp = 2^63-1 used to overflow (exp + leeway) and kill the server; every extreme value is a refusal now.
+    @Test(arguments: ["exp", "nbf", "iat"], [
+        "9223372036854775807", "-9223372036854775808", "9223372036854775808", "18446744073709551616",
+        "1e300", "-1e300", "1e400", "-1e400", "1e15", "-1", "253402300800",
+    ])
+    func extremeTimeClaimsAreRefusedNotTrapped(_ claim: String, _ value: String) {
+        do {
+            let claims = try signer.verify(signed(payload([claim: value])))
+            Issue.record("accepted \(claim)=\(value): \(claims)")
+        } catch {
+            #expect(error.code == .invalidClaims || error.code == .malformed, "\(error)")
+            #expect(error.message.contains(claim) || error.message.contains("number too large"), "\(error)")
+        }
+    }
+
+    @Test func largestTimestampIsAcceptedAsExpiry() throws {
+        let claims = try signer.verify(signed(payload(["exp": "\(JoinTokenSigner.maximumTimestamp)"])))
+        #expect(claims.expiresAt == JoinTokenSigner.maximumTimestamp)
+        // A clock far beyond any claim is clamped, not trapped on.
+        #expect(throws: JoinTokenError(.expired, "")) {
+            try signer.verify(signed(payload([:])), now: Date(timeIntervalSince1970: 1e300))
+        }
+    }
+
+    @Test func ttlNearTheLimitsSaturatesInsteadOfTrapping() {
+        let claims = JoinTokenClaims(channel: testChannel, user: "a", ttl: .max)
+        #expect(claims.expiresAt == .max)
+        #expect(throws: JoinTokenError(.invalidClaims, "")) { try signer.verify(signer.sign(claims)) }
+        #expect(JoinTokenClaims(channel: testChannel, user: "a", ttl: .min).expiresAt < 0)
+    }
+
+    @Test func notBeforeIsHonouredWithTheLeeway() throws {
+        let now = Int(Date().timeIntervalSince1970)
+        do {
+            _ = try signer.verify(signed(payload(["nbf": "\(now + 3600)"])))
+            Issue.record("a token valid only in an hour was accepted")
+        } catch {
+            #expect(error.code == .notYetValid)
+            #expect(error.message.contains("not valid before"))
+        }
+        // 10 s early is inside the 30 s leeway; the past is fine.
+        let soon = try signer.verify(signed(payload(["nbf": "\(now + 10)"])))
+        #expect(soon.notBefore == Int64(now + 10))
+        #expect(throws: Never.self) { try signer.verify(signed(payload(["nbf": "\(now - 100)"]))) }
+        #expect(throws: JoinTokenError(.invalidClaims, "")) { try signer.verify(signed(payload(["nbf": "\"later\""]))) }
+        // nbf set by the signer round-trips.
+        var claims = JoinTokenClaims(channel: testChannel, user: "a", ttl: 600)
+        claims.notBefore = Int64(now + 7200)
+        #expect(throws: JoinTokenError(.notYetValid, "")) { try signer.verify(signer.sign(claims)) }
+    }
+
+    /// The signature's 43rd character carries 2 unused bits: flipping them used to decode to the same MAC.
+    @Test func alteredLastSignatureCharacterIsRefused() throws {
+        let token = signer.sign(JoinTokenClaims(channel: testChannel, user: "alice", ttl: 60))
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = try #require(token.last)
+        let value = try #require(alphabet.firstIndex(of: last))
+        for flip in 1...3 {
+            let altered = String(token.dropLast()) + String(alphabet[value ^ flip])
+            #expect(throws: JoinTokenError.self, "\(altered)") { try signer.verify(altered) }
+        }
+        #expect(throws: JoinTokenError(.badSignature, "")) { try signer.verify(token + "=") }
+        #expect(throws: Never.self) { try signer.verify(token) }
+    }
+
+    @Test func duplicateKeysAreRefusedNamingTheKey() {
+        let now = Int(Date().timeIntervalSince1970)
+        let twice = "{\"channel\":\"\(testChannel)\",\"user\":\"a\",\"iat\":\(now),\"exp\":\(now + 600),\"exp\":9999999999}"
+        do {
+            _ = try signer.verify(signed(twice))
+            Issue.record("duplicate exp accepted")
+        } catch {
+            #expect(error.code == .malformed)
+            #expect(error.message.contains("duplicate key \"exp\""), "\(error)")
+        }
+        do {
+            _ = try signer.verify(signed(payload([:]), header: #"{"alg":"HS256","alg":"none"}"#))
+            Issue.record("duplicate alg accepted")
+        } catch {
+            #expect(error.code == .malformed)
+            #expect(error.message.contains("duplicate key \"alg\""), "\(error)")
+        }
+    }
+
+    @Test(arguments: ["alice\nINFO admin joined", "\u{1B}[31mred", "nul\u{0}", "del\u{7F}", "c1\u{85}", "tab\tx", "ls\u{2028}"])
+    func controlCharactersInTheUserClaimAreRefused(_ user: String) {
+        let token = signer.sign(JoinTokenClaims(channel: testChannel, user: user, ttl: 60))
+        do {
+            _ = try signer.verify(token)
+            Issue.record("accepted user \(user.debugDescription)")
+        } catch {
+            #expect(error.code == .invalidClaims)
+            #expect(error.message.contains("control character"), "\(error)")
+            #expect(UntrustedText.firstControl(in: error.message) == nil, "\(error.message.debugDescription)")
+        }
+    }
+
+    @Test func deeplyNestedClaimsAreRefused() {
+        let deep = "{\"user\":" + String(repeating: "[", count: 5000) + "}"  // within the 8 kB token limit
+        #expect(throws: JoinTokenError(.malformed, "")) { try signer.verify(signed(deep)) }
+    }
+
     @Test func base64URLIsStrict() {
         #expect(Base64URL.decode("a+b/") == nil)
         #expect(Base64URL.decode("abc=") == nil)
         #expect(Base64URL.decode("a") == nil)
         #expect(Base64URL.decode("_-8") == [0xFF, 0xEF])
+        // Non-zero unused bits, padding, the standard alphabet, whitespace: all refused.
+        #expect(Base64URL.decode("_-9") == nil)
+        #expect(Base64URL.decode("AB") == nil)
+        #expect(Base64URL.decode("AQ") == [0x01])
+        #expect(Base64URL.decode("AA==") == nil)
+        #expect(Base64URL.decode("AA A") == nil)
+        #expect(Base64URL.decode("") == [])
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(Base64URL.decode(Base64URL.encode(bytes)) == bytes)
+        }
     }
 }
 

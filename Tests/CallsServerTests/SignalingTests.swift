@@ -240,6 +240,100 @@ import Testing
         expectError(try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"), .serverDraining)
     }
 
+    /// A token with exp = 2^63-1 used to overflow in the check and kill the whole server; huge numbers in every
+    /// numeric field of a message are refused with an error and the server keeps answering.
+    @Test func hugeNumbersAreRefusedAndTheServerLives() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        func signed(_ payload: String) -> String {
+            let input = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+            return input + "." + HMACTestHelper.mac(input)
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        for (claim, value) in [("exp", "9223372036854775807"), ("exp", "-9223372036854775808"), ("nbf", "9223372036854775807"),
+            ("iat", "-9223372036854775808"), ("exp", "1e300"), ("exp", "1e400")] {
+            var times = ["iat": "\(now)", "exp": "\(now + 600)"]
+            times[claim] = value
+            let payload = "{\"channel\":\"\(testChannel)\",\"user\":\"a\",\"iat\":\(times["iat"]!),\"exp\":\(times["exp"]!)"
+                + (claim == "nbf" ? ",\"nbf\":\(value)" : "") + "}"
+            let reply = try await ws.request("{\"v\":2,\"type\":\"join\",\"token\":\"\(signed(payload))\"}")
+            expectError(reply, .badToken)
+        }
+        for v in ["9223372036854775807", "-9223372036854775809", "1e300", "-1e300", "18446744073709551616", "2.0000001", "1e-300"] {
+            expectError(try await ws.request("{\"v\":\(v),\"type\":\"join\",\"token\":\"x\"}"), .unsupportedVersion)
+            expectError(try await ws.request("{\"v\":\(v),\"type\":\"ping\"}"), .unsupportedVersion)
+        }
+        for v in ["1e400", "-1e400"] {
+            let reply = try await ws.request("{\"v\":\(v),\"type\":\"join\",\"token\":\"x\"}")
+            expectError(reply, .badMessage)
+            #expect((reply["message"] as? String)?.contains("number too large") == true, "\(reply)")
+        }
+        let ok = try await ws.request("{\"v\":2,\"type\":\"join\",\"token\":\"\(goodToken())\"}")
+        #expect(ok["type"] as? String == "joined")
+        #expect(ok["v"] as? Int == 2)
+        // Numbers where strings or booleans belong, once joined.
+        for field in ["sdp", "emoji", "candidate"] {
+            // ice with any candidate is accepted silently (ICE-lite learns addresses from checks), so it is left out.
+            for type in ["offer", "reaction", "ice"] where !(type == "ice" && field == "candidate") {
+                let reply = try await ws.request("{\"type\":\"\(type)\",\"\(field)\":1e308}")
+                #expect(reply["type"] as? String == "error", "\(type) \(field): \(reply)")
+            }
+        }
+        #expect(try await ws.request(#"{"type":"ping"}"#)["type"] as? String == "pong")
+    }
+
+    @Test func duplicateKeysInMessagesAreRefused() async throws {
+        let s = try await RunningServer.start()
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        let reply = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\",\"type\":\"ping\"}")
+        expectError(reply, .badMessage)
+        #expect((reply["message"] as? String)?.contains("duplicate key \"type\"") == true, "\(reply)")
+        let deep = try await ws.request(String(repeating: "[", count: 100_000))
+        expectError(deep, .badMessage)
+        #expect((deep["message"] as? String)?.contains("nested deeper than 64") == true, "\(deep)")
+    }
+
+    /// Every refused join is logged once, with client text escaped, and counted in callsctl_joins_total.
+    @Test func everyRefusedJoinIsLoggedAndCounted() async throws {
+        let log = CapturedLog()
+        let s = try await RunningServer.start(logger: log.logger)
+        defer { Task { await s.server.shutdown() } }
+        let ws = try await TestWebSocket(port: s.port)
+        let hostileUser = "eve\n2026-01-01T00:00:00Z info joined: admin \u{1B}[2J\u{7F}\u{85}"
+        let requests: [(String, SignalingErrorCode)] = [
+            (#"{"v":1,"type":"join"}"#, .badToken),
+            (#"{"v":1,"type":"join","token":42}"#, .badToken),
+            (#"{"v":1,"type":"join","token":""}"#, .badToken),
+            (#"{"v":1,"type":"join","token":null}"#, .badToken),
+            (#"{"v":9,"type":"join","token":"x"}"#, .unsupportedVersion),
+            (#"{"type":"join","token":"x"}"#, .badMessage),
+            ("{\"v\":1,\"type\":\"join\",\"token\":\"garbage\\n\\u001b[31m\"}", .badToken),
+            ("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken(user: hostileUser))\"}", .badToken),
+            ("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\",\"channel\":\"x\\ny\\u001b\"}", .badToken),
+            ("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\",\"echo\":1}", .badMessage),
+            ("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\",\"muted\":\"yes\"}", .badMessage),
+        ]
+        for (request, code) in requests { expectError(try await ws.request(request), code) }
+        let joined = try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken(user: "bob"))\"}")
+        #expect(joined["type"] as? String == "joined")
+        expectError(try await ws.request("{\"v\":1,\"type\":\"join\",\"token\":\"\(goodToken())\"}"), .alreadyJoined)
+        let refused = requests.count + 1
+
+        let metrics = try await httpRequest(port: s.port, "/metrics")
+        #expect(metrics.body.contains("callsctl_joins_total{result=\"refused\"} \(refused)"), "\(metrics.body)")
+        #expect(metrics.body.contains("callsctl_joins_total{result=\"ok\"} 1"))
+        let lines = log.lines
+        let refusals = lines.filter { $0.hasPrefix("join refused") }
+        #expect(refusals.count == refused, "\(refusals.joined(separator: "\n"))")
+        for line in lines {
+            #expect(UntrustedText.firstControl(in: line) == nil, "raw control character in a log line: \(line.debugDescription)")
+        }
+        #expect(refusals.contains { $0.contains("control character") && $0.contains("U+000A") })
+        #expect(refusals.contains { $0.contains(#"wanted.channel=x\ny\x1B"#) }, "\(refusals)")
+    }
+
     @Test func websocketPingGetsPong() async throws {
         let s = try await RunningServer.start()
         defer { Task { await s.server.shutdown() } }
@@ -264,6 +358,53 @@ import Testing
 
     @Test func depthIsLimited() {
         #expect(throws: (any Error).self) { try JSONLite.parse(String(repeating: "[", count: 100_000)) }
+        for deep in [String(repeating: "[", count: 100_000), String(repeating: "{\"a\":", count: 100_000)] {
+            #expect { try JSONLite.parse(deep) } throws: { "\($0)".contains("nested deeper than 64 levels") }
+        }
+        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect(throws: Never.self) { try JSONLite.parse(ok) }
+        let tooDeep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: (any Error).self) { try JSONLite.parse(tooDeep) }
+    }
+
+    @Test func duplicateKeysAreRefusedNamingTheKey() throws {
+        #expect { try JSONLite.parse(#"{"type":"join","type":"ping"}"#) } throws: {
+            "\($0)".contains("duplicate key \"type\"")
+        }
+        #expect { try JSONLite.parse(#"{"a":{"b":1,"b":2}}"#) } throws: { "\($0)".contains("duplicate key \"b\"") }
+        // The same key in different objects is fine; \u escapes count as the key they spell.
+        #expect(throws: Never.self) { try JSONLite.parse(#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#) }
+        #expect(throws: (any Error).self) { try JSONLite.parse(#"{"a":1,"\u0061":2}"#) }
+        // A hostile key is escaped in the error.
+        #expect { try JSONLite.parse(#"{"x\n\u001b":1,"x\n\u001b":2}"#) } throws: {
+            UntrustedText.firstControl(in: "\($0)") == nil && "\($0)".contains("duplicate key")
+        }
+    }
+
+    @Test(arguments: ["1e400", "-1e400", "1E+999", "123456789e999999999999"])
+    func numbersBeyondDoubleAreRefused(_ number: String) {
+        #expect { try JSONLite.parse("[\(number)]") } throws: { "\($0)".contains("number too large") }
+    }
+
+    @Test func hugeButFiniteNumbersParseAndRenderWithoutTrapping() throws {
+        for text in ["9223372036854775807", "-9223372036854775808", "1e300", "-1e300", "18446744073709551616", "1e15",
+            String(repeating: "9", count: 300)] {
+            let value = try JSONLite.parse(text)
+            _ = value.rendered
+            #expect(value.integer(in: 0...Int64.max) == nil || text == "1e15", "\(text)")
+        }
+        #expect(JSONLite.number(2).integer(in: 1...2) == 2)
+        #expect(JSONLite.number(2.5).integer(in: 1...3) == nil)
+        #expect(JSONLite.number(9.223372036854775807e18).integer(in: .min ... .max) == nil)
+        #expect(JSONLite.number(-9.223372036854775808e18).integer(in: .min ... .max) == .min)
+        #expect(JSONLite.string("1").integer(in: 0...2) == nil)
+    }
+
+    @Test func leadingZerosAndInvalidUTF8AreRefused() {
+        #expect(throws: (any Error).self) { try JSONLite.parse("01") }
+        #expect(throws: (any Error).self) { try JSONLite.parse("-00") }
+        #expect(throws: Never.self) { try JSONLite.parse("[0, -0, 0.5, -0e1]") }
+        #expect(throws: (any Error).self) { try JSONLite.parse(bytes: [0x22, 0xFF, 0x22]) }
     }
 }
 

@@ -130,6 +130,7 @@ struct RunningServer {
 
     static func start(
         backend: FakeBackend = FakeBackend(), admission: JoinAdmission? = nil, maxMessageBytes: Int = 256 * 1024,
+        logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: (inout APIServerConfiguration) -> Void = { _ in }
     ) async throws -> RunningServer {
         var config = APIServerConfiguration()
@@ -144,7 +145,7 @@ struct RunningServer {
         configure(&config)
         let server = APIServer(
             configuration: config, backend: backend, signer: JoinTokenSigner(secret: testSecret), admission: admission,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: logger)
         let bound = try await server.start()
         return RunningServer(server: server, backend: backend, port: bound.port)
     }
@@ -390,5 +391,39 @@ final class TestWebSocket: @unchecked Sendable {
     func request(_ text: String) async throws -> [String: Any] {
         try await send(text)
         return try await receive()
+    }
+}
+
+/// A log handler that keeps every line, rendered as `message key=value ...` (the shape StreamLogHandler prints).
+final class CapturedLog: @unchecked Sendable {
+    // @unchecked: `entries` is read and written only while `lock` is held.
+    private let lock = NSLock()
+    private var entries: [String] = []
+
+    var lines: [String] { lock.withLock { entries } }
+    func append(_ line: String) { lock.withLock { entries.append(line) } }
+
+    var logger: Logger {
+        var logger = Logger(label: "test", factory: { _ in Handler(log: self) })
+        logger.logLevel = .debug
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        var metadataProvider: Logger.MetadataProvider?
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            log.append(([event.message.description] + fields).joined(separator: " "))
+        }
     }
 }

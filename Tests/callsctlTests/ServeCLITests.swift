@@ -367,6 +367,18 @@ import FoundationNetworking
         #expect(r.stderr.contains(expected), "\(r.stderr)")
     }
 
+    @Test(arguments: [
+        ("alice\nINFO admin joined", "U+000A (line feed) at position 6"), ("\u{1B}[31mred", "U+001B (escape) at position 1"),
+        ("del\u{7F}", "U+007F (delete)"), ("c1\u{9B}x", "U+009B (C1 control)"),
+        ("tab\tx", "U+0009 (tab)"),  // NUL cannot be passed in argv; the claim check refuses it at join
+    ])
+    func tokenCreateRefusesControlCharactersInTheUser(_ user: String, _ expected: String) throws {
+        let r = try CLI.run(["token", "create", "--channel", channelID(1), "--user", user], dataDir: TempDir().path)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--user has the control character \(expected)"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
     @Test func missingSecretFileIsAClearError() throws {
         let r = try CLI.run(
             ["token", "create", "--channel", channelID(1), "--user", "a", "--token-secret-file", "/nonexistent/secret"],

@@ -48,6 +48,11 @@ final class MediaCore: @unchecked Sendable {
     private var isShutDown = false
     /// When the packet being handled arrived.
     private(set) var tickTime = NIODeadline.now()
+    /// Failed connectivity checks are logged at most once per `iceFailureLogInterval` (a scanner could send
+    /// thousands); the next line says how many were not logged in between.
+    private var lastICEFailureLog: NIODeadline?
+    private var unloggedICEFailures = 0
+    static let iceFailureLogInterval = TimeAmount.seconds(10)
 
     init(configuration: MediaServerConfiguration, logger: Logger, dtlsContext: DTLSContext, loop: any EventLoop) {
         self.configuration = configuration
@@ -284,6 +289,24 @@ final class MediaCore: @unchecked Sendable {
         }
     }
 
+    /// Logs a connectivity check that failed authentication, rate-limited. The STUN username is the client's and is
+    /// not logged; the source address is the packet's.
+    private func logICEFailure(from source: SocketAddress) {
+        let now = NIODeadline.now()
+        if let last = lastICEFailureLog, now - last < Self.iceFailureLogInterval {
+            unloggedICEFailures += 1
+            return
+        }
+        lastICEFailureLog = now
+        logger.info(
+            "ICE connectivity check refused: unknown username fragment or wrong MESSAGE-INTEGRITY",
+            metadata: [
+                "peer.address": "\(source.endpointDescription)",
+                "ice.failures.unlogged": "\(unloggedICEFailures)",
+            ])
+        unloggedICEFailures = 0
+    }
+
     private func handleBindingRequest(_ request: STUNMessage, path: MediaPath) {
         guard let source = path.remoteAddress, let mapped = source.stunAddress else { return countDropped() }
         guard let username = request.username else {
@@ -312,6 +335,7 @@ final class MediaCore: @unchecked Sendable {
         }()
         guard let s = verified else {
             counters.iceFailures += 1
+            logICEFailure(from: source)
             guard rateLimiter.allow(source) else {
                 counters.rateLimited += 1
                 return countDropped()

@@ -39,6 +39,10 @@ struct TokenCreate: AsyncParsableCommand {
         if user.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("--user needs a name, not an empty string.")
         }
+        if let (position, scalar) = UntrustedText.firstControl(in: user) {
+            throw ValidationError(
+                "--user has the control character \(UntrustedText.describe(scalar)) at position \(position); user names go into logs and must be plain text without newlines, tabs, NUL or escape sequences. Give the name as plain text.")
+        }
         if JoinTokenClaims.Role(rawValue: role) == nil {
             throw ValidationError("--role \"\(role)\" is not a role; use user or admin.")
         }
