@@ -198,7 +198,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if counter.shouldLogRefusal(now: NIODeadline.now().uptimeNanoseconds) {
             logger.warning(
                 "refusing API connections (logged once per 10 s; counted in callsctl_api_connections_refused_total)",
-                metadata: ["peer": "\(escapeForLog(peer))", "reason": "\(reason)"])
+                metadata: ["peer": "\(UntrustedText.forLog(peer))", "reason": "\(reason)"])
         }
         let body = "too many connections: \(reason); try again later\n"
         let response =
@@ -213,20 +213,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ConnectionGuard: Sendable {}
-
-/// Escapes untrusted text for a log line: control characters and backslashes become escapes, so a client cannot
-/// forge lines or terminal sequences.
-private func escapeForLog(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-        switch scalar.value {
-        case 0x5C: out += "\\\\"
-        case 0..<0x20, 0x7F..<0xA0, 0x2028, 0x2029: out += "\\u{\(String(scalar.value, radix: 16))}"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}
 
 extension Duration {
     /// The same span as NIO's `TimeAmount` (nanoseconds, clamped).
