@@ -34,7 +34,7 @@ export CALLSCTL_REQUIRE_AIORTC=1
 # A wait that gives up says whether the process was starved meanwhile (Tests/CallsTestSupport).
 cpu='STUNPropertyTests|RTCPFuzzTests|garbageNeverTraps|StarvationReportTests'
 cpu+='|consentExpiry|consentKeptAlive|plainBindingAndRateLimit|aSilentClientIsDisconnectedAndTheCallIsTold'
-heavy='BrowserCallTests|CallScenarioTests|MediaServerAiortcTests|LoadtestCLITests'
+heavy='BrowserCallTests|CallScenarioTests|MediaServerAiortcTests|LoadtestCLITests|AbuseDuringCallTests'
 log=$(mktemp)
 set +e
 swift test --skip-build --no-parallel --filter "$cpu" 2>&1 | tee "$log"
