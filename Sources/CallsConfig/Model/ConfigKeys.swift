@@ -227,9 +227,9 @@ extension ConfigKey {
 /// Edit distance, for "did you mean"; nil once it is sure to be over `limit` (names far apart in length
 /// are not compared at all, so a very long unknown key costs nothing).
 func levenshtein(_ a: String, _ b: String, limit: Int = Int.max) -> Int? {
+    if abs(a.utf8.count - b.utf8.count) > limit { return nil }
     let a = Array(a.utf8)
     let b = Array(b.utf8)
-    if abs(a.count - b.count) > limit { return nil }
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)
@@ -247,6 +247,11 @@ func levenshtein(_ a: String, _ b: String, limit: Int = Int.max) -> Int? {
     return previous[b.count] <= limit ? previous[b.count] : nil
 }
 
+/// Every key name and its last part, for `suggestion(for:)`.
+private let suggestionCandidates: [(String, String)] = ConfigKey.all.map {
+    ($0.name, String($0.name.split(separator: ".").last ?? ""))
+}
+
 /// The closest known key to `name`, when it is close enough to be a typo.
 func suggestion(for name: String) -> String? {
     let limit = Swift.max(2, name.utf8.count / 4)
@@ -255,11 +260,11 @@ func suggestion(for name: String) -> String? {
     // Also match on the last part: `ice_port` in the wrong section.
     let last = name.split(separator: ".").last.map(String.init) ?? name
     var best: (String, Int)?
-    for candidate in ConfigKey.all.map(\.name) {
+    for (candidate, candidateTail) in suggestionCandidates {
         let bound = Swift.min(limit, (best?.1 ?? Int.max) - 1)
         guard bound >= 0 else { break }
         var score = levenshtein(name, candidate, limit: bound) ?? Int.max
-        if bound >= 1, let tail = levenshtein(last, String(candidate.split(separator: ".").last ?? ""), limit: bound - 1) {
+        if bound >= 1, let tail = levenshtein(last, candidateTail, limit: bound - 1) {
             score = Swift.min(score, tail + 1)
         }
         if score <= bound { best = (candidate, score) }
