@@ -120,7 +120,8 @@ let package = Package(
         // Shared by the test targets: waits with one generous bound that say, when they give up, whether the
         // process was starved (Tests/CallsTestSupport).
         .target(
-            name: "CallsTestSupport", dependencies: ["CallsWire"], path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
+            name: "CallsTestSupport", dependencies: ["CallsWire", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "callsctlTests",
             dependencies: ["callsctl", "CallsStore", "CallsTestSupport"],

@@ -47,12 +47,8 @@ public final class SettingsStore: Sendable {
             let pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
             writer = pool
-        } catch let error as DatabaseError {
-            throw Self.translate(error, path: path)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw StoreError(kind: .other, path: path, detail: "\(error)")
+            throw Self.storeError(error, path: path)
         }
     }
 
@@ -198,10 +194,8 @@ public final class SettingsStore: Sendable {
     private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try writer.read(body)
-        } catch let error as DatabaseError {
-            throw Self.translate(error, path: path)
         } catch {
-            throw StoreError(kind: .other, path: path, detail: "\(error)")
+            throw Self.storeError(error, path: path)
         }
     }
 
@@ -215,10 +209,8 @@ public final class SettingsStore: Sendable {
                 }
                 return result!
             }
-        } catch let error as DatabaseError {
-            throw Self.translate(error, path: path)
         } catch {
-            throw StoreError(kind: .other, path: path, detail: "\(error)")
+            throw Self.storeError(error, path: path)
         }
     }
 
@@ -249,6 +241,15 @@ public final class SettingsStore: Sendable {
         if head.isEmpty { return }  // an empty file is a valid, empty SQLite database
         if head != Data("SQLite format 3\0".utf8) {
             throw StoreError(kind: .corrupt, path: path, detail: "the file does not start with the SQLite header")
+        }
+    }
+
+    /// Any error of an open, read or write as a ``StoreError`` naming `path`.
+    static func storeError(_ error: any Error, path: String) -> StoreError {
+        switch error {
+        case let error as StoreError: return error
+        case let error as DatabaseError: return translate(error, path: path)
+        default: return StoreError(kind: .other, path: path, detail: "\(error)")
         }
     }
 
@@ -305,12 +306,8 @@ public final class SettingsStore: Sendable {
                         : "its schema needs an upgrade, which a read-only open cannot do; run any callsctl channel command once with write access")
             }
             writer = queue
-        } catch let error as DatabaseError {
-            throw Self.translate(error, path: path)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw StoreError(kind: .other, path: path, detail: "\(error)")
+            throw Self.storeError(error, path: path)
         }
     }
 

@@ -32,36 +32,6 @@ enum MediaTest {
         return server
     }
 
-    /// A logger that keeps the messages it is given at info and above.
-    final class Messages: @unchecked Sendable {
-        // @unchecked: `entries` is read and written only while `lock` is held.
-        private let lock = NSLock()
-        private var entries: [String] = []
-        var all: [String] { lock.withLock { entries } }
-
-        var logger: Logger {
-            var l = Logger(label: "callsctl.media.test", factory: { _ in Handler(messages: self) })
-            l.logLevel = .info
-            return l
-        }
-
-        struct Handler: LogHandler {
-            let messages: Messages
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .info
-            var metadataProvider: Logger.MetadataProvider?
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(event: LogEvent) {
-                let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }
-                let line = ([event.message.description] + fields.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
-                messages.lock.withLock { messages.entries.append(line) }
-            }
-        }
-    }
-
     /// The server SSRC announced in an answer's audio section.
     static func answerSSRC(_ answer: String) -> UInt32? {
         for line in answer.split(whereSeparator: \.isNewline) where line.hasPrefix("a=ssrc:") {

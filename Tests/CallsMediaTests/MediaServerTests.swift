@@ -1,4 +1,5 @@
 import CallsMedia
+import CallsTestSupport
 import CallsWire
 import Foundation
 import NIOCore
@@ -89,7 +90,7 @@ struct MediaServerTests {
 
     @Test("ICE: wrong password and unknown ufrag get 401 and connect nothing")
     func wrongCredentials() async throws {
-        let log = MediaTest.Messages()
+        let log = CapturedLog(level: .info)
         let server = try await MediaTest.server(logger: log.logger)
         defer { Task { await server.shutdown() } }
         let client = try MediaClient(logger: MediaTest.logger)
@@ -117,8 +118,8 @@ struct MediaServerTests {
         }
         #expect(server.metrics.iceFailures >= 3)
         // Counted every time, logged once per 10 s (a scanner could send thousands), without the client's username.
-        let refusals = log.all.filter { $0.hasPrefix("ICE connectivity check refused") }
-        #expect(refusals.count == 1, "\(log.all)")
+        let refusals = log.lines.filter { $0.hasPrefix("ICE connectivity check refused") }
+        #expect(refusals.count == 1, "\(log.lines)")
         #expect(refusals.allSatisfy { !$0.contains("nosuchufrag") && !$0.contains("someoneelse") })
         let connected = await MediaTest.waitForEvent(server, session: id, timeout: .milliseconds(300)) {
             if case .iceConnected = $0 { true } else { false }

@@ -393,37 +393,3 @@ final class TestWebSocket: @unchecked Sendable {
         return try await receive()
     }
 }
-
-/// A log handler that keeps every line, rendered as `message key=value ...` (the shape StreamLogHandler prints).
-final class CapturedLog: @unchecked Sendable {
-    // @unchecked: `entries` is read and written only while `lock` is held.
-    private let lock = NSLock()
-    private var entries: [String] = []
-
-    var lines: [String] { lock.withLock { entries } }
-    func append(_ line: String) { lock.withLock { entries.append(line) } }
-
-    var logger: Logger {
-        var logger = Logger(label: "test", factory: { _ in Handler(log: self) })
-        logger.logLevel = .debug
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let log: CapturedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        var metadataProvider: Logger.MetadataProvider?
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            log.append(([event.message.description] + fields).joined(separator: " "))
-        }
-    }
-}
