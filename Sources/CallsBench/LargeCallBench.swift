@@ -201,14 +201,17 @@ enum LargeCallBench {
             let p99 = SFUBench.quantile(0.99, cumulative: buckets, bounds: after.forwardLatencyBucketBounds)
             let ceiling = try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false)
             let ceilingNs = ceiling.row.nanosPerOp
-            let fanOut = try await fanOutCeiling(receivers: participants - 1)
+            // The ceiling at the call's pace (what the ratio is read against) and back to back (every context hot).
+            let fanOut = try await fanOutCeiling(receivers: participants - 1, pacing: .milliseconds(10))
             let fanOutNs = fanOut.nanosPerOp
+            let fanOutHot = try await fanOutCeiling(receivers: participants - 1)
             print(
                 "large: \(sent) packets sent by \(speakers) speakers, \(forwarded) forwarded in \(EchoPathBench.fmt(wall)) s "
                     + "(\(Int(Double(forwarded) / wall)) pkt/s); loss per listener mean \(pct(meanLoss)), worst \(pct(worstLoss)), "
                     + "\(above) listeners above 0.5 %; latency p50 \(Int(p50 * 1e6)) µs, p99 \(Int(p99 * 1e6)) µs; "
                     + "server thread busy \(Int(100 * serverCPU / wall)) %, \(Int(cpuPerForwarded)) ns per forwarded packet = "
-                    + "\(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) x the fan-out ceiling (own key and socket per receiver, \(Int(fanOutNs)) ns), "
+                    + "\(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) x the fan-out ceiling (own key and socket per receiver, a round every 10 ms, \(Int(fanOutNs)) ns; "
+                    + "back to back \(Int(fanOutHot.nanosPerOp)) ns, \(EchoPathBench.fmt(cpuPerForwarded / fanOutHot.nanosPerOp)) x), "
                     + "\(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) x the one-destination ceiling (\(Int(ceilingNs)) ns), same run; "
                     + "\(helpersAfter.threads) fan-out helper threads: \(Int(100 * helperCPU / wall)) % busy, "
                     + "\(helpersAfter.chunks - helpersBefore.chunks) fan-out chunks sent by them; the whole process (server and "
@@ -224,18 +227,20 @@ enum LargeCallBench {
                     + "\(after.droppedPackets - before.droppedPackets) dropped, \(after.mutedDropped - before.mutedDropped) muted, "
                     + "\(after.sendBufferFull - before.sendBufferFull) send buffer full, \(after.sendErrors - before.sendErrors) send errors")
             print("")
-            print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant after joins / settled (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | x fan-out ceiling | x one-destination ceiling |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print("| participants | speakers | joins/s | join p50 / p99 (ms) | failed joins | renegotiations | server heap/participant after joins / settled (KiB) | RSS/participant, server+client (KiB) | fwd pkt/s | loss mean / worst | listeners > 0.5 % loss | latency p50 / p99 (µs) | server CPU/fwd (ns) | fan-out ceiling, paced / back to back (ns) | x fan-out ceiling, paced / back to back | x one-destination ceiling |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             print(
                 "| \(participants) | \(speakers) | \(Int(Double(joined.count) / joinWall)) | \(ms(percentile(joinSeconds, 0.5))) / \(ms(percentile(joinSeconds, 0.99))) "
                     + "| \(failures.count) | \(renegotiations) | \(heapPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") / \(heapSettledPerParticipant.map { String(format: "%.1f", $0 / 1024) } ?? "n/a") "
                     + "| \(String(format: "%.1f", rssPerParticipant / 1024)) | \(Int(Double(forwarded) / wall)) | \(pct(meanLoss)) / \(pct(worstLoss)) "
-                    + "| \(above) | \(Int(p50 * 1e6)) / \(Int(p99 * 1e6)) | \(Int(cpuPerForwarded)) | \(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) | \(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) |")
+                    + "| \(above) | \(Int(p50 * 1e6)) / \(Int(p99 * 1e6)) | \(Int(cpuPerForwarded)) | \(Int(fanOutNs)) / \(Int(fanOutHot.nanosPerOp)) "
+                    + "| \(EchoPathBench.fmt(cpuPerForwarded / fanOutNs)) / \(EchoPathBench.fmt(cpuPerForwarded / fanOutHot.nanosPerOp)) | \(EchoPathBench.fmt(cpuPerForwarded / ceilingNs)) |")
             print("")
             rows.append(BenchResult(name: "large \(participants)x\(speakers): joins", operations: joined.count, seconds: joinWall))
             rows.append(BenchResult(name: "large \(participants)x\(speakers): server CPU / fwd pkt", operations: max(forwarded, 1), seconds: serverCPU))
             rows.append(ceiling.row)
             rows.append(fanOut)
+            rows.append(fanOutHot)
             await shutdown(clients: joined, server: server)
         } catch {
             print("large: failed: \(error)")
@@ -288,7 +293,12 @@ extension LargeCallBench {
     /// Nothing else: no receive, no routing.
     /// The single-context, single-socket ceiling of `EchoPathBench.measureCeiling` keeps every key and socket hot in
     /// the cache; a fan-out to 1,000 cannot.
-    static func fanOutCeiling(receivers: Int, rounds: Int = 200) async throws -> BenchResult {
+    /// The fan-out ceiling: each packet protected with the receiver's own SRTP context and sent with `sendmmsg(32)` to
+    /// the receiver's own loopback socket, read by NIO datagram channels on another thread as the listeners are.
+    /// `pacing`: one round (a packet to every receiver) per interval, as the call's speakers send, timed by this
+    /// thread's CPU (as the server is); nil: rounds back to back, timed by the clock (every context and the readers
+    /// stay hot, which a call with pauses between packets never has).
+    static func fanOutCeiling(receivers: Int, rounds: Int = 200, pacing: Duration? = nil) async throws -> BenchResult {
         let clientContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-client"))
         let serverContext = try DTLSContext(identity: DTLSIdentity(commonName: "bench-server"))
         let keys = try MediaBench.handshake(clientContext: clientContext, serverContext: serverContext)
@@ -321,39 +331,52 @@ extension LargeCallBench {
         var iovecs = [iovec](repeating: iovec(), count: batch)
         var headers = [EchoPathBench.MMsgHdr](repeating: EchoPathBench.MMsgHdr(), count: batch)
         let packets = receivers * rounds
+        let name = pacing == nil
+            ? "ceiling: fan-out to \(receivers) back to back (own key + socket each) 160 B"
+            : "ceiling: fan-out to \(receivers) every 10 ms, thread CPU (own key + socket each) 160 B"
         return try slots.withUnsafeMutableBytes { all in
             try iovecs.withUnsafeMutableBufferPointer { iov in
                 try headers.withUnsafeMutableBufferPointer { hdr in
                     try addresses.withUnsafeMutableBufferPointer { to in
-                        try measure("ceiling: fan-out to \(receivers) (own key + socket each) 160 B", operations: packets) {
-                            for round in 0..<rounds {
-                                var r = 0
-                                while r < receivers {
-                                    let n = min(batch, receivers - r)
-                                    for k in 0..<n {
-                                        let slot = UnsafeMutableRawBufferPointer(rebasing: all[k * stride..<(k + 1) * stride])
-                                        MediaBench.writeRTPHeader(
-                                            slot, sequence: UInt16(truncatingIfNeeded: round),
-                                            timestamp: UInt32(truncatingIfNeeded: round &* 960))
-                                        let out = try sessions[r + k].protectRTP(slot, length: plainLength)
-                                        iov[k] = iovec(iov_base: slot.baseAddress, iov_len: out)
-                                        hdr[k] = EchoPathBench.MMsgHdr()
-                                        hdr[k].msg_hdr.msg_name = UnsafeMutableRawPointer(to.baseAddress! + r + k)
-                                        hdr[k].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
-                                        hdr[k].msg_hdr.msg_iov = iov.baseAddress! + k
-                                        hdr[k].msg_hdr.msg_iovlen = 1
-                                    }
-                                    var done = 0
-                                    while done < n {
-                                        let sent = EchoPathBench.sendmmsg(
-                                            sender, UnsafeMutableRawPointer(hdr.baseAddress! + done), UInt32(n - done), 0)
-                                        if sent <= 0 { break }
-                                        done += Int(sent)
-                                    }
-                                    r += n
+                        func sendRound(_ round: Int) throws {
+                            var r = 0
+                            while r < receivers {
+                                let n = min(batch, receivers - r)
+                                for k in 0..<n {
+                                    let slot = UnsafeMutableRawBufferPointer(rebasing: all[k * stride..<(k + 1) * stride])
+                                    MediaBench.writeRTPHeader(
+                                        slot, sequence: UInt16(truncatingIfNeeded: round),
+                                        timestamp: UInt32(truncatingIfNeeded: round &* 960))
+                                    let out = try sessions[r + k].protectRTP(slot, length: plainLength)
+                                    iov[k] = iovec(iov_base: slot.baseAddress, iov_len: out)
+                                    hdr[k] = EchoPathBench.MMsgHdr()
+                                    hdr[k].msg_hdr.msg_name = UnsafeMutableRawPointer(to.baseAddress! + r + k)
+                                    hdr[k].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+                                    hdr[k].msg_hdr.msg_iov = iov.baseAddress! + k
+                                    hdr[k].msg_hdr.msg_iovlen = 1
                                 }
+                                var done = 0
+                                while done < n {
+                                    let sent = EchoPathBench.sendmmsg(
+                                        sender, UnsafeMutableRawPointer(hdr.baseAddress! + done), UInt32(n - done), 0)
+                                    if sent <= 0 { break }
+                                    done += Int(sent)
+                                }
+                                r += n
                             }
                         }
+                        guard let pacing else {
+                            return try measure(name, operations: packets) {
+                                for round in 0..<rounds { try sendRound(round) }
+                            }
+                        }
+                        let pause = UInt32(max(pacing.components.seconds * 1_000_000 + pacing.components.attoseconds / 1_000_000_000_000, 0))
+                        let cpu0 = EchoPathBench.threadCPUSeconds()
+                        for round in 0..<rounds {
+                            try sendRound(round)
+                            usleep(pause)
+                        }
+                        return BenchResult(name: name, operations: packets, seconds: EchoPathBench.threadCPUSeconds() - cpu0)
                     }
                 }
             }
