@@ -105,7 +105,13 @@ public struct CallsConfig: Sendable, Hashable {
     public var stunURLs: [String] { iceServers.filter { !ICEURL.isTURN($0) } }
     public var turnURLs: [String] { iceServers.filter(ICEURL.isTURN) }
     public var turnSecretFile: String? { string("rtc.turn.static_auth_secret_file") }
-    public var turnTTLSeconds: Int { turnTTLSecondsExact ?? (int("rtc.turn.credentials_expiration_minutes") ?? 1440) * 60 }
+    public var turnTTLSeconds: Int {
+        if let turnTTLSecondsExact { return turnTTLSecondsExact }
+        // Clamped: a file may hold any 64-bit integer here, and validation may not have run yet.
+        let minutes = int("rtc.turn.credentials_expiration_minutes") ?? 1440
+        let (seconds, overflow) = minutes.multipliedReportingOverflow(by: 60)
+        return overflow ? (minutes > 0 ? Int.max : Int.min) : seconds
+    }
     public var noUDPCandidates: Bool {
         if case .bool(let b)? = values["rtc.no_udp_candidates"] { return b }
         return false
@@ -165,18 +171,48 @@ extension CallsConfig {
         filePath: String?, environment: [String: String] = [:], overrides: [ConfigOverride] = []
     ) -> ConfigResolution {
         guard let filePath else { return resolve(fileText: nil, environment: environment, overrides: overrides) }
-        do {
-            let text = try String(contentsOfFile: filePath, encoding: .utf8)
+        switch readConfigFile(filePath) {
+        case .success(let text):
             return resolve(fileText: text, filePath: filePath, environment: environment, overrides: overrides)
-        } catch {
+        case .failure(let problem):
             var r = resolve(fileText: nil, environment: environment, overrides: overrides)
-            r.diagnostics.insert(
-                .error(
-                    "cannot read the config file: \(FileCheck.reason(filePath))", file: filePath,
-                    fix: "Check the path given with --config or CALLSCTL_CONFIG."),
-                at: 0)
+            r.diagnostics.insert(problem.diagnostic, at: 0)
             return r
         }
+    }
+
+    /// The largest config file read, in bytes (`TOMLDocument.maxBytes`, 1 MiB).
+    public static let maxFileBytes = TOMLDocument.maxBytes
+
+    /// Reads a config file as UTF-8 text, refusing one over `maxFileBytes` from its size before reading it
+    /// (and reading at most one byte past the limit, for files whose size `stat` does not tell).
+    static func readConfigFile(_ path: String) -> Result<String, UnreadableFile> {
+        func tooBig(_ size: String) -> UnreadableFile {
+            UnreadableFile(diagnostic: .error(
+                "the config file is \(size), over the limit of \(maxFileBytes) bytes (1 MiB)", file: path,
+                fix: "A callsctl config is a few kilobytes: check that --config or CALLSCTL_CONFIG names the right file, "
+                    + "and remove what does not belong in it."))
+        }
+        func unreadable() -> UnreadableFile {
+            UnreadableFile(diagnostic: .error(
+                "cannot read the config file: \(FileCheck.reason(path))", file: path,
+                fix: "Check the path given with --config or CALLSCTL_CONFIG."))
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return .failure(unreadable()) }
+        defer { try? handle.close() }
+        var st = stat()
+        if fstat(handle.fileDescriptor, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > maxFileBytes {
+            return .failure(tooBig("\(st.st_size) bytes"))
+        }
+        guard let data = try? handle.read(upToCount: maxFileBytes + 1) ?? Data() else { return .failure(unreadable()) }
+        if data.count > maxFileBytes { return .failure(tooBig("more than \(maxFileBytes) bytes")) }
+        guard let text = String(data: data, encoding: .utf8) else { return .failure(unreadable()) }
+        return .success(text)
+    }
+
+    /// Why a config file was not read, as the diagnostic to report.
+    struct UnreadableFile: Error {
+        var diagnostic: ConfigDiagnostic
     }
 
     mutating func apply(_ override: ConfigOverride) {
@@ -205,7 +241,7 @@ extension CallsConfig {
             ]
         }
         var diagnostics: [ConfigDiagnostic] = []
-        for entry in document.entries {
+        for entry in Self.flattenInlineTables(document.entries) {
             guard let key = ConfigKey.named(entry.key) else {
                 diagnostics.append(Self.unknownKey(entry.key, file: path, line: entry.line))
                 continue
@@ -223,6 +259,35 @@ extension CallsConfig {
             }
         }
         return diagnostics
+    }
+
+    /// Spreads inline tables into one entry per key, as `[table]` sections and dotted keys give them:
+    /// `rtc = { ice_port_tcp = 2080 }` becomes `rtc.ice_port_tcp = 2080` on the same line. An inline table stays
+    /// whole where it is a known key's value. Iterative; the parser bounds the nesting anyway.
+    static func flattenInlineTables(_ entries: [TOMLEntry]) -> [TOMLEntry] {
+        var out: [TOMLEntry] = []
+        out.reserveCapacity(entries.count)
+        for entry in entries {
+            guard case .inlineTable = entry.value, ConfigKey.named(entry.key) == nil else {
+                out.append(entry)
+                continue
+            }
+            // Depth-first, keys sorted, so messages come in a stable order.
+            var stack = [entry]
+            while let next = stack.popLast() {
+                // An empty one sets nothing, like an empty [table].
+                guard case .inlineTable(let table) = next.value, ConfigKey.named(next.key) == nil else {
+                    out.append(next)
+                    continue
+                }
+                for name in table.keys.sorted().reversed() {
+                    if let value = table[name] {
+                        stack.append(TOMLEntry(key: next.key + "." + TOMLValue.key(name), value: value, line: next.line))
+                    }
+                }
+            }
+        }
+        return out
     }
 
     static func unknownKey(_ name: String, file: String, line: Int) -> ConfigDiagnostic {

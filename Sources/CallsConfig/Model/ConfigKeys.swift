@@ -200,7 +200,9 @@ extension ConfigKey {
     ]
 
     /// The key with this name.
-    public static func named(_ name: String) -> ConfigKey? { all.first { $0.name == name } }
+    public static func named(_ name: String) -> ConfigKey? { byName[name] }
+
+    private static let byName: [String: ConfigKey] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
     /// rtcd keys callsctl knows but does not use, with why (for unknown-key messages and import-rtcd).
     public static let rtcdOnly: [String: String] = [
@@ -230,36 +232,45 @@ extension ConfigKey {
     ]
 }
 
-/// Edit distance, for "did you mean".
-func levenshtein(_ a: String, _ b: String) -> Int {
-    let a = Array(a)
-    let b = Array(b)
+/// Edit distance, for "did you mean"; nil once it is sure to be over `limit` (names far apart in length
+/// are not compared at all, so a very long unknown key costs nothing).
+func levenshtein(_ a: String, _ b: String, limit: Int = Int.max) -> Int? {
+    let a = Array(a.utf8)
+    let b = Array(b.utf8)
+    if abs(a.count - b.count) > limit { return nil }
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)
     var current = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
         current[0] = i
+        var rowMin = i
         for j in 1...b.count {
             current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            rowMin = Swift.min(rowMin, current[j])
         }
+        if rowMin > limit { return nil }
         swap(&previous, &current)
     }
-    return previous[b.count]
+    return previous[b.count] <= limit ? previous[b.count] : nil
 }
 
 /// The closest known key to `name`, when it is close enough to be a typo.
 func suggestion(for name: String) -> String? {
-    let candidates = ConfigKey.all.map(\.name)
+    let limit = Swift.max(2, name.utf8.count / 4)
+    // Known keys are under 64 bytes: anything much longer is no typo of one (and would be slow to compare).
+    guard name.utf8.count <= 128 else { return nil }
     // Also match on the last part: `ice_port` in the wrong section.
     let last = name.split(separator: ".").last.map(String.init) ?? name
     var best: (String, Int)?
-    for candidate in candidates {
-        let full = levenshtein(name, candidate)
-        let tail = levenshtein(last, String(candidate.split(separator: ".").last ?? ""))
-        let score = Swift.min(full, tail + 1)
-        if best == nil || score < best!.1 { best = (candidate, score) }
+    for candidate in ConfigKey.all.map(\.name) {
+        let bound = Swift.min(limit, (best?.1 ?? Int.max) - 1)
+        guard bound >= 0 else { break }
+        var score = levenshtein(name, candidate, limit: bound) ?? Int.max
+        if bound >= 1, let tail = levenshtein(last, String(candidate.split(separator: ".").last ?? ""), limit: bound - 1) {
+            score = Swift.min(score, tail + 1)
+        }
+        if score <= bound { best = (candidate, score) }
     }
-    guard let best, best.1 <= Swift.max(2, name.count / 4) else { return nil }
-    return best.0
+    return best?.0
 }

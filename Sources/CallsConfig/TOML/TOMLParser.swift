@@ -4,11 +4,22 @@ struct TOMLScanner {
     /// Index of the first scalar of each line, for line/column of an index.
     let lineStarts: [Int]
 
+    /// Index of the first byte-order mark (U+FEFF) that is not the document's first scalar, if any.
+    let strayByteOrderMark: Int?
+
     init(_ text: String) {
         scalars = Array(text.unicodeScalars)
         var starts = [0]
-        for (i, s) in scalars.enumerated() where s == "\n" { starts.append(i + 1) }
+        var stray: Int?
+        for (i, s) in scalars.enumerated() {
+            if s == "\n" {
+                starts.append(i + 1)
+            } else if s == "\u{FEFF}" && i > 0 && stray == nil {
+                stray = i
+            }
+        }
         lineStarts = starts
+        strayByteOrderMark = stray
     }
 
     /// 1-based line and column of a scalar index.
@@ -50,16 +61,26 @@ private final class TableNode {
     }
 }
 
+/// The elements of an array of tables, shared so appending one does not copy the others.
+private final class TableArrayNode {
+    var elements: [TableNode]
+    let line: Int
+    init(first: TableNode, line: Int) {
+        elements = [first]
+        self.line = line
+    }
+}
+
 private enum Node {
     case table(TableNode)
-    case tableArray([TableNode], line: Int)
+    case tableArray(TableArrayNode)
     /// A plain value (inline tables and arrays are sealed values too).
     case value(line: Int, isInlineTable: Bool)
 
     var line: Int {
         switch self {
         case .table(let t): t.line
-        case .tableArray(_, let line): line
+        case .tableArray(let array): array.line
         case .value(let line, _): line
         }
     }
@@ -74,9 +95,11 @@ struct TOMLParser {
     private var current: TableNode
     /// The flattened name of the current table ("" at the root).
     private var currentPrefix = ""
+    /// How many levels down the current table is (its header's parts; 0 at the root).
+    private var currentDepth = 0
     private(set) var entries: [TOMLEntry] = []
     private(set) var headers: [TOMLTableHeader] = []
-    private static let maxDepth = 100
+    private static let maxDepth = TOMLDocument.maxNestingDepth
 
     init(text: String, file: String) {
         scanner = TOMLScanner(text)
@@ -108,6 +131,11 @@ struct TOMLParser {
 
     mutating func parseDocument() throws(TOMLError) {
         if peek() == "\u{FEFF}" { i += 1 }  // a byte-order mark some editors write
+        if let stray = scanner.strayByteOrderMark {
+            throw error(
+                "a byte-order mark (U+FEFF) is only allowed as the very first character of the file; delete it "
+                    + "(it often comes from pasting one file into another; in a string, write \\uFEFF)", at: stray)
+        }
         while true {
             skipWhitespace()
             guard let c = peek() else { return }
@@ -140,7 +168,7 @@ struct TOMLParser {
     }
 
     /// After a value or header: optional whitespace and comment, then a newline or the end.
-    private mutating func expectLineEnd(after what: String) throws(TOMLError) {
+    private mutating func expectLineEnd(after what: @autoclosure () -> String) throws(TOMLError) {
         skipWhitespace()
         if peek() == "#" { try skipComment() }
         guard let c = peek() else { return }
@@ -152,16 +180,24 @@ struct TOMLParser {
             i += 2
             return
         }
-        throw error("expected a new line after \(what), found \(Self.describe(c))")
+        throw error("expected a new line after \(what()), found \(Self.describe(c))")
     }
 
     // MARK: Keys
 
-    /// A dotted key: its parts, and the index each part starts at.
-    private mutating func parseKey() throws(TOMLError) -> [String] {
+    /// The error for input nested deeper than `maxDepth`, at `index`.
+    private func tooDeep(at index: Int) -> TOMLError {
+        error(
+            "nested too deeply: more than \(Self.maxDepth) levels (table header parts, dotted key parts, arrays and "
+                + "inline tables count together); use fewer levels", at: index)
+    }
+
+    /// A dotted key's parts; more than `levelsLeft` parts is an error (at the first part too many).
+    private mutating func parseKey(levelsLeft: Int) throws(TOMLError) -> [String] {
         var parts: [String] = []
         while true {
             skipWhitespace()
+            if parts.count >= levelsLeft { throw tooDeep(at: i) }
             guard let c = peek() else { throw error("expected a key, found the end of the file") }
             if c == "\"" {
                 if peek(1) == "\"" && peek(2) == "\"" { throw error("a key cannot be a multi-line string") }
@@ -202,7 +238,7 @@ struct TOMLParser {
         let start = i
         let isArray = peek(1) == "["
         i += isArray ? 2 : 1
-        let parts = try parseKey()
+        let parts = try parseKey(levelsLeft: Self.maxDepth)
         guard peek() == "]" else {
             throw error("expected ']' to close the table header, found \(peek().map(Self.describe) ?? "the end of the file")")
         }
@@ -230,9 +266,9 @@ struct TOMLParser {
                 case .table(let child)?:
                     table = child
                     prefix = name
-                case .tableArray(let elements, _)?:
-                    table = elements[elements.count - 1]
-                    prefix = name + "[\(elements.count - 1)]"
+                case .tableArray(let array)?:
+                    table = array.elements[array.elements.count - 1]
+                    prefix = name + "[\(array.elements.count - 1)]"
                 case .value(let valueLine, _)?:
                     throw error("\(display): key \(name) is already a value (line \(valueLine)), not a table", at: start)
                 }
@@ -242,15 +278,14 @@ struct TOMLParser {
                 switch existing {
                 case nil:
                     let element = TableNode(origin: .header, line: headerLine)
-                    table.children[part] = .tableArray([element], line: headerLine)
+                    table.children[part] = .tableArray(TableArrayNode(first: element, line: headerLine))
                     table = element
                     prefix = name + "[0]"
-                case .tableArray(var elements, let firstLine)?:
+                case .tableArray(let array)?:
                     let element = TableNode(origin: .header, line: headerLine)
-                    elements.append(element)
-                    table.children[part] = .tableArray(elements, line: firstLine)
+                    array.elements.append(element)
                     table = element
-                    prefix = name + "[\(elements.count - 1)]"
+                    prefix = name + "[\(array.elements.count - 1)]"
                 case .table(let t)?:
                     throw error("\(display): \(name) is already a table (line \(t.line)), not an array of tables", at: start)
                 case .value(let valueLine, _)?:
@@ -268,8 +303,8 @@ struct TOMLParser {
                     table = child
                 case .table(let child)?:
                     throw error("table \(display) is defined twice (first at line \(child.line))", at: start)
-                case .tableArray(_, let firstLine)?:
-                    throw error("\(display): \(name) is already an array of tables (line \(firstLine))", at: start)
+                case .tableArray(let array)?:
+                    throw error("\(display): \(name) is already an array of tables (line \(array.line))", at: start)
                 case .value(let valueLine, _)?:
                     throw error("\(display): key \(name) is already a value (line \(valueLine))", at: start)
                 }
@@ -278,6 +313,7 @@ struct TOMLParser {
         }
         current = table
         currentPrefix = prefix
+        currentDepth = parts.count
         headers.append(TOMLTableHeader(name: prefix, line: headerLine, isArrayElement: isArray))
         try expectLineEnd(after: "the table header")
     }
@@ -286,14 +322,14 @@ struct TOMLParser {
 
     private mutating func parseKeyValueLine() throws(TOMLError) {
         let start = i
-        let parts = try parseKey()
+        let parts = try parseKey(levelsLeft: Self.maxDepth - currentDepth)
         guard peek() == "=" else {
             throw error("expected '=' after the key \(Self.flat(parts)), found \(peek().map(Self.describe) ?? "the end of the file")")
         }
         i += 1
         skipWhitespace()
         let valueStart = i
-        let value = try parseValue(depth: 0)
+        let value = try parseValue(depth: currentDepth + parts.count)
         let keyLine = line(start)
 
         var table = current
@@ -323,20 +359,21 @@ struct TOMLParser {
                 throw error(
                     "cannot add to the table \(name) with a dotted key: it is defined by a header (line \(child.line))",
                     at: start)
-            case .tableArray(_, let firstLine)?:
-                throw error("cannot add to the array of tables \(name) (line \(firstLine)) with a dotted key", at: start)
+            case .tableArray(let array)?:
+                throw error("cannot add to the array of tables \(name) (line \(array.line)) with a dotted key", at: start)
             case .value(let valueLine, _)?:
                 throw error("key \(name) is already a value (line \(valueLine)), not a table", at: start)
             }
             prefix = name
         }
-        try expectLineEnd(after: "the value of \(join(currentPrefix, Self.flat(parts)))")
+        let keyPrefix = currentPrefix  // the message is built only on error
+        try expectLineEnd(after: "the value of \(keyPrefix.isEmpty ? Self.flat(parts) : keyPrefix + "." + Self.flat(parts))")
     }
 
     // MARK: Values
 
+    /// A value whose key sits `depth` levels down; its array items or inline-table keys go one level further.
     private mutating func parseValue(depth: Int) throws(TOMLError) -> TOMLValue {
-        guard depth < Self.maxDepth else { throw error("arrays and inline tables are nested too deeply") }
         guard let c = peek() else { throw error("expected a value, found the end of the file") }
         switch c {
         case "\"":
@@ -513,6 +550,7 @@ struct TOMLParser {
 
     private mutating func parseArray(depth: Int) throws(TOMLError) -> TOMLValue {
         let start = i
+        guard depth < Self.maxDepth else { throw tooDeep(at: start) }
         i += 1
         var items: [TOMLValue] = []
         while true {
@@ -535,6 +573,7 @@ struct TOMLParser {
 
     private mutating func parseInlineTable(depth: Int) throws(TOMLError) -> TOMLValue {
         let start = i
+        guard depth < Self.maxDepth else { throw tooDeep(at: start) }
         i += 1
         var table: [String: TOMLValue] = [:]
         // Which nested keys were made by dotted keys (open) inside this inline table.
@@ -547,13 +586,13 @@ struct TOMLParser {
         while true {
             skipWhitespace()
             let keyStart = i
-            let parts = try parseKey()
+            let parts = try parseKey(levelsLeft: Self.maxDepth - depth)
             guard peek() == "=" else {
                 throw error("expected '=' after the key \(Self.flat(parts)) in the inline table, found \(peek().map(Self.describe) ?? "the end of the file")")
             }
             i += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth + 1)
+            let value = try parseValue(depth: depth + parts.count)
             guard Self.insert(value, at: parts[...], into: &table, path: [], dotted: &dottedPaths) else {
                 throw error("duplicate key \(Self.flat(parts)) in the inline table", at: keyStart)
             }
@@ -583,19 +622,24 @@ struct TOMLParser {
             return true
         }
         let childPath = path + [head]
-        var child: [String: TOMLValue]
-        switch table[head] {
-        case nil:
-            child = [:]
+        var child: [String: TOMLValue] = [:]
+        if table[head] == nil {
             dotted.insert(childPath)
-        case .inlineTable(let existing)? where dotted.contains(childPath):
-            child = existing
-        default:
+        } else if dotted.contains(childPath), case .inlineTable? = table[head] {
+            // Taken out first, so changing it does not copy it (that was quadratic on long inline tables).
+            child = takeInlineTable(&table, head)
+        } else {
             return false
         }
         guard insert(value, at: parts.dropFirst(), into: &child, path: childPath, dotted: &dotted) else { return false }
         table[head] = .inlineTable(child)
         return true
+    }
+
+    /// Removes and returns the inline table at `key`, leaving no other reference to its storage.
+    private static func takeInlineTable(_ table: inout [String: TOMLValue], _ key: String) -> [String: TOMLValue] {
+        guard case .inlineTable(let t)? = table.removeValue(forKey: key) else { return [:] }
+        return t
     }
 
     // MARK: Numbers, booleans, dates
@@ -614,7 +658,7 @@ struct TOMLParser {
             i += 1
         }
         // A date and a time may be separated by one space: 1979-05-27 07:32:00.
-        if Self.isDate(String(word)), peek() == " ", let d = peek(1), ("0"..."9").contains(d), peek(3) == ":" {
+        if Self.isDateShaped(Array(word)), peek() == " ", let d = peek(1), ("0"..."9").contains(d), peek(3) == ":" {
             i += 1
             word.append("T")
             while let c = peek(), wordScalar(c) {
@@ -635,6 +679,9 @@ struct TOMLParser {
         default: break
         }
         if let value = Self.integer(text) { return .integer(value) }
+        if Self.isPrefixedIntegerShaped(text) {
+            throw error("\(text) is out of range for a 64-bit integer (at most 0x7FFFFFFFFFFFFFFF)", at: start)
+        }
         if Self.isIntegerShaped(text) {
             let digits = text.drop { $0 == "+" || $0 == "-" }
             if digits.count > 1 && digits.first == "0" {
@@ -642,10 +689,20 @@ struct TOMLParser {
             }
             throw error("\(text) is out of range for a 64-bit integer", at: start)
         }
-        if let value = Self.float(text) { return .float(value) }
-        if Self.isDateTime(text) {
+        if let value = Self.float(text) {
+            guard value.isFinite else {
+                throw error("\(text) is out of range for a 64-bit float (about ±1.8e308); write inf or -inf for infinity", at: start)
+            }
+            return .float(value)
+        }
+        switch Self.checkDateTime(Array(word)) {
+        case .valid:
             // Keep the separator the author used when it was a space.
-            return .datetime(String(scanner.scalars[start..<i].map(Character.init)))
+            return .datetime(String(String.UnicodeScalarView(scanner.scalars[start..<i])))
+        case .invalid(let problem, let offset):
+            throw error(problem, at: start + offset)
+        case .notADate:
+            break
         }
         if text.first?.isLetter ?? false {
             throw error("\(text) is not a value; strings need quotes: \"\(text)\"", at: start)
@@ -721,42 +778,116 @@ struct TOMLParser {
         return Double(text.filter { $0 != "_" })
     }
 
-    private static func isDate(_ t: String) -> Bool {
-        let c = Array(t)
-        guard c.count == 10, c[4] == "-", c[7] == "-" else { return false }
-        guard [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ c[$0].isASCII && c[$0].isNumber }),
-            let month = Int(String(c[5...6])), let day = Int(String(c[8...9]))
-        else { return false }
-        return (1...12).contains(month) && (1...31).contains(day)
+    private static func isPrefixedIntegerShaped(_ text: String) -> Bool {
+        for (prefix, digits) in [("0x", "0123456789abcdefABCDEF"), ("0o", "01234567"), ("0b", "01")] where text.hasPrefix(prefix) {
+            return digitsOK(text.dropFirst(2), { digits.contains($0) })
+        }
+        return false
     }
 
-    private static func isTime(_ t: Substring) -> Bool {
-        let c = Array(t)
-        guard c.count >= 8, c[2] == ":", c[5] == ":",
-            [0, 1, 3, 4, 6, 7].allSatisfy({ c[$0].isASCII && c[$0].isNumber }),
-            let h = Int(String(c[0...1])), let m = Int(String(c[3...4])), let sec = Int(String(c[6...7])),
-            h < 24, m < 60, sec <= 60
-        else { return false }
-        var rest = c[8...]
-        if rest.first == "." {
-            rest = rest.dropFirst()
-            let digits = rest.prefix { $0.isASCII && $0.isNumber }
-            guard !digits.isEmpty else { return false }
-            rest = rest.dropFirst(digits.count)
-        }
-        if rest.isEmpty { return true }
-        if rest == ["Z"] || rest == ["z"] { return true }
-        let off = Array(rest)
-        return off.count == 6 && (off[0] == "+" || off[0] == "-") && off[3] == ":"
-            && [1, 2, 4, 5].allSatisfy { off[$0].isASCII && off[$0].isNumber }
+    enum DateCheck: Equatable {
+        /// Not shaped like a date or time at all.
+        case notADate
+        case valid
+        /// Shaped like one, but wrong: what is wrong, and the offset of the wrong part in the word.
+        case invalid(String, offset: Int)
     }
 
-    private static func isDateTime(_ t: String) -> Bool {
-        if isDate(t) { return true }
-        if let sep = t.firstIndex(where: { $0 == "T" || $0 == "t" }) {
-            return isDate(String(t[..<sep])) && isTime(t[t.index(after: sep)...])
+    private static func digit(_ s: Unicode.Scalar) -> Int? {
+        ("0"..."9").contains(s) ? Int(s.value) - 48 : nil
+    }
+
+    /// The number written by `count` (at most 4) ASCII digits at `at`, if they are all there.
+    private static func number(_ t: [Unicode.Scalar], _ at: Int, _ count: Int) -> Int? {
+        guard at >= 0, count <= 4, at <= t.count - count else { return nil }
+        var value = 0
+        for k in at..<(at + count) {
+            guard let d = digit(t[k]) else { return nil }
+            value = value * 10 + d
         }
-        // A local time has no offset.
-        return isTime(Substring(t)) && !t.contains("Z") && !t.contains("+") && t.count >= 8 && !t.dropFirst(8).contains("-")
+        return value
+    }
+
+    /// `YYYY-MM-DD`, digits in the right places (the values are not checked).
+    static func isDateShaped(_ t: [Unicode.Scalar]) -> Bool {
+        t.count == 10 && number(t, 0, 4) != nil && t[4] == "-" && number(t, 5, 2) != nil && t[7] == "-" && number(t, 8, 2) != nil
+    }
+
+    private static let monthNames = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "December",
+    ]
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    private static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    /// Checks an offset date-time, local date-time, local date or local time (RFC 3339 as TOML 1.0 takes it):
+    /// real calendar days (leap years included), hours 00-23, minutes 00-59, seconds 00-60, offsets -23:59 to +23:59.
+    static func checkDateTime(_ t: [Unicode.Scalar]) -> DateCheck {
+        let dateShaped = t.count >= 5 && number(t, 0, 4) != nil && t[4] == "-"
+        let timeShaped = t.count >= 3 && number(t, 0, 2) != nil && t[2] == ":"
+        guard dateShaped || timeShaped else { return .notADate }
+        let text = String(String.UnicodeScalarView(t))
+        let malformed = DateCheck.invalid(
+            "\(text) is not a valid date or time (write 1979-05-27, 07:32:00, 1979-05-27T07:32:00 or 1979-05-27T07:32:00-07:00)",
+            offset: 0)
+        var pos = 0
+        if dateShaped {
+            guard t.count >= 10, isDateShaped(Array(t[0..<10])), let year = number(t, 0, 4), let month = number(t, 5, 2),
+                let day = number(t, 8, 2)
+            else { return malformed }
+            guard (1...12).contains(month) else {
+                return .invalid("\(text): month \(twoDigits(month)) does not exist (months are 01-12)", offset: 5)
+            }
+            let days = daysIn(month: month, year: year)
+            guard (1...days).contains(day) else {
+                return .invalid(
+                    "\(text): day \(twoDigits(day)) does not exist in \(monthNames[month - 1]) \(year) (it has \(days) days)",
+                    offset: 8)
+            }
+            if t.count == 10 { return .valid }
+            guard t[10] == "T" || t[10] == "t" else { return malformed }
+            pos = 11
+        }
+        guard let hour = number(t, pos, 2), pos + 2 < t.count, t[pos + 2] == ":", let minute = number(t, pos + 3, 2),
+            pos + 5 < t.count, t[pos + 5] == ":", let second = number(t, pos + 6, 2)
+        else { return malformed }
+        guard hour <= 23 else { return .invalid("\(text): hour \(twoDigits(hour)) does not exist (hours are 00-23)", offset: pos) }
+        guard minute <= 59 else {
+            return .invalid("\(text): minute \(twoDigits(minute)) does not exist (minutes are 00-59)", offset: pos + 3)
+        }
+        guard second <= 60 else {
+            return .invalid(
+                "\(text): second \(twoDigits(second)) does not exist (seconds are 00-59, or 60 for a leap second)", offset: pos + 6)
+        }
+        pos += 8
+        if pos < t.count && t[pos] == "." {
+            let digitsStart = pos + 1
+            pos = digitsStart
+            while pos < t.count, digit(t[pos]) != nil { pos += 1 }
+            guard pos > digitsStart else { return malformed }
+        }
+        if pos == t.count { return .valid }
+        guard dateShaped else {
+            return .invalid("\(text): a local time cannot have a UTC offset; give a date too (1979-05-27T07:32:00Z)", offset: pos)
+        }
+        if (t[pos] == "Z" || t[pos] == "z") && pos + 1 == t.count { return .valid }
+        guard t[pos] == "+" || t[pos] == "-", t.count == pos + 6, let offsetHours = number(t, pos + 1, 2),
+            t[pos + 3] == ":", let offsetMinutes = number(t, pos + 4, 2)
+        else { return malformed }
+        let offset = String(String.UnicodeScalarView(t[pos...]))
+        guard offsetHours <= 23, offsetMinutes <= 59 else {
+            return .invalid(
+                "\(text): the UTC offset \(offset) is out of range (offsets go from -23:59 to +23:59, minutes 00-59)",
+                offset: pos)
+        }
+        return .valid
     }
 }

@@ -126,9 +126,23 @@ public struct TOMLDocument: Sendable {
     /// Every table header in file order (tables with no keys appear only here).
     public var tables: [TOMLTableHeader]
 
+    /// The most levels a document may nest: table header parts, dotted key parts, arrays and inline tables
+    /// counted together. Deeper input is refused, so nothing that walks a parsed document recurses without bound.
+    public static let maxNestingDepth = 64
+    /// The largest document accepted, in bytes of UTF-8 (1 MiB; a callsctl config is a few kilobytes).
+    public static let maxBytes = 1 << 20
+
     /// Parses `text`; `file` names it in errors. Throws the first syntax error, with line and column.
-    public init(parsing text: String, file: String) throws(TOMLError) {
+    /// Text longer than `maxBytes` bytes of UTF-8 is refused before it is parsed.
+    public init(parsing text: String, file: String, maxBytes: Int = TOMLDocument.maxBytes) throws(TOMLError) {
         self.file = file
+        let size = text.utf8.count
+        if size > maxBytes {
+            throw TOMLError(
+                file: file, line: 1, column: 1,
+                message: "the document is \(size) bytes, over the limit of \(maxBytes) bytes; "
+                    + "a config file is a few kilobytes: check that this is the right file, and remove what does not belong in it")
+        }
         var parser = TOMLParser(text: text, file: file)
         try parser.parseDocument()
         entries = parser.entries
@@ -137,6 +151,6 @@ public struct TOMLDocument: Sendable {
 
     /// The entry with this flattened key, if any.
     public subscript(key: String) -> TOMLEntry? {
-        entries.last { $0.key == key }
+        return entries.last { $0.key == key }
     }
 }
