@@ -36,6 +36,12 @@ enum HTTPFuzz {
         } catch {
             fatalError("pipeline setup failed: \(error)")
         }
+        // An accepted connection: the HTTP handlers only act on an active channel.
+        do {
+            try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 40000)).wait()
+        } catch {
+            fatalError("EmbeddedChannel connect failed: \(error)")
+        }
         // Two writes, to exercise heads split across reads.
         let cut = bytes.count / 2
         for part in [bytes[..<cut], bytes[cut...]] where channel.isActive {
@@ -80,7 +86,10 @@ private final class HeadReader: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let h):
             heads += 1
             head = h
-            headBytes += h.uri.utf8.count + h.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+            // Counted in Unicode scalars: NIO repairs invalid UTF-8 in heads to U+FFFD (three UTF-8 bytes for one
+            // input byte), so each scalar still stands for at least one input byte.
+            headBytes += h.uri.unicodeScalars.count
+                + h.headers.reduce(0) { $0 + $1.name.unicodeScalars.count + $1.value.unicodeScalars.count }
             // HTTPRouter's split of the URI: path and query put back together give the URI.
             let parts = h.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
             let path = parts.first.map(String.init) ?? h.uri
