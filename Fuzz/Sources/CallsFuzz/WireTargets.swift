@@ -242,7 +242,11 @@ enum WireFuzz {
             guard description.media.count <= SDPSessionDescription.maximumMediaSections else { fatalError("too many m= sections") }
             let written = description.text
             guard let again = try? SDPSessionDescription(parsing: written) else { fatalError("SDP text does not re-parse") }
-            guard again == description else { fatalError("SDP parse(text(d)) != d") }
+            guard again == description else {
+                let lines = { (t: String) in t.utf8.split(separator: 10).map { String(decoding: $0, as: UTF8.self) } }
+                let diff = zip(lines(written), lines(again.text)).first { $0 != $1 }
+                fatalError("SDP parse(text(d)) != d; first differing line: \(String(reflecting: diff))")
+            }
             guard again.text == written else { fatalError("SDP text is not a fixed point") }
         }
         if let offer = try? WebRTCOffer(sdp: text) {
