@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (system packages and the real
-# peers they talk to), builds, fuzzes the wire decoders for a bounded time, and runs every test.
+# peers they talk to), builds, fuzzes the decoders of outside input for a bounded time, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +17,9 @@ fi
 grep -E "^Build complete|Compiling callsctl" "$buildlog" | tail -1 || true
 rm -f "$buildlog"
 
-if [[ -x scripts/fuzz-wire.sh ]]; then
-  echo "== fuzz (STUN/TURN decoders, ${FUZZ_SECONDS:-60} s)"
-  scripts/fuzz-wire.sh
+if [[ -x scripts/fuzz.sh ]]; then
+  echo "== fuzz (every outside-input decoder, ${FUZZ_SECONDS:-6} s each)"
+  scripts/fuzz.sh
 fi
 
 echo "== tests"

@@ -245,6 +245,19 @@ struct SDPTests {
         #expect(throws: SDPError.self) { try WebRTCOffer(sdp: text) }
     }
 
+    @Test("A CR inside a line is refused, so parse, write and parse again agree (found by the sdp fuzz target)")
+    func carriageReturnInsideALine() throws {
+        // The fuzzer's input had an m= line ending in "96 97 98 91\r " (CR, then a space): the format "91\r" was
+        // kept, written back as "91\r\r\n" and re-read as "91".
+        let text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 91\r \r\n"
+        #expect(throws: SDPError.self) { try SDPSessionDescription(parsing: text) }
+        #expect(throws: SDPError.self) { try SDPSessionDescription(parsing: "v=0\r\no=- 1\r2 IN IP4 x\r\n") }
+        // Line ends stay accepted: CRLF, LF alone, and extra CRs before the line end.
+        let fine = try SDPSessionDescription(parsing: "v=0\r\no=- 1 1 IN IP4 x\ns=-\r\r\nm=audio 9 RTP 0\r\n")
+        #expect(fine.media.map(\.formats) == [["0"]])
+        #expect(try SDPSessionDescription(parsing: fine.text) == fine)
+    }
+
     @Test("Random mutations of a real offer never trap")
     func fuzz() {
         var rng = SeededGenerator(seed: 5)

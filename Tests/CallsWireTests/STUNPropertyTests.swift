@@ -146,7 +146,7 @@ struct STUNPropertyTests {
 
     /// Decoders must never trap: random bytes, mutated RFC vectors and random TLV soups, all fed through
     /// every decoder in the module. 4 × 5,000 inputs, a fraction of a second each: volume belongs to the libFuzzer
-    /// run (`scripts/fuzz-wire.sh`, 60 s in the suite), and a long CPU-bound test starves the tests that wait on
+    /// run (`scripts/fuzz.sh`, a few seconds per decoder in the suite), and a long CPU-bound test starves the tests that wait on
     /// servers running in the same process.
     @Test(arguments: 0..<4)
     func arbitraryBytesNeverTrap(shard: Int) throws {

@@ -164,6 +164,11 @@ public struct SDPSessionDescription: Hashable, Sendable, SDPAttributeContainer {
             var line = Substring(rawLine)
             while line.last == "\r" { line = line.dropLast() }
             if line.isEmpty { continue }
+            // RFC 8866 §5: CR appears only in a line end. A CR inside a line would survive parsing (as part of an m=
+            // format, say) but not writing back and re-parsing, so the same SDP would mean two things; refuse it.
+            if line.unicodeScalars.contains("\r") {
+                throw SDPError(.malformed, "line \(lineNumber) contains a carriage return (CR) that does not end the line")
+            }
             let bytes = Array(line.utf8.prefix(2))
             guard bytes.count == 2, bytes[1] == UInt8(ascii: "="),
                 (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[0])

@@ -1,0 +1,1 @@
+../../../Sources/CallsConfig/TOML/TOMLTypes.swift

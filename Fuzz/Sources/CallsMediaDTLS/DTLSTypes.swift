@@ -1,0 +1,1 @@
+../../../Sources/CallsMedia/DTLS/DTLSTypes.swift

@@ -1,0 +1,1 @@
+../../../Sources/CallsMedia/SRTP/SRTPProtectionProfile.swift

@@ -1,0 +1,1 @@
+../../../Sources/CallsStore/ChannelID.swift
