@@ -104,6 +104,7 @@ struct MediaServerTests {
             ("nosuchufrag:\(clientUfrag)", try #require(MediaTest.attribute("ice-pwd", in: answer))),
             ("\(serverUfrag):someoneelse", try #require(MediaTest.attribute("ice-pwd", in: answer))),
         ]
+        let started = ContinuousClock.now
         for (username, password) in attempts {
             let request = STUNMessage(
                 method: .binding, messageClass: .request,
@@ -118,8 +119,10 @@ struct MediaServerTests {
         }
         #expect(server.metrics.iceFailures >= 3)
         // Counted every time, logged once per 10 s (a scanner could send thousands), without the client's username.
+        // The three attempts take a second or so; on a starved machine they may straddle a 10 s window (seen: 57 s).
+        let windows = Int((ContinuousClock.now - started) / .seconds(10)) + 1
         let refusals = log.lines.filter { $0.hasPrefix("ICE connectivity check refused") }
-        #expect(refusals.count == 1, "\(log.lines)")
+        #expect(refusals.count >= 1 && refusals.count <= min(windows, attempts.count), "\(log.lines)")
         #expect(refusals.allSatisfy { !$0.contains("nosuchufrag") && !$0.contains("someoneelse") })
         let connected = await MediaTest.waitForEvent(server, session: id, timeout: .milliseconds(300)) {
             if case .iceConnected = $0 { true } else { false }
