@@ -14,11 +14,16 @@ import Testing
     @Test func aSlowRequestHeadIsClosed() async throws {
         let s = try await RunningServer.start(configure: { $0.limits.headerTimeout = .milliseconds(300) })
         defer { Task { await s.server.shutdown() } }
-        let rest = try await offPool {
+        let rest = try await offPool { () -> [UInt8] in
             let socket = try TestSocket(port: s.port)
-            // Half a request head, then nothing: a slow-header client.
-            try socket.send(Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8))
-            return try socket.readUntilEOF(waitingFor: "the server to close a connection with half a request head")
+            // Half a request head, then nothing: a slow-header client. A starved test may only get to send after the
+            // deadline; a reset is then the same answer (closed, nothing sent back).
+            do {
+                try socket.send(Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8))
+                return try socket.readUntilEOF(waitingFor: "the server to close a connection with half a request head")
+            } catch let error as SocketError where error.description.contains("reset") || error.description.contains("pipe") {
+                return []
+            }
         }
         #expect(rest.isEmpty, "\(String(decoding: rest, as: UTF8.self))")
         #expect(Self.metricsText(s).contains("callsctl_api_connection_timeouts_total{kind=\"header\"} 1"))
