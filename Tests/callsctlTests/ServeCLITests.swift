@@ -325,6 +325,42 @@ import FoundationNetworking
         #expect(stderr.contains("SIGHUP ignored"), "\(stderr)")
     }
 
+    /// A `/ws` request with an `Upgrade` header but no `upgrade` in `Connection`, a body, and more requests in the
+    /// next read killed the whole server inside swift-nio (the upgrade handler passed the decoded requests to the
+    /// WebSocket frame decoder: "tried to decode as type ByteBuffer but found HTTPPart"). Found by the `http` fuzz
+    /// target; replayed here at several read boundaries against a real serve.
+    @Test func aMalformedUpgradeWithPipelinedRequestsCannotStopServe() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        let reproducer = try Data(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/http/upgrade-then-pipelined-requests.bin"))
+        let bytes = [UInt8](reproducer)
+        for split in [223, 250, 300, 350, 400, bytes.count] {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = in_port_t(UInt16(serve.apiPort).bigEndian)
+            inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
+            let rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(rc == 0)
+            _ = bytes[..<split].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            usleep(50_000)
+            if split < bytes.count {
+                _ = bytes[split...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            usleep(100_000)
+            close(fd)
+            #expect(serve.process.isRunning, "serve stopped after the reproducer split at \(split)")
+            #expect((try? Self.get(serve.apiPort, "/healthz").0) == 200, "split at \(split)")
+        }
+        let (status, stderr) = serve.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(!stderr.contains("Fatal error"), "\(stderr)")
+    }
+
     /// Whether a thread of this process may switch itself to SCHED_RR at `priority` (serve, its child, may too).
     static func realtimePermitted(priority: Int32) -> Bool {
         nonisolated(unsafe) var permitted = false

@@ -7,6 +7,7 @@
 // answers each request. What is fuzzed is NIOHTTP1's HTTPRequestDecoder, the server pipeline's handlers
 // (HTTPResponseEncoder, HTTPServerPipelineHandler, HTTPServerProtocolErrorHandler, the upgrade handler) and
 // NIOWebSocket's frame decoder, as the server runs them.
+import CallsServerDecoders
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -20,8 +21,7 @@ enum HTTPFuzz {
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: 1 << 16, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
-                let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                return channel.eventLoop.makeSucceededFuture(path == "/ws" ? HTTPHeaders() : nil)
+                channel.eventLoop.makeSucceededFuture(WebSocketUpgradePolicy.accepts(head) ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(frames) }
