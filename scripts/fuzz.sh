@@ -3,7 +3,7 @@
 # and fuzzes each decoder that takes outside input, one target at a time, each from its own seed corpus in
 # Fuzz/Corpus/<target>/.
 #
-#   scripts/fuzz.sh                                # CI: every target for FUZZ_SECONDS (default 6) each
+#   scripts/fuzz.sh                                # CI: every target for FUZZ_SECONDS (default 4) each
 #   scripts/fuzz.sh sdp toml                       # only these targets
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh rtp         # a fixed number of executions instead of a time budget
 #   FUZZ_SANITIZERS=fuzzer scripts/fuzz.sh ...     # without AddressSanitizer (faster; used for the long runs)
@@ -62,7 +62,7 @@ BIN="$(swift build "${build_args[@]}" --show-bin-path)/CallsFuzz"
 mkdir -p "$ARTIFACTS"
 # A crash prints libFuzzer's report; Swift's own backtracer would add pages and seconds to it.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
-if [[ -n "${FUZZ_RUNS:-}" ]]; then budget=(-runs="$FUZZ_RUNS"); else budget=(-max_total_time="${FUZZ_SECONDS:-6}"); fi
+if [[ -n "${FUZZ_RUNS:-}" ]]; then budget=(-runs="$FUZZ_RUNS"); else budget=(-max_total_time="${FUZZ_SECONDS:-4}"); fi
 # One target: runs the fuzzer, prints one line, and leaves a ".failed" marker when it found something.
 run_target() {
   local t=$1 corpus="$SCRATCH/corpus/$1" log="$SCRATCH/fuzz-$1.log" start rc secs runs final speed

@@ -18,7 +18,7 @@ grep -E "^Build complete|Compiling callsctl" "$buildlog" | tail -1 || true
 rm -f "$buildlog"
 
 if [[ -x scripts/fuzz.sh ]]; then
-  echo "== fuzz (every outside-input decoder, ${FUZZ_SECONDS:-6} s each)"
+  echo "== fuzz (every outside-input decoder, ${FUZZ_SECONDS:-4} s each)"
   scripts/fuzz.sh
 fi
 
