@@ -3,19 +3,6 @@ import Testing
 
 @testable import CallsConfig
 
-private func parse(_ text: String) throws(TOMLError) -> TOMLDocument {
-    try TOMLDocument(parsing: text, file: "t.toml")
-}
-
-private func failure(_ text: String) -> TOMLError? {
-    do {
-        _ = try parse(text)
-        return nil
-    } catch {
-        return error
-    }
-}
-
 private func resolve(_ text: String) -> ConfigResolution {
     CallsConfig.resolve(fileText: text, filePath: "c.toml")
 }

@@ -2,11 +2,13 @@ import Testing
 
 @testable import CallsConfig
 
-private func parse(_ text: String) throws(TOMLError) -> TOMLDocument {
+/// Parses `text` as `t.toml` (shared by the TOML test files).
+func parse(_ text: String) throws(TOMLError) -> TOMLDocument {
     try TOMLDocument(parsing: text, file: "t.toml")
 }
 
-private func failure(_ text: String) -> TOMLError? {
+/// The parse error of `text`, nil when it parses.
+func failure(_ text: String) -> TOMLError? {
     do {
         _ = try parse(text)
         return nil

@@ -7,6 +7,17 @@ import Testing
 /// kept-alive connection may idle only so long, a signaling socket must join a call, and connections are capped in
 /// total and per address with a 503 that says which limit. Deadlines are short here; every wait is bounded.
 @Suite struct ConnectionLimitTests {
+    /// `count` kept-alive connections from `source`, each past one answered request (so the server has accepted
+    /// and counted it).
+    static func holdConnections(_ count: Int, port: Int, from source: String) throws -> [TestSocket] {
+        let held = try (0..<count).map { _ in try TestSocket(port: port, source: source) }
+        for socket in held {
+            try socket.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            _ = try socket.fill(waitingFor: "the answer on a held connection")
+        }
+        return held
+    }
+
     static func metricsText(_ s: RunningServer) -> String {
         s.server.metrics.prometheusText(media: MediaBackendMetrics(), build: "test")
     }
@@ -49,11 +60,7 @@ import Testing
         defer { Task { await s.server.shutdown() } }
         try await offPool {
             // Three idle connections from 127.0.0.2 (connected: the server has accepted them once a request answers).
-            var held = try (0..<3).map { _ in try TestSocket(port: s.port, source: "127.0.0.2") }
-            for socket in held {
-                try socket.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                _ = try socket.fill(waitingFor: "the answer on a held connection")
-            }
+            var held = try Self.holdConnections(3, port: s.port, from: "127.0.0.2")
             let fourth = try TestSocket(port: s.port, source: "127.0.0.2")
             let refusal = String(decoding: try fourth.readUntilEOF(waitingFor: "the refusal of a 4th connection"), as: UTF8.self)
             #expect(refusal.hasPrefix("HTTP/1.1 503"), "\(refusal)")
@@ -85,11 +92,7 @@ import Testing
         let s = try await RunningServer.start(configure: { $0.limits.maxConnections = 2 })
         defer { Task { await s.server.shutdown() } }
         try await offPool {
-            let held = try (0..<2).map { _ in try TestSocket(port: s.port) }
-            for socket in held {
-                try socket.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                _ = try socket.fill(waitingFor: "the answer on a held connection")
-            }
+            let held = try Self.holdConnections(2, port: s.port, from: "127.0.0.1")
             let third = try TestSocket(port: s.port, source: "127.0.0.3")
             let refusal = String(decoding: try third.readUntilEOF(waitingFor: "the refusal of a 3rd connection"), as: UTF8.self)
             #expect(refusal.hasPrefix("HTTP/1.1 503"), "\(refusal)")
