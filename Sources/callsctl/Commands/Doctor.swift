@@ -195,9 +195,11 @@ struct Doctor: AsyncParsableCommand {
 
         // Ctrl-C (or SIGTERM): leave the calls, free the TURN allocations, stop the self-test's servers, exit 130/143.
         let signals = SignalWait([SIGINT, SIGTERM])
+        let caught = CaughtSignal()
         let interrupted = Task { [selfServer, selfTURN] in
             let sig = await signals.next()
             guard !Task.isCancelled else { return }
+            caught.set()
             out.note("interrupted: leaving \(JoinCleanup.count) join test(s) and freeing their TURN allocations")
             await JoinCleanup.runAll()
             selfServer?.stop()
@@ -215,6 +217,9 @@ struct Doctor: AsyncParsableCommand {
             Terminal.standardError.write("\r\u{1B}[K[\(done)/\(total)] \(names)")
         }.run(role: role, strict: strict)
         if live { Terminal.standardError.write("\r\u{1B}[K") }
+        // Interrupted: the cleanup ends the running joins, so their checks fail and the run returns; the exit code
+        // is the signal's (130/143), which the interrupt task sets once the cleanup is done, not the report's.
+        if caught.isSet { await interrupted.value }
 
         if let junit {
             do {
@@ -237,4 +242,13 @@ extension DoctorCheck {
     func withoutMissingDependencies(in ids: Set<String>) -> DoctorCheck {
         DoctorCheck(id, title, severity: severity, dependsOn: dependsOn.filter { ids.contains($0) }, run: run)
     }
+}
+
+/// Whether the doctor caught SIGINT/SIGTERM (set by the interrupt task, read by the main path).
+final class CaughtSignal: @unchecked Sendable {
+    // @unchecked: `value` is read and written only while `lock` is held.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
