@@ -108,6 +108,8 @@ public struct MediaBackendMetrics: Sendable, Equatable {
     public var keyFrameRequestsLimited: UInt64 = 0
     public var receiverReportsSent: UInt64 = 0
     public var rembSent: UInt64 = 0
+    /// Offer sections answered with port 0, by reason (`not_bundled`, `no_opus`, `no_vp8`, `unsupported_media`).
+    public var rejectedSections: [String: UInt64] = [:]
     /// Forwarding latency histogram (receive → send): upper bounds in seconds, non-cumulative counts per bound
     /// plus one for +Inf, sum in seconds.
     public var forwardLatencyBounds: [Double] = []

@@ -57,6 +57,7 @@ extension MediaServer: MediaBackend {
         b.keyFrameRequestsLimited = m.keyFrameRequestsLimited
         b.receiverReportsSent = m.receiverReportsSent
         b.rembSent = m.rembSent
+        b.rejectedSections = m.rejectedSections
         b.calls = m.calls.map {
             var f = MediaCallFigures(
                 key: $0.key, participants: $0.participants, speakers: $0.speakers, presenters: $0.presenters,

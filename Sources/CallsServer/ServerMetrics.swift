@@ -133,6 +133,10 @@ public final class ServerMetrics: @unchecked Sendable {
         metric("callsctl_rtcp_sent_total", "counter", "RTCP the server sends to publishers, by type.", [
             ("{type=\"receiver_report\"}", "\(media.receiverReportsSent)"), ("{type=\"remb\"}", "\(media.rembSent)"),
         ])
+        // Every reason is listed (0 until it happens), so alerts can name the series before the first rejection.
+        metric("callsctl_offer_sections_rejected_total", "counter", "Media sections of client offers the server answered with port 0, by reason.", [
+            "not_bundled", "no_opus", "no_vp8", "unsupported_media",
+        ].map { ("{reason=\"\($0)\"}", "\(media.rejectedSections[$0] ?? 0)") })
         if !media.forwardLatencyBounds.isEmpty, media.forwardLatencyCounts.count == media.forwardLatencyBounds.count + 1 {
             var samples: [(String, String)] = []
             var cumulative: UInt64 = 0

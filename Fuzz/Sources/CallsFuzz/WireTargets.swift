@@ -250,7 +250,7 @@ enum WireFuzz {
             guard again.text == written else { fatalError("SDP text is not a fixed point") }
         }
         if let offer = try? WebRTCOffer(sdp: text) {
-            _ = offer
+            sfuAnswer(offer)
         }
         // Single attribute values the offer code parses on their own.
         for line in text.split(whereSeparator: \.isNewline).prefix(64) {
@@ -262,6 +262,36 @@ enum WireFuzz {
             }
             if let fingerprint = SDPFingerprint(sdp: value), SDPFingerprint(sdp: fingerprint.sdpValue) != fingerprint {
                 fatalError("fingerprint round trip: \(value)")
+            }
+        }
+    }
+
+    private static let sfuTracks: [SFUTrack] =
+        (0..<3).map { SFUTrack(kind: .audio, ssrc: UInt32(100 + $0), streamID: "slot-\($0)", trackID: "a\($0)", cname: "c") }
+        + [SFUTrack(kind: .video, ssrc: 555, streamID: "p", trackID: "screen-p", cname: "c")]
+
+    /// The SFU's answer to an offer the server accepts: one answer section per offer section, in order and with the
+    /// offer's mid; every section is exactly one of published, slot, inactive or rejected; a track is placed once.
+    private static func sfuAnswer(_ offer: WebRTCOffer) {
+        let parameters = SFUAnswerParameters(
+            iceUfrag: "srvU", icePwd: "serverpasswordserverpass", fingerprint: "sha-256 AB:CD", candidates: [],
+            sessionID: 1, sessionVersion: 2, tracks: sfuTracks, previousAssignments: ["1": 101, "9": 555],
+            mayPublishVideo: offer.parsed.sections.count % 2 == 0)
+        let answer = SFUAnswer(offer: offer, parameters: parameters)
+        guard let parsed = try? SDPSessionDescription(parsing: answer.sdp) else { fatalError("the SFU answer does not parse") }
+        let sections = offer.parsed.sections
+        guard parsed.media.count == sections.count else { fatalError("the answer has \(parsed.media.count) sections for \(sections.count)") }
+        let placed = answer.slots.compactMap(\.ssrc)
+        guard Set(placed).count == placed.count else { fatalError("a track is placed twice: \(placed)") }
+        guard Set(placed + answer.unplaced.map(\.ssrc)) == Set(sfuTracks.map(\.ssrc)) else { fatalError("a track was lost") }
+        let rejected = Set(answer.rejected.map(\.index))
+        for (i, s) in sections.enumerated() {
+            let m = parsed.media[i]
+            if s.mid != nil, m.mid != s.mid { fatalError("section \(i): answer mid \(String(describing: m.mid)) for \(String(describing: s.mid))") }
+            if rejected.contains(i) || s.isRejected {
+                guard m.port == 0 else { fatalError("section \(i) is rejected with port \(m.port)") }
+            } else if m.port == 0 {
+                fatalError("section \(i) has port 0 but no rejection reason")
             }
         }
     }

@@ -292,7 +292,7 @@ final class CallRouter {
     }
 
     /// Answers `offer` for call participant `s` and records what it publishes and receives.
-    func answer(_ offer: WebRTCOffer, for s: MediaSession, candidates: [SDPCandidate], fingerprint: String) -> String {
+    func answer(_ offer: WebRTCOffer, for s: MediaSession, candidates: [SDPCandidate], fingerprint: String) -> SFUAnswer {
         var previous: [String: UInt32] = [:]
         for slot in s.slots { if let ssrc = slot.ssrc { previous[slot.mid] = ssrc } }
         s.answerVersion += 1
@@ -329,7 +329,7 @@ final class CallRouter {
             s.audioSlots[i].mid = answer.slots.first { $0.kind == .audio && $0.ssrc == ssrc }?.mid
         }
         announceSpeakers(s, force: true)
-        return answer.sdp
+        return answer
     }
 
     /// Asks every member (or just `only`) whose wanted tracks differ from what its last answer announced to make a

@@ -129,7 +129,9 @@ final class MediaCore: @unchecked Sendable {
             answer = echoAnswer.sdp
         } else {
             router.add(session)
-            answer = router.answer(n.offer, for: session, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
+            let sfu = router.answer(n.offer, for: session, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
+            noteRejected(sfu.rejected, session: session)
+            answer = sfu.sdp
         }
         sessionsByID[n.id] = session
         sessionsByUfrag[ufrag] = session
@@ -164,8 +166,10 @@ final class MediaCore: @unchecked Sendable {
             throw MediaError(.badOffer, "the new offer changes the DTLS fingerprint; keep the same RTCPeerConnection")
         }
         let presented = s.publishedVideo != nil
-        let answer = router.answer(
+        let sfu = router.answer(
             offer, for: s, candidates: candidates, fingerprint: dtlsContext.identity.fingerprint.sdpValue)
+        noteRejected(sfu.rejected, session: s)
+        let answer = sfu.sdp
         // Everyone renegotiates only when this offer started or stopped a screen.
         if let call = s.callRoute { router.reconcile(call, only: presented == (s.publishedVideo != nil) ? s : nil) }
         router.flushPendingKeyFrames(core: self)
@@ -746,6 +750,21 @@ final class MediaCore: @unchecked Sendable {
             counters.droppedPackets += UInt64(result.bufferFull)
             counters.sendBufferFull += UInt64(result.bufferFull)
         }
+    }
+
+    /// Logs and counts the sections of an offer the answer rejected (one log line per offer, each section with its
+    /// reason), so a client whose tracks never arrive can be told why.
+    private func noteRejected(_ rejected: [SFUAnswer.Rejected], session: MediaSession) {
+        guard !rejected.isEmpty else { return }
+        for r in rejected { counters.rejectedSections[r.reason.rawValue, default: 0] += 1 }
+        let list = rejected.map { "\($0.index):\($0.media)(mid \($0.mid ?? "none")): \($0.reason.rawValue)" }
+        logger.info(
+            "offer sections rejected",
+            metadata: [
+                "session.id": "\(session.id)", "session.label": "\(session.label)",
+                "sections": "\(list.joined(separator: "; "))",
+            ])
+        publishMetrics()
     }
 
     private func publishMetrics() {

@@ -254,6 +254,8 @@ public struct MediaMetrics: Sendable, Hashable {
     /// `renegotiationNeeded` requests sent to call participants (a screen starting or stopping, or an offer with
     /// too few audio slots; joins and leaves send none).
     public var renegotiationsRequested: UInt64 = 0
+    /// Offer sections the server answered with port 0, by reason (`SFUAnswer.RejectionReason` raw values).
+    public var rejectedSections: [String: UInt64] = [:]
     /// Sessions whose DTLS state was freed after the handshake (on the client's first SRTP packet).
     public var dtlsReleased: UInt64 = 0
     /// UDP datagrams the kernel refused (EPERM from a firewall, ENETUNREACH, ...), and datagrams dropped because the

@@ -6,7 +6,7 @@ public struct SDPError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case malformed, tooLarge, missingAudio, missingICECredentials, missingFingerprint, missingBundle,
-                missingRTCPMux, noOpus, unsupported
+                missingRTCPMux, noOpus, unsupported, duplicateMid
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -27,6 +27,8 @@ public struct SDPError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let missingRTCPMux = Code(.missingRTCPMux)
         /// The audio section offers no Opus codec.
         public static let noOpus = Code(.noOpus)
+        /// Two media sections share one `a=mid` (RFC 8843 §7.1).
+        public static let duplicateMid = Code(.duplicateMid)
         /// Something valid that this server does not do (e.g. `a=setup:passive` in an offer).
         public static let unsupported = Code(.unsupported)
 

@@ -95,7 +95,31 @@ public struct SFUAnswer: Sendable {
         public var audioLevelExtensionID: UInt8? = nil
     }
 
+    /// Why the server answered a section with port 0 (a stable label, for logs and metrics).
+    public enum RejectionReason: String, Hashable, Sendable, CaseIterable {
+        /// The section has no `a=mid`, or its mid is not in the offer's BUNDLE group (one transport per call).
+        case notBundled = "not_bundled"
+        /// An audio section without opus/48000.
+        case noOpus = "no_opus"
+        /// A video section without VP8.
+        case noVP8 = "no_vp8"
+        /// Neither audio nor video (a data channel, for example).
+        case unsupportedMedia = "unsupported_media"
+    }
+
+    /// A section the server rejected (the offerer's own port-0 sections are not listed).
+    public struct Rejected: Hashable, Sendable {
+        /// Position in the offer (0-based) and mid, if any.
+        public var index: Int
+        public var mid: String?
+        /// `audio`, `video`, `application`, ...
+        public var media: String
+        public var reason: RejectionReason
+    }
+
     public var sdp: String
+    /// Sections the server answered with port 0, and why.
+    public var rejected: [Rejected] = []
     public var publishedAudio: Published?
     public var publishedVideo: Published?
     public var slots: [Slot]
@@ -121,18 +145,37 @@ public struct SFUAnswer: Sendable {
             case inactive(SDPCodec)
             case rejected
         }
+        var rejected: [Rejected] = []
+        func reject(_ s: WebRTCMediaSection, _ reason: RejectionReason) -> Role {
+            let media: String
+            switch s.kind {
+            case .audio: media = "audio"
+            case .video: media = "video"
+            case .application: media = "application"
+            case .other(let name): media = String(name.prefix(32))
+            }
+            rejected.append(Rejected(index: s.index, mid: s.mid.map { String($0.prefix(32)) }, media: media, reason: reason))
+            return .rejected
+        }
         var roles: [Role] = []
         var publishedAudio: Published?
         var publishedVideo: Published?
         for s in d.sections {
-            guard !s.isRejected, let mid = s.mid, d.bundleMids.contains(mid), s.rtcpMux else {
+            // The offerer's own rejections (port 0 without bundle-only) stay rejected without comment.
+            guard !s.isRejected else {
                 roles.append(.rejected)
+                continue
+            }
+            // rtcp-mux is a property of the bundle transport (checked on the offerer-tagged section by WebRTCOffer);
+            // other bundled sections need not repeat it (RFC 8843 §9.3).
+            guard let mid = s.mid, d.isBundled(s) else {
+                roles.append(reject(s, .notBundled))
                 continue
             }
             switch s.kind {
             case .audio:
                 guard let opus = s.codec(named: "opus"), opus.clockRate == 48000 else {
-                    roles.append(.rejected)
+                    roles.append(reject(s, .noOpus))
                     continue
                 }
                 if s.direction.sends, publishedAudio == nil {
@@ -148,7 +191,7 @@ public struct SFUAnswer: Sendable {
                 }
             case .video:
                 guard let vp8 = s.codec(named: "VP8") else {
-                    roles.append(.rejected)
+                    roles.append(reject(s, .noVP8))
                     continue
                 }
                 if s.direction.sends, publishedVideo == nil, p.mayPublishVideo {
@@ -160,9 +203,10 @@ public struct SFUAnswer: Sendable {
                     roles.append(.inactive(vp8))
                 }
             default:
-                roles.append(.rejected)
+                roles.append(reject(s, .unsupportedMedia))
             }
         }
+        self.rejected = rejected
 
         // Slot assignment: keep previous placements of tracks still wanted, then fill free slots in order.
         var slotMids: [(mid: String, kind: SFUTrack.Kind, pt: UInt8)] = []

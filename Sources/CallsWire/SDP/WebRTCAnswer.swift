@@ -84,7 +84,7 @@ public struct WebRTCAnswer: Sendable {
                 media.append(m)
                 continue
             }
-            if s.kind == .video, !s.isRejected, let mid = s.mid, d.bundleMids.contains(mid), s.rtcpMux,
+            if s.kind == .video, d.isBundled(s), let mid = s.mid,
                 let vp8 = s.codec(named: "VP8")
             {
                 let direction = Self.intersect(p.videoDirection, s.direction.reversed)

@@ -84,7 +84,12 @@ public struct WebRTCMediaSection: Hashable, Sendable {
     public var index: Int
     public var kind: Kind
     public var mid: String?
-    /// True when the port is 0 (a rejected or stopped section).
+    /// The `m=` line's port: 0 for a section that is rejected or stopped, or that is offered `a=bundle-only`.
+    public var port: Int
+    /// `a=bundle-only` (RFC 8843 §6): the section is offered only as part of the BUNDLE group; its port is 0 in an
+    /// initial offer (Firefox offers every receive-only section after the first this way).
+    public var bundleOnly: Bool
+    /// True when the port is 0 and the section is not `a=bundle-only`: the offerer rejected or stopped it.
     public var isRejected: Bool
     public var proto: String
     public var formats: [String]
@@ -109,7 +114,9 @@ public struct WebRTCMediaSection: Hashable, Sendable {
         default: kind = .other(m.media)
         }
         mid = m.mid
-        isRejected = m.port == 0
+        port = m.port
+        bundleOnly = m.hasAttribute("bundle-only")
+        isRejected = m.port == 0 && !bundleOnly
         proto = m.proto
         formats = m.formats
         direction = .sendrecv
@@ -209,6 +216,33 @@ public struct WebRTCDescription: Hashable, Sendable {
         sessionSetup = d.attribute("setup")
     }
 
+    /// The offerer-tagged section (RFC 8843 §7.2): the one the first mid of the BUNDLE group names. Its transport
+    /// (ICE credentials, fingerprint, DTLS role, rtcp-mux) is the transport of every section of the group; other
+    /// bundled sections may repeat or omit those attributes, and may carry their own (a client with bundle policy
+    /// "balanced" gives each media kind its own), which the answer overrides by accepting BUNDLE.
+    public var taggedSection: WebRTCMediaSection? {
+        guard let first = bundleMids.first else { return nil }
+        return sections.first { $0.mid == first }
+    }
+
+    /// Mids that more than one section carries (each section needs its own, RFC 8843 §7.1), in first-seen order.
+    public var duplicatedMids: [String] {
+        var seen = Set<String>()
+        var out: [String] = []
+        for s in sections {
+            guard let mid = s.mid else { continue }
+            if !seen.insert(mid).inserted, !out.contains(mid) { out.append(mid) }
+        }
+        return out
+    }
+
+    /// True when section `s` belongs to the BUNDLE group and is usable there: not rejected or stopped by the offerer
+    /// (port 0 without `a=bundle-only`). A bundle-only section outside the group is rejected.
+    public func isBundled(_ s: WebRTCMediaSection) -> Bool {
+        guard !s.isRejected, let mid = s.mid else { return false }
+        return bundleMids.contains(mid)
+    }
+
     /// ICE ufrag for a section: its own, else the session's.
     public func iceUfrag(for s: WebRTCMediaSection) -> String? { s.iceUfrag ?? sessionIceUfrag }
     public func icePwd(for s: WebRTCMediaSection) -> String? { s.icePwd ?? sessionIcePwd }
@@ -220,7 +254,7 @@ public struct WebRTCDescription: Hashable, Sendable {
     /// Every candidate of the sections in the BUNDLE group (or of all sections without one), deduplicated.
     public var candidates: [SDPCandidate] {
         var out: [SDPCandidate] = []
-        for s in sections where !s.isRejected {
+        for s in sections where !s.isRejected && s.port != 0 {
             for c in s.candidates where !out.contains(c) { out.append(c) }
         }
         return out
@@ -246,14 +280,30 @@ public struct WebRTCOffer: Hashable, Sendable {
 
     public init(description d: WebRTCDescription) throws(SDPError) {
         self.parsed = d
+        if let mid = d.duplicatedMids.first {
+            let positions = d.sections.filter { $0.mid == mid }.map { "\($0.index + 1)" }.joined(separator: " and ")
+            throw SDPError(
+                .duplicateMid,
+                "a=mid:\(String(mid.prefix(32))) is given to m= sections \(positions); every section needs its own mid (RFC 8843 §7.1)")
+        }
         let audioSections = d.sections.filter { $0.kind == .audio && !$0.isRejected }
         guard !audioSections.isEmpty else {
             throw SDPError(.missingAudio, "the offer has no m=audio section (with a non-zero port); add an audio track")
         }
         guard !d.bundleMids.isEmpty else {
-            throw SDPError(.missingBundle, "the offer has no a=group:BUNDLE line; use bundlePolicy 'max-bundle'")
+            throw SDPError(.missingBundle, "the offer has no a=group:BUNDLE line; use bundlePolicy 'max-bundle' or 'balanced'")
         }
-        guard let bundled = audioSections.first(where: { $0.mid.map(d.bundleMids.contains) ?? false }) else {
+        guard let tagged = d.taggedSection else {
+            throw SDPError(
+                .missingBundle,
+                "the first mid of a=group:BUNDLE (\(String(d.bundleMids[0].prefix(32)))) names no m= section")
+        }
+        guard tagged.port != 0 else {
+            throw SDPError(
+                .missingBundle,
+                "the BUNDLE group's first section (mid \(tagged.mid ?? "?")) has port 0; the offerer-tagged section carries the transport and must not be bundle-only (RFC 8843 §7.2)")
+        }
+        guard let bundled = audioSections.first(where: { d.isBundled($0) }) else {
             throw SDPError(
                 .missingBundle,
                 "no m=audio section is in the BUNDLE group (a=group:BUNDLE \(d.bundleMids.joined(separator: " ")))")
@@ -262,10 +312,10 @@ public struct WebRTCOffer: Hashable, Sendable {
             let names = bundled.codecs.map(\.name).joined(separator: ", ")
             throw SDPError(.noOpus, "the audio section (mid \(bundled.mid ?? "?")) offers no opus/48000 codec (offered: \(names.isEmpty ? "none" : names))")
         }
-        guard bundled.rtcpMux else {
-            throw SDPError(.missingRTCPMux, "the audio section (mid \(bundled.mid ?? "?")) lacks a=rtcp-mux")
+        guard tagged.rtcpMux else {
+            throw SDPError(.missingRTCPMux, "the BUNDLE transport's section (mid \(tagged.mid ?? "?")) lacks a=rtcp-mux")
         }
-        guard let ufrag = d.iceUfrag(for: bundled), let pwd = d.icePwd(for: bundled) else {
+        guard let ufrag = d.iceUfrag(for: tagged), let pwd = d.icePwd(for: tagged) else {
             throw SDPError(.missingICECredentials, "the offer has no a=ice-ufrag and a=ice-pwd (neither session nor media level)")
         }
         // RFC 8839 §5.4: ufrag 4–256 ice-chars, pwd 22–256 ice-chars. The colon would break USERNAME splitting.
@@ -276,11 +326,11 @@ public struct WebRTCOffer: Hashable, Sendable {
                 .missingICECredentials,
                 "a=ice-ufrag must be 4-256 and a=ice-pwd 22-256 characters of [A-Za-z0-9+/] (got \(ufrag.count) and \(pwd.count))")
         }
-        let fingerprints = d.fingerprints(for: bundled)
+        let fingerprints = d.fingerprints(for: tagged)
         guard !fingerprints.isEmpty else {
             throw SDPError(.missingFingerprint, "the offer has no a=fingerprint (neither session nor media level)")
         }
-        let setup = d.setup(for: bundled) ?? "actpass"
+        let setup = d.setup(for: tagged) ?? "actpass"
         guard setup == "actpass" || setup == "active" else {
             throw SDPError(
                 .unsupported, "the offer says a=setup:\(setup); the server is always the DTLS server, so offer actpass or active")
