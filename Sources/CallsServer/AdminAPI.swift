@@ -255,7 +255,7 @@ struct AdminAPI: Sendable {
                     .notFound, "call_not_found",
                     "no call in channel \(channel); list the current ones with GET /api/v1/calls")
             }
-            let event = CallEvent(name: "call_ended", participant: nil, user: nil).json
+            let event = CallEvent.json(.callEnded, participant: nil, user: nil)
             for record in ended {
                 record.notify(event)
                 if let media = record.mediaSession { closeMedia(media) }

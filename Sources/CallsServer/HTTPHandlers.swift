@@ -284,9 +284,10 @@ final class WebSocketSignalingHandler: ChannelInboundHandler, RemovableChannelHa
             server.metrics.apiConnections.countTimeout("join")
             let seconds = Double(timeout.nanoseconds) / 1e9
             send(
-                "{\"v\":2,\"type\":\"error\",\"code\":\"join_timeout\",\"message\":"
-                    + jsonQuote("this connection was in no call for \(seconds) s; send join right after connecting, and close the socket after leaving")
-                    + "}")
+                Signaling.encode(
+                    Signaling.ErrorReply(
+                        code: "join_timeout",
+                        message: "this connection was in no call for \(seconds) s; send join right after connecting, and close the socket after leaving")))
             handler.closeConnection(context: context, code: .policyViolation)
         }
     }

@@ -6,24 +6,7 @@ import Logging
 public typealias JoinAdmission = @Sendable (JoinTokenClaims) async -> String?
 
 /// An ICE server handed to clients in `joined` (STUN/TURN URLs with optional credentials).
-public struct ICEServerInfo: Sendable, Equatable {
-    public var urls: [String]
-    public var username: String?
-    public var credential: String?
-
-    public init(urls: [String], username: String? = nil, credential: String? = nil) {
-        self.urls = urls
-        self.username = username
-        self.credential = credential
-    }
-
-    var json: String {
-        var fields = ["\"urls\":[" + urls.map(jsonQuote).joined(separator: ",") + "]"]
-        if let username { fields.append("\"username\":\(jsonQuote(username))") }
-        if let credential { fields.append("\"credential\":\(jsonQuote(credential))") }
-        return "{" + fields.joined(separator: ",") + "}"
-    }
-}
+public typealias ICEServerInfo = Signaling.ICEServer
 
 /// The signaling protocol's error codes (docs/protocol.md §Errors).
 public enum SignalingErrorCode: String, Sendable, CaseIterable {
@@ -44,27 +27,13 @@ public enum SignalingErrorCode: String, Sendable, CaseIterable {
     case notInCall = "not_in_call"
 }
 
-/// A call event sent to every participant of a call (docs/protocol.md §Call events).
-struct CallEvent {
-    var name: String
-    var participant: String?
-    var user: String?
-    var extra: [(String, JSONLite)] = []
-    var at = Date()
-
-    var json: String {
-        var parts = ["\"v\":\(SignalingSession.version)", "\"type\":\"event\"", "\"event\":" + jsonQuote(name)]
-        if let participant { parts.append("\"participant\":" + jsonQuote(participant)) }
-        if let user { parts.append("\"user\":" + jsonQuote(user)) }
-        for (k, v) in extra { parts.append(jsonQuote(k) + ":" + v.rendered) }
-        parts.append("\"at\":" + jsonQuote(CallEvent.timestamp(at)))
-        return "{" + parts.joined(separator: ",") + "}"
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+/// Call events sent to every participant of a call (docs/protocol.md §event).
+enum CallEvent {
+    /// The event's JSON, encoded once for the whole call.
+    static func json(
+        _ name: Signaling.Event.Name, participant: String?, user: String?, muted: Bool? = nil, emoji: String? = nil
+    ) -> String {
+        Signaling.encode(Signaling.Event(name, participant: participant, user: user, muted: muted, emoji: emoji))
     }
 
     /// Tells the rest of the call that a participant left (and that its screen went off).
@@ -72,9 +41,9 @@ struct CallEvent {
         let r = d.record
         guard !r.echo else { return }
         if d.wasPresenting {
-            registry.broadcast(channel: r.channel, CallEvent(name: "screen_off", participant: r.id, user: r.user).json)
+            registry.broadcast(channel: r.channel, json(.screenOff, participant: r.id, user: r.user))
         }
-        registry.broadcast(channel: r.channel, CallEvent(name: "left", participant: r.id, user: r.user).json)
+        registry.broadcast(channel: r.channel, json(.left, participant: r.id, user: r.user))
     }
 }
 
@@ -85,10 +54,9 @@ struct CallEvent {
 actor SignalingSession {
     /// The current protocol version, and the oldest still served. Version 1 clients are served the same calls (fixed
     /// audio slots; `a=msid` no longer names the speaker) without the `speakers` message they do not know.
-    static let version = 2
-    static let oldestVersion = 1
-    static let messageTypes =
-        "join, offer, ice, mute, unmute, screen_start, screen_stop, raise_hand, lower_hand, reaction, leave, ping"
+    static let version = Signaling.version
+    static let oldestVersion = Signaling.oldestVersion
+    static let messageTypes = Signaling.ClientType.allCases.map(\.rawValue).joined(separator: ", ")
 
     enum State {
         case awaitingJoin
@@ -160,6 +128,8 @@ actor SignalingSession {
     /// A complete text message from the client.
     func handle(text: String) async {
         let example = "send for example {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}"
+        // JSONLite is the gate: strict UTF-8, depth, duplicate keys and number range, before Foundation's decoder
+        // reads the typed message (each handler decodes its own type from `text`).
         let message: [String: JSONLite]
         do {
             guard case .object(let fields) = try JSONLite.parse(text) else {
@@ -191,21 +161,23 @@ actor SignalingSession {
             sendError(.badMessage, "the message has no \"type\" string; expected one of \(Self.messageTypes)")
             return
         }
-        switch type {
-        case "join": await join(message)
-        case "offer": await offer(message)
-        case "ice": ice(message)
-        case "leave": await leave()
-        case "ping": reply(["type": .string("pong")])
-        case "mute": await setMuted(true)
-        case "unmute": await setMuted(false)
-        case "screen_start": await screen(on: true)
-        case "screen_stop": await screen(on: false)
-        case "raise_hand": hand(raised: true)
-        case "lower_hand": hand(raised: false)
-        case "reaction": reaction(message)
-        default:
-            sendError(.badMessage, "unknown message type \"\(type)\"; expected one of \(Self.messageTypes)")
+        guard let known = Signaling.ClientType(rawValue: type) else {
+            sendError(.badMessage, "unknown message type \"\(UntrustedText.forLog(type, limit: 40))\"; expected one of \(Self.messageTypes)")
+            return
+        }
+        switch known {
+        case .join: await join(text, hasVersion: message["v"] != nil)
+        case .offer: await offer(text)
+        case .ice: ice(text)
+        case .leave: await leave()
+        case .ping: reply(Signaling.Bare(v: clientVersion, type: Signaling.ServerType.pong.rawValue))
+        case .mute: await setMuted(true)
+        case .unmute: await setMuted(false)
+        case .screenStart: await screen(on: true)
+        case .screenStop: await screen(on: false)
+        case .raiseHand: hand(raised: true)
+        case .lowerHand: hand(raised: false)
+        case .reaction: reaction(text)
         }
     }
 
@@ -230,8 +202,8 @@ actor SignalingSession {
 
     // MARK: Messages
 
-    private func join(_ message: [String: JSONLite]) async {
-        guard message["v"] != nil else {
+    private func join(_ text: String, hasVersion: Bool) async {
+        guard hasVersion else {
             refuseJoin(
                 .badMessage, reason: "no protocol version",
                 "join needs the protocol version: send {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}")
@@ -247,15 +219,32 @@ actor SignalingSession {
                 "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
             return
         }
-        let token: String
-        switch message["token"] {
-        case .string(let t)? where !t.isEmpty: token = t
-        case nil:
-            refuseJoin(
-                .badToken, reason: "no token",
-                "join needs a \"token\" string; create one with `callsctl token create --channel ID --user NAME`")
+        let message: Signaling.Join
+        do {
+            message = try Signaling.decode(Signaling.Join.self, from: text)
+        } catch {
+            switch Signaling.field(of: error) {
+            case "token":
+                refuseJoin(
+                    .badToken, reason: "token missing or not a string",
+                    "join needs a \"token\" string; create one with `callsctl token create --channel ID --user NAME`")
+            case "channel":
+                refuseJoin(.badMessage, reason: "channel not a string", "join's \"channel\" must be a channel id string")
+            case "echo":
+                refuseJoin(
+                    .badMessage, reason: "echo not a boolean",
+                    "join's \"echo\" must be true (an echo test) or false (join the channel's call)")
+            case "muted":
+                refuseJoin(.badMessage, reason: "muted not a boolean", "join's \"muted\" must be true or false")
+            default:
+                refuseJoin(
+                    .badMessage, reason: "malformed join",
+                    "join must look like {\"v\":\(Self.version),\"type\":\"join\",\"token\":\"...\"}; \(Self.describe(error))")
+            }
             return
-        default:
+        }
+        let token = message.token
+        guard !token.isEmpty else {
             refuseJoin(
                 .badToken, reason: "token not a non-empty string",
                 "join's \"token\" must be a non-empty string; create one with `callsctl token create --channel ID --user NAME`")
@@ -271,10 +260,10 @@ actor SignalingSession {
             return
         }
         // A client may name the channel it means to join; the token must be for that channel.
-        switch message["channel"] {
+        switch message.channel {
         case nil: break
-        case .string(let wanted)? where wanted == claims.channel.rawValue: break
-        case .string(let wanted)?:
+        case let wanted? where wanted == claims.channel.rawValue: break
+        case let wanted?:
             let details: Logger.Metadata = [
                 "call.channel": .untrusted(claims.channel.rawValue), "wanted.channel": .untrusted(wanted),
             ]
@@ -288,28 +277,9 @@ actor SignalingSession {
                     "the token is for channel \(claims.channel), not \(jsonQuote(UntrustedText.forLog(wanted, limit: 64))), which is not a channel id (26 characters of a-z and 0-9); send the channel id, or leave \"channel\" out")
             }
             return
-        default:
-            refuseJoin(.badMessage, reason: "channel not a string", "join's \"channel\" must be a channel id string")
-            return
         }
-        let echo: Bool
-        switch message["echo"] {
-        case nil, .bool(false)?: echo = false
-        case .bool(true)?: echo = true
-        default:
-            refuseJoin(
-                .badMessage, reason: "echo not a boolean",
-                "join's \"echo\" must be true (an echo test) or false (join the channel's call)")
-            return
-        }
-        let startMuted: Bool
-        switch message["muted"] {
-        case nil, .bool(false)?: startMuted = false
-        case .bool(true)?: startMuted = true
-        default:
-            refuseJoin(.badMessage, reason: "muted not a boolean", "join's \"muted\" must be true or false")
-            return
-        }
+        let echo = message.echo ?? false
+        let startMuted = message.muted ?? false
         // The channel policy is checked when a call starts; joining a running call is not checked
         // again (as in the Calls plugin), so a channel disabled mid-call keeps its call. An echo test
         // starts no call and reaches nobody, so it is not checked.
@@ -327,11 +297,12 @@ actor SignalingSession {
         }
         let send = self.send
         let close = self.close
+        let version = clientVersion
         var record = SessionRecord(
             id: id, user: claims.user, channel: claims.channel.rawValue, role: claims.role.rawValue, peer: peer,
             joinedAt: Date(), echo: echo, muted: startMuted,
             remove: {
-                send("{\"v\":\(Self.version),\"type\":\"closed\",\"reason\":\"removed by an administrator\"}")
+                send(Signaling.encode(Signaling.Closed(v: version, reason: "removed by an administrator")))
                 close()
             })
         record.notify = sendEvent
@@ -357,37 +328,33 @@ actor SignalingSession {
 
         // TURN credentials are made for this join and never logged.
         let servers = iceServers + iceServerSettings.servers(user: claims.user)
-        var fields: [(String, JSONLite)] = [
-            ("type", .string("joined")), ("sessionId", .string(id)), ("channel", .string(claims.channel.rawValue)),
-            ("user", .string(claims.user)), ("iceServers", .raw("[" + servers.map(\.json).joined(separator: ",") + "]")),
-            ("echo", .bool(echo)),
-        ]
+        var call: Signaling.Joined.Call?
         if !echo, let registry {
             let members = registry.members(channel: claims.channel.rawValue)
             let presenter = registry.presenter(channel: claims.channel.rawValue)
-            let list = members.map { r in
-                "{\"id\":\(jsonQuote(r.id)),\"user\":\(jsonQuote(r.user)),\"muted\":\(r.muted),\"handRaised\":\(r.handRaised),\"presenting\":\(r.id == presenter)}"
-            }
-            fields.append(("participants", .raw("[" + list.joined(separator: ",") + "]")))
-            fields.append(("presenter", presenter.map { .string($0) } ?? .null))
             // Receive transceivers the first offer should carry: the server's fixed audio slots (whatever the size of
             // the call), and video while someone presents.
-            fields.append(("audioSlots", .number(Double(audioSlots))))
-            fields.append(("videoSlots", .number(presenter != nil && presenter != id ? 1 : 0)))
+            call = Signaling.Joined.Call(
+                participants: members.map {
+                    Signaling.Participant(id: $0.id, user: $0.user, muted: $0.muted, handRaised: $0.handRaised, presenting: $0.id == presenter)
+                },
+                presenter: presenter, audioSlots: audioSlots, videoSlots: presenter != nil && presenter != id ? 1 : 0)
         }
-        replyFields(fields)
+        reply(
+            Signaling.Joined(
+                v: clientVersion, sessionId: id, channel: claims.channel.rawValue, user: claims.user, iceServers: servers,
+                echo: echo, call: call))
         if !echo, let registry {
             let channel = claims.channel.rawValue
             if startedCall {
-                registry.broadcast(channel: channel, CallEvent(name: "call_started", participant: id, user: claims.user).json)
+                registry.broadcast(channel: channel, CallEvent.json(.callStarted, participant: id, user: claims.user))
             }
             registry.broadcast(
-                channel: channel,
-                CallEvent(name: "joined", participant: id, user: claims.user, extra: [("muted", .bool(startMuted))]).json)
+                channel: channel, CallEvent.json(.joined, participant: id, user: claims.user, muted: startMuted))
         }
     }
 
-    private func offer(_ message: [String: JSONLite]) async {
+    private func offer(_ text: String) async {
         let claims: JoinTokenClaims
         switch state {
         case .awaitingJoin:
@@ -399,16 +366,13 @@ actor SignalingSession {
                 sendError(.alreadyOffered, "the previous offer is still being answered; wait for its answer, then offer again")
                 return
             }
-            await renegotiate(message, media: media)
+            await renegotiate(text, media: media)
             return
         case .left:
             sendError(.notJoined, "this connection has left; open a new WebSocket to join again")
             return
         }
-        guard case .string(let sdp)? = message["sdp"], !sdp.isEmpty else {
-            sendError(.badOffer, "offer needs an \"sdp\" string holding the SDP from RTCPeerConnection.createOffer()")
-            return
-        }
+        guard let sdp = offerSDP(text) else { return }
         state = .inCall(claims, mediaSessionID: nil)
         let started = ContinuousClock.now
         // The label is only for the media server's logs.
@@ -441,7 +405,7 @@ actor SignalingSession {
         let registry = self.registry
         logger[metadataKey: "media.session"] = .untrusted(result.sessionID)
         logger.info("answered offer")
-        reply(["type": .string("answer"), "sdp": .string(result.answer)])
+        reply(Signaling.Answer(v: clientVersion, sdp: result.answer))
         let events = backend.backendEvents(result.sessionID)
         eventsTask = control.task { [weak self] in
             var transport = "unknown"
@@ -457,12 +421,9 @@ actor SignalingSession {
                     self.metrics.observeHandshake(seconds: seconds)
                     registry?.update(sessionID) { $0.connectedAt = Date() }
                     await self.log("connected", ["transport": .untrusted(transport), "srtp.profile": .untrusted(profile)])
-                    await self.reply(["type": .string("connected"), "transport": .string(transport)])
+                    await self.connected(transport: transport)
                 case .renegotiationNeeded(let audio, let video):
-                    await self.reply([
-                        "type": .string("renegotiate"), "audioSlots": .number(Double(audio)),
-                        "videoSlots": .number(Double(video)),
-                    ])
+                    await self.renegotiationNeeded(audioSlots: audio, videoSlots: video)
                 case .speakers(let slots):
                     await self.speakers(slots)
                 case .closed(let reason):
@@ -473,12 +434,14 @@ actor SignalingSession {
         }
     }
 
-    private func ice(_ message: [String: JSONLite]) {
+    private func ice(_ text: String) {
         // ICE-lite: the server learns the client's address from its connectivity checks, so trickled
         // candidates are accepted and not needed. Still check the shape so mistakes are visible.
         guard case .awaitingJoin = state else {
-            if message["candidate"] == nil {
-                sendError(.badMessage, "ice needs a \"candidate\" (an RTCIceCandidate's JSON, or null at the end)")
+            if (try? Signaling.decode(Signaling.ICE.self, from: text)) == nil {
+                sendError(
+                    .badMessage,
+                    "ice needs a \"candidate\": an RTCIceCandidate's JSON ({\"candidate\":\"candidate:...\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}), or null at the end")
             }
             return
         }
@@ -489,9 +452,9 @@ actor SignalingSession {
         await endMedia(reason: "left")
         state = .left
         if let d = departed(), d.endedCall, !d.record.echo {
-            send(CallEvent(name: "call_ended", participant: id, user: d.record.user).json)
+            send(CallEvent.json(.callEnded, participant: id, user: d.record.user))
         }
-        reply(["type": .string("left")])
+        reply(Signaling.Bare(v: clientVersion, type: Signaling.ServerType.left.rawValue))
         close()
     }
 
@@ -503,19 +466,16 @@ actor SignalingSession {
         return d
     }
 
-    private func renegotiate(_ message: [String: JSONLite], media: String) async {
+    private func renegotiate(_ text: String, media: String) async {
         guard !echo else {
             sendError(.alreadyOffered, "an echo test takes one offer; leave and join again to change it")
             return
         }
-        guard case .string(let sdp)? = message["sdp"], !sdp.isEmpty else {
-            sendError(.badOffer, "offer needs an \"sdp\" string holding the SDP from RTCPeerConnection.createOffer()")
-            return
-        }
+        guard let sdp = offerSDP(text) else { return }
         do {
             let answer = try await backend.renegotiate(media, offer: sdp)
             logger.debug("answered renegotiation")
-            reply(["type": .string("answer"), "sdp": .string(answer)])
+            reply(Signaling.Answer(v: clientVersion, sdp: answer))
         } catch {
             logger.info("renegotiation refused", metadata: ["error": .untrusted(describing: error)])
             sendError(.badOffer, "the new offer was refused: \(error)")
@@ -552,7 +512,7 @@ actor SignalingSession {
         if let media { await backend.setAudioForwarding(media, !on) }
         logger.info(on ? "muted" : "unmuted")
         registry?.broadcast(
-            channel: claims.channel.rawValue, CallEvent(name: on ? "muted" : "unmuted", participant: id, user: claims.user).json)
+            channel: claims.channel.rawValue, CallEvent.json(on ? .muted : .unmuted, participant: id, user: claims.user))
     }
 
     private func screen(on: Bool) async {
@@ -569,14 +529,14 @@ actor SignalingSession {
             presenting = true
             if let media { await backend.setPresenter(media, true) }
             logger.info("screen share started")
-            reply(["type": .string("screen_ok")])
-            registry.broadcast(channel: channel, CallEvent(name: "screen_on", participant: id, user: claims.user).json)
+            reply(Signaling.Bare(v: clientVersion, type: Signaling.ServerType.screenOK.rawValue))
+            registry.broadcast(channel: channel, CallEvent.json(.screenOn, participant: id, user: claims.user))
         } else {
             guard registry.releasePresenter(id) else { return }
             presenting = false
             if let media { await backend.setPresenter(media, false) }
             logger.info("screen share stopped")
-            registry.broadcast(channel: channel, CallEvent(name: "screen_off", participant: id, user: claims.user).json)
+            registry.broadcast(channel: channel, CallEvent.json(.screenOff, participant: id, user: claims.user))
         }
     }
 
@@ -585,12 +545,12 @@ actor SignalingSession {
         registry?.update(id) { $0.handRaised = raised }
         registry?.broadcast(
             channel: claims.channel.rawValue,
-            CallEvent(name: raised ? "hand_raised" : "hand_lowered", participant: id, user: claims.user).json)
+            CallEvent.json(raised ? .handRaised : .handLowered, participant: id, user: claims.user))
     }
 
-    private func reaction(_ message: [String: JSONLite]) {
+    private func reaction(_ text: String) {
         guard let (claims, _) = callContext(for: "reaction") else { return }
-        guard case .string(let emoji)? = message["emoji"], !emoji.isEmpty, emoji.count <= 8, emoji.utf8.count <= 64,
+        guard let emoji = try? Signaling.decode(Signaling.Reaction.self, from: text).emoji, !emoji.isEmpty, emoji.count <= 8, emoji.utf8.count <= 64,
             !emoji.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             sendError(.badMessage, "reaction needs an \"emoji\" string of 1 to 8 characters, for example {\"type\":\"reaction\",\"emoji\":\"👍\"}")
@@ -598,7 +558,7 @@ actor SignalingSession {
         }
         registry?.broadcast(
             channel: claims.channel.rawValue,
-            CallEvent(name: "reaction", participant: id, user: claims.user, extra: [("emoji", .string(emoji))]).json)
+            CallEvent.json(.reaction, participant: id, user: claims.user, emoji: emoji))
     }
 
     // MARK: Helpers
@@ -609,7 +569,7 @@ actor SignalingSession {
         state = .joined(claims)
         eventsTask = nil
         clearMedia()
-        reply(["type": .string("closed"), "reason": .string(reason)])
+        reply(Signaling.Closed(v: clientVersion, reason: reason))
     }
 
     private func endMedia(reason: String) async {
@@ -637,23 +597,46 @@ actor SignalingSession {
         logger.info(message, metadata: metadata)
     }
 
-    private func reply(_ fields: KeyValuePairs<String, JSONLite>) {
-        replyFields(fields.map { ($0.key, $0.value) })
+    private func reply<T: Encodable>(_ message: T) {
+        send(Signaling.encode(message))
     }
 
-    private func replyFields(_ fields: [(String, JSONLite)]) {
-        var parts = ["\"v\":\(clientVersion)"]
-        for (k, v) in fields { parts.append(jsonQuote(k) + ":" + v.rendered) }
-        send("{" + parts.joined(separator: ",") + "}")
+    private func connected(transport: String) {
+        reply(Signaling.Connected(v: clientVersion, transport: transport))
+    }
+
+    private func renegotiationNeeded(audioSlots: Int, videoSlots: Int) {
+        reply(Signaling.Renegotiate(v: clientVersion, audioSlots: audioSlots, videoSlots: videoSlots))
+    }
+
+    /// The SDP of an `offer`, or nil after telling the client what is wrong.
+    private func offerSDP(_ text: String) -> String? {
+        guard let sdp = try? Signaling.decode(Signaling.Offer.self, from: text).sdp, !sdp.isEmpty else {
+            sendError(.badOffer, "offer needs an \"sdp\" string holding the SDP from RTCPeerConnection.createOffer()")
+            return nil
+        }
+        return sdp
+    }
+
+    /// A decoding error in words (the field and what was expected), without quoting the client's values.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "it is not a valid message" }
+        switch error {
+        case .keyNotFound(let key, _): return "\"\(key.stringValue)\" is missing"
+        case .typeMismatch(let type, let c): return "\"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(type)"
+        case .valueNotFound(let type, let c): return "\"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(type), not null"
+        case .dataCorrupted(let c): return "\"\(c.codingPath.map(\.stringValue).joined(separator: "."))\" is malformed"
+        @unknown default: return "it is not a valid message"
+        }
     }
 
     /// Tells a version 2 client who speaks in which of its audio slots (version 1 clients do not know the message).
     private func speakers(_ slots: [SlotSpeaker]) {
         guard clientVersion >= 2 else { return }
-        let list = slots.map { s in
-            "{\"slot\":\(s.slot),\"mid\":\(s.mid.map(jsonQuote) ?? "null"),\"ssrc\":\(s.ssrc),\"participant\":\(s.participant.map(jsonQuote) ?? "null")}"
-        }
-        replyFields([("type", .string("speakers")), ("slots", .raw("[" + list.joined(separator: ",") + "]"))])
+        reply(
+            Signaling.Speakers(
+                v: clientVersion,
+                slots: slots.map { Signaling.Speakers.Slot(slot: $0.slot, mid: $0.mid, ssrc: $0.ssrc, participant: $0.participant) }))
     }
 
     /// Refuses a join: counted in callsctl_joins_total{result="refused"}, logged once with `reason` and `details`
@@ -671,7 +654,7 @@ actor SignalingSession {
 
     private func sendError(_ code: SignalingErrorCode, _ text: String) {
         logger.debug("signaling error", metadata: ["code": "\(code.rawValue)"])
-        reply(["type": .string("error"), "code": .string(code.rawValue), "message": .string(text)])
+        reply(Signaling.ErrorReply(v: clientVersion, code: code.rawValue, message: text))
     }
 }
 

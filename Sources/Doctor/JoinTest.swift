@@ -36,20 +36,20 @@ final class SignalingProbe: @unchecked Sendable {
     func join(token: String, channel: String, echo: Bool) throws -> Joined {
         let ws = try WebSocketProbeClient(connecting: url, caFile: caFile, until: deadline)
         client = ws
-        try ws.send(
-            #"{"v":1,"type":"join","token":\#(quote(token)),"channel":\#(quote(channel)),"echo":\#(echo)}"#,
-            until: deadline)
-        let reply = try next(expecting: "joined")
-        return Joined(user: reply["user"] as? String, sessionID: reply["sessionId"] as? String)
+        // Version 1: the doctor needs none of version 2's additions, and so also checks that older clients are served.
+        try ws.send(Signaling.encode(Signaling.Join(v: 1, token: token, channel: channel, echo: echo)), until: deadline)
+        let reply = try next(expecting: .joined)
+        let joined = try? Signaling.decode(Signaling.Joined.self, from: reply)
+        return Joined(user: joined?.user, sessionID: joined?.sessionId)
     }
 
     func offer(_ sdp: String) throws -> String {
         guard let ws = client else { throw Failure(description: "not joined") }
-        try ws.send(#"{"type":"offer","sdp":\#(quote(sdp))}"#, until: deadline)
-        guard let answer = try next(expecting: "answer")["sdp"] as? String else {
+        try ws.send(Signaling.encode(Signaling.Offer(v: nil, sdp: sdp)), until: deadline)
+        guard let answer = try? Signaling.decode(Signaling.Answer.self, from: try next(expecting: .answer)) else {
             throw Failure(description: "the answer carried no SDP")
         }
-        return answer
+        return answer.sdp
     }
 
     private let leaveLock = NSLock()
@@ -61,31 +61,31 @@ final class SignalingProbe: @unchecked Sendable {
             return client
         }
         guard let ws = taken else { return }
-        try? ws.send(#"{"type":"leave"}"#, until: min(deadline, .now + .seconds(1)))
+        try? ws.send(
+            Signaling.encode(Signaling.Bare(v: nil, type: Signaling.ClientType.leave.rawValue)),
+            until: min(deadline, .now + .seconds(1)))
         ws.close()
     }
 
-    /// The next message of `type`, skipping events; an `error` message throws ``Refused``.
-    private func next(expecting type: String) throws -> [String: Any] {
+    /// The text of the next message of `type`, skipping events; an `error` message throws ``Refused``.
+    private func next(expecting type: Signaling.ServerType) throws -> String {
         guard let ws = client else { throw Failure(description: "not connected") }
         while true {
             guard let text = try ws.receive(until: deadline) else {
                 throw Failure(description: "no \(type) from \(url) within the time budget")
             }
-            guard let data = text.data(using: .utf8),
-                let message = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            else { throw Failure(description: "\(url) sent a message that is not a JSON object") }
-            switch message["type"] as? String {
-            case type?: return message
-            case "error"?:
-                throw Refused(
-                    code: message["code"] as? String ?? "error", message: message["message"] as? String ?? text)
+            guard let message = try? Signaling.decode(Signaling.Bare.self, from: text) else {
+                throw Failure(description: "\(url) sent a message that is not a signaling message (no \"type\")")
+            }
+            switch Signaling.ServerType(rawValue: message.type) {
+            case type?: return text
+            case .error?:
+                let error = try? Signaling.decode(Signaling.ErrorReply.self, from: text)
+                throw Refused(code: error?.code ?? "error", message: error?.message ?? text)
             default: continue
             }
         }
     }
-
-    private func quote(_ s: String) -> String { jsonQuote(s) }
 }
 
 /// Joins an echo test on the media server with the project's own WebRTC client over one path, sends audio

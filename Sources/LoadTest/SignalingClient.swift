@@ -104,8 +104,3 @@ final class SignalingClient: Sendable {
         reader.cancel()
     }
 }
-
-/// A signaling message's fields (from its JSON text); nil when it is not a JSON object.
-func parseMessage(_ text: String) -> [String: Any]? {
-    try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-}

@@ -88,6 +88,36 @@ struct MediaServerTests {
         await server.shutdown()
     }
 
+    @Test("Sections the server cannot use are answered with port 0, logged with the reason, and counted")
+    func rejectedSectionsAreLoggedAndCounted() async throws {
+        let log = CapturedLog(level: .info)
+        let server = try await MediaTest.server(logger: log.logger)
+        defer { Task { await server.shutdown() } }
+        let client = try MediaClient(logger: MediaTest.logger)
+        // The client's call offer plus a bundled data channel and a bundled H264-only video section.
+        let extra =
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:dc\r\na=sctp-port:5000\r\n"
+            + "m=video 9 UDP/TLS/RTP/SAVPF 126\r\nc=IN IP4 0.0.0.0\r\na=mid:h264\r\na=recvonly\r\na=rtpmap:126 H264/90000\r\n"
+        let offer = client.offer.replacingOccurrences(of: "a=group:BUNDLE 0\r\n", with: "a=group:BUNDLE 0 dc h264\r\n") + extra
+        #expect(offer != client.offer + extra)
+        let (id, answer) = try await server.createSession(offer: offer, label: "rejects", route: .call("c1"), participant: "p1")
+        #expect(answer.contains("m=application 0 "))
+        #expect(answer.contains("m=video 0 "))
+        #expect(server.metrics.rejectedSections == ["unsupported_media": 1, "no_vp8": 1])
+        let lines = log.lines.filter { $0.hasPrefix("offer sections rejected") }
+        #expect(lines.count == 1, "\(log.lines)")
+        #expect(lines.first?.contains("1:application(mid dc): unsupported_media") == true, "\(lines)")
+        #expect(lines.first?.contains("2:video(mid h264): no_vp8") == true, "\(lines)")
+        #expect(lines.first?.contains("rejects") == true, "\(lines)")
+        // A renegotiation with the same sections counts them again; one without them adds nothing.
+        _ = try await server.renegotiate(id, offer: offer)
+        #expect(server.metrics.rejectedSections == ["unsupported_media": 2, "no_vp8": 2])
+        _ = try await server.renegotiate(id, offer: client.offer)
+        #expect(server.metrics.rejectedSections == ["unsupported_media": 2, "no_vp8": 2])
+        #expect(log.lines.filter { $0.hasPrefix("offer sections rejected") }.count == 2)
+        await server.shutdown()
+    }
+
     @Test("ICE: wrong password and unknown ufrag get 401 and connect nothing")
     func wrongCredentials() async throws {
         let log = CapturedLog(level: .info)
