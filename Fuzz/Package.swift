@@ -3,7 +3,8 @@
 // The decoder sources are symlinks to the main package's files: the fuzzer always tests the real code.
 //   Sources/CallsWire            -> ../../Sources/CallsWire (whole module: STUN/TURN, RTP/RTCP, SDP, RFC 4571, demux)
 //   Sources/CallsStore           -> ChannelID.swift only (what JoinToken.swift imports CallsStore for)
-//   Sources/CallsServerDecoders  -> JSONLite.swift, JoinToken.swift, UntrustedText.swift (+ public fuzz hooks)
+//   Sources/CallsServerDecoders  -> JSONLite.swift, JoinToken.swift, UntrustedText.swift, SignalingMessages.swift,
+//                                   WebSocketUpgradePolicy.swift (+ public fuzz hooks)
 //   Sources/CallsConfigTOML      -> TOMLParser.swift, TOMLTypes.swift (+ public fuzz hooks)
 //   Sources/CallsMediaDTLS       -> DTLSTypes.swift, SRTPProtectionProfile.swift (+ a stand-in DTLSError, since
 //                                   the real one imports the system OpenSSL; + public fuzz hooks)

@@ -73,6 +73,9 @@ struct MediaServerTests {
             (client.offer.replacingOccurrences(of: "a=group:BUNDLE 0\r\n", with: ""), "BUNDLE"),
             (client.offer.replacingOccurrences(of: "opus", with: "PCMU"), "opus"),
             (client.offer.replacingOccurrences(of: "a=fingerprint:", with: "a=x-fingerprint:"), "fingerprint"),
+            // A second section with the first one's mid (answered before: now refused).
+            (client.offer + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\n",
+             "every section needs its own mid"),
             ("garbage", "<letter>=<value>"),
             ("", "empty"),
         ]

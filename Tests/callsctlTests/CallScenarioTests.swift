@@ -22,19 +22,37 @@ struct CallScenarioTests {
         return p.terminationStatus == 0
     }()
 
+    /// Three stock aiortc clients (default configuration: bundle policy "balanced", no transceiver retired), written
+    /// from docs/protocol.md: they hear each other, and each screen in turn (three presenters, so video slots are
+    /// reused with new SSRCs) is decoded by the two others; a participant leaves and joins again.
+    @Test func stockAiortcClientsHoldACall() throws {
+        if !Self.available {
+            try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")
+            return
+        }
+        let (status, output) = try Self.runScript(repoRoot.appendingPathComponent("scripts/peers/aiortc_stock.py").path, [], name: "stock")
+        #expect(status == 0, "\(output)")
+    }
+
     @Test(arguments: ["churn", "disabled", "testmode", "disabled-while-running", "limit", "wrong-channel", "vanish", "send-error"])
     func scenario(_ name: String) throws {
         if !Self.available {
             try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")
             return
         }
+        let (status, output) = try Self.runScript(Self.script, [name], name: name)
+        #expect(status == 0, "\(output)")
+    }
+
+    /// Runs a scenario script against the built `callsctl`, bounded in time; its exit status and output.
+    static func runScript(_ script: String, _ arguments: [String], name: String) throws -> (Int32, String) {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("aiortc-\(name)-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: out) }
         FileManager.default.createFile(atPath: out.path, contents: nil)
         let handle = try FileHandle(forWritingTo: out)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Self.script, "--callsctl", CLI.binary.path, name]
+        p.arguments = ["python3", script, "--callsctl", CLI.binary.path] + arguments
         p.standardOutput = handle
         p.standardError = handle
         try p.run()
@@ -44,7 +62,6 @@ struct CallScenarioTests {
         if p.isRunning { p.terminate() }
         p.waitUntilExit()
         try handle.close()
-        let output = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        #expect(p.terminationStatus == 0, "\(output)")
+        return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
     }
 }

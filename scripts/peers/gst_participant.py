@@ -88,6 +88,9 @@ class Participant:
         addr.set_from_string("127.0.0.1")
         KEEP.append(addr)
         agent.add_local_address(addr)
+        if self.args.keepalive_conncheck:
+            # Keepalives as Binding Requests instead of RFC 8445 §11 Binding Indications (see gst_webrtc.py).
+            agent.set_property("keepalive-conncheck", True)
         self.ice = ice
         self.webrtc.connect("on-negotiation-needed",
                             lambda *_: self.loop.call_soon_threadsafe(self.negotiation_needed.set))
@@ -348,6 +351,8 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--hz", type=float, default=660)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--keepalive-conncheck", action="store_true",
+                    help="set libnice's keepalive-conncheck: keepalives as Binding Requests, not Indications")
     args = ap.parse_args()
     try:
         gst = load_gi()

@@ -31,6 +31,18 @@ public enum ServerDecoderFuzz {
                 }
             }
             _ = fields["type"].map { String($0.rendered.prefix(40)) }
+            // The typed messages the session decodes behind the gate: decoding never traps, and what decodes
+            // encodes to JSON that decodes to the same value.
+            if let text = String(validating: array, as: UTF8.self) {
+                typed(Signaling.Join.self, text)
+                typed(Signaling.Offer.self, text)
+                typed(Signaling.ICE.self, text)
+                typed(Signaling.Reaction.self, text)
+                typed(Signaling.Bare.self, text)
+                typed(Signaling.Joined.self, text)
+                typed(Signaling.Speakers.self, text)
+                typed(Signaling.Event.self, text)
+            }
             // Client text is logged through UntrustedText: the log form never carries a control character.
             for case .string(let s) in fields.values {
                 guard UntrustedText.firstControl(in: UntrustedText.forLog(s)) == nil else {
@@ -38,6 +50,15 @@ public enum ServerDecoderFuzz {
                 }
             }
         }
+    }
+
+    private static func typed<T: Codable & Equatable>(_ type: T.Type, _ text: String) {
+        guard let value = try? Signaling.decode(T.self, from: text) else { return }
+        let encoded = Signaling.encode(value)
+        guard let again = try? Signaling.decode(T.self, from: encoded), again == value else {
+            fatalError("\(T.self): decode(encode(v)) != v for \(encoded)")
+        }
+        guard Signaling.encode(again) == encoded else { fatalError("\(T.self): encoding is not stable: \(encoded)") }
     }
 
     private static func depth(_ value: JSONLite) -> Int {

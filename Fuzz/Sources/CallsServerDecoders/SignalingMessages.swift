@@ -1,0 +1,1 @@
+../../../Sources/CallsServer/SignalingMessages.swift
