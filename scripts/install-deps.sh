@@ -4,7 +4,12 @@
 set -euo pipefail
 
 BUILD_PKGS=(libssl-dev libsrtp2-dev libsqlite3-dev pkg-config)
-TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux nginx libnginx-mod-stream python3-yaml strace stun-server)
+TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 openssl faketime xxd chromium fonts-liberation util-linux nginx libnginx-mod-stream python3-yaml strace stun-server
+  # The other WebRTC stacks of the interop tests: Firefox ESR (with a PulseAudio null sink, or its AudioContext
+  # stays suspended) and GStreamer's webrtcbin (libnice; driven from Debian's python3 through gi).
+  firefox-esr pulseaudio
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gst-1.0
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi

@@ -24,17 +24,17 @@ fi
 
 echo "== tests"
 # Real peers are part of the suite: fail, don't skip, when one is missing.
-export CALLSCTL_REQUIRE_AIORTC=1
+export CALLSCTL_REQUIRE_AIORTC=1 CALLSCTL_REQUIRE_FIREFOX=1 CALLSCTL_REQUIRE_GSTREAMER=1
 # Three runs on this 2-core machine, so no test starves another of CPU:
 # 1. one at a time: the CPU-bound property and fuzz-style tests (they would hold both cores for seconds), and
 #    the tests of server-side timers (consent expiry, keepalive, rate limits), which a busy parallel start-up
 #    would delay past the timers they test;
 # 2. everything else but the heaviest real peers, in parallel (in-process servers, CLI runs, coturn, nginx);
-# 3. the heaviest real peers (several Chromium and aiortc processes), one at a time.
+# 3. the heaviest real peers (Chromium, Firefox, GStreamer and aiortc processes), one at a time.
 # A wait that gives up says whether the process was starved meanwhile (Tests/CallsTestSupport).
 cpu='STUNPropertyTests|RTCPFuzzTests|garbageNeverTraps|StarvationReportTests'
 cpu+='|consentExpiry|consentKeptAlive|plainBindingAndRateLimit|aSilentClientIsDisconnectedAndTheCallIsTold'
-heavy='BrowserCallTests|CallScenarioTests|MediaServerAiortcTests|LoadtestCLITests|AbuseDuringCallTests'
+heavy='BrowserCallTests|FirefoxCallTests|GStreamerCallTests|CallScenarioTests|MediaServerAiortcTests|LoadtestCLITests|AbuseDuringCallTests'
 log=$(mktemp)
 set +e
 swift test --skip-build --no-parallel --filter "$cpu" 2>&1 | tee "$log"

@@ -262,6 +262,36 @@ struct MediaServerTests {
         await server.shutdown()
     }
 
+    /// libnice (GStreamer's webrtcbin) keeps a path alive with Binding indications only and sends no consent
+    /// requests; its authenticated media must keep the session (it was closed after 30 s before).
+    @Test("A client that sends media but no more checks outlives the consent timeout")
+    func consentKeptAliveByMedia() async throws {
+        let server = try await MediaTest.server { $0.consentTimeout = .seconds(6) }
+        defer { Task { await server.shutdown() } }
+        var config = MediaClientConfiguration()
+        config.consentInterval = nil  // one check to connect, then none
+        let client = try MediaClient(configuration: config, logger: MediaTest.logger)
+        let (id, answer) = try await server.createSession(offer: client.offer, label: "media-only")
+        let events = server.sessionEvents(id)
+        try await client.connect(answer: answer)
+        // 14 s of audio every 50 ms (bounded count), more than twice the timeout.
+        let closedWhileSending = Task { () -> String? in
+            for await e in events { if case .closed(let reason) = e { return reason } }
+            return nil
+        }
+        for i in 0..<280 {
+            client.sendAudio(payload: [0xF8, 0xFF, 0xFE], timestamp: UInt32(i) * 960)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(server.metrics.sessions == 1)
+        #expect(server.metrics.consentExpirations == 0)
+        // Without media the same session expires: the timeout still applies.
+        let reason = await MediaTest.expectWithin("the session to close once media stops") { await closedWhileSending.value }
+        #expect(reason??.contains("no connectivity check and no media") == true, "\(String(describing: reason))")
+        await client.close()
+        await server.shutdown()
+    }
+
     @Test("Start fails with a message naming the address when the port is taken")
     func bindFailure() async throws {
         let first = try await MediaTest.server()

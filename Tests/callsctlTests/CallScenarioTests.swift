@@ -30,7 +30,7 @@ struct CallScenarioTests {
             try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")
             return
         }
-        let (status, output) = try Self.runScript(repoRoot.appendingPathComponent("scripts/peers/aiortc_stock.py").path, [], name: "stock")
+        let (status, output) = try PeerScript.run(repoRoot.appendingPathComponent("scripts/peers/aiortc_stock.py").path, limit: 180)
         #expect(status == 0, "\(output)")
     }
 
@@ -40,28 +40,7 @@ struct CallScenarioTests {
             try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")
             return
         }
-        let (status, output) = try Self.runScript(Self.script, [name], name: name)
+        let (status, output) = try PeerScript.run(Self.script, [name], limit: 180)
         #expect(status == 0, "\(output)")
-    }
-
-    /// Runs a scenario script against the built `callsctl`, bounded in time; its exit status and output.
-    static func runScript(_ script: String, _ arguments: [String], name: String) throws -> (Int32, String) {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("aiortc-\(name)-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: out) }
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: out)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--callsctl", CLI.binary.path] + arguments
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        // Bounded: every scenario finishes well within this; a stuck one is killed.
-        let deadline = Date().addingTimeInterval(180)
-        while p.isRunning && Date() < deadline { usleep(100_000) }
-        if p.isRunning { p.terminate() }
-        p.waitUntilExit()
-        try handle.close()
-        return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
     }
 }

@@ -26,6 +26,7 @@ import argparse
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,13 +42,19 @@ from browser_echo import (CHANNEL, Receiver, chromium_command, fail_early, reexe
 from browser_group import compact, finish, scrape  # noqa: E402
 
 ALICE_HZ, BOB_HZ, CAROL_HZ = 440, 660, 880
+FIREFOX_DEFAULT_HZ = 1000  # Firefox's fake microphone without media.navigator.audio.fake_frequency
 TOLERANCE = 25
 
 FIREFOX_PREFS = {
     # fake devices without a prompt; the fake microphone's tone
     "media.navigator.streams.fake": True,
     "media.navigator.permission.disabled": True,
-    "media.navigator.audio.fake_frequency": BOB_HZ,
+    # A standing microphone/camera permission: without one (media.navigator.permission.disabled grants no
+    # permission) Firefox gathers only its "default" address, found by connecting a UDP socket towards the
+    # internet, which fails in a namespace without a default route: no candidates, the connection fails at once.
+    "permissions.default.microphone": 1,
+    "permissions.default.camera": 1,
+    "media.peerconnection.ice.default_address_only": False,
     # ICE on loopback, host addresses in the clear (no mDNS names)
     "media.peerconnection.ice.loopback": True,
     "media.peerconnection.ice.obfuscate_host_addresses": False,
@@ -91,6 +98,7 @@ FIREFOX_PREFS = {
 
 
 def main():
+    global BOB_HZ
     if len(sys.argv) > 1 and sys.argv[1] == "aiortc-participant":
         return aiortc_participant(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,8 +110,14 @@ def main():
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--firefox", default=shutil.which("firefox-esr") or "/usr/bin/firefox-esr")
     ap.add_argument("--pulseaudio", default=shutil.which("pulseaudio") or "/usr/bin/pulseaudio")
+    ap.add_argument("--firefox-hz", type=int, default=BOB_HZ,
+                    help="Firefox's fake tone (media.navigator.audio.fake_frequency); 0 leaves Firefox's default, "
+                         "expected to be %d Hz" % FIREFOX_DEFAULT_HZ)
+    ap.add_argument("--no-pulseaudio", action="store_true",
+                    help="diagnostics: start Firefox without an audio sink (its AudioContext then never runs)")
     ap.add_argument("--keep", help="keep logs (and the profiles) in this folder")
     args = ap.parse_args()
+    BOB_HZ = args.firefox_hz or FIREFOX_DEFAULT_HZ
 
     code = reexec_in_namespace()
     if code is not None:
@@ -123,8 +137,14 @@ def main():
     started = time.time()
     code = run(args, summary, work)
     summary["seconds"] = round(time.time() - started, 1)
+    summary["serveWarnings"] = serve_warnings(os.path.join(work, "serve.log"))
+    if summary.get("serveExit") not in (0, None) and code == 0:
+        summary["error"] = "callsctl serve exited with %s after SIGTERM, not 0" % summary["serveExit"]
+        code = finish(summary, 1)
     if not summary["ok"] and "error" not in summary:
         summary["error"] = "failed: " + ", ".join(c["check"] for c in summary["checks"] if not c["ok"])
+    if code == 0 and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2, default=str))
     return code
 
@@ -157,10 +177,13 @@ def start_pulseaudio(binary, work):
     return proc, None
 
 
-def firefox_command(firefox, profile, url):
+def firefox_command(firefox, profile, url, hz):
     os.makedirs(profile, exist_ok=True)
+    prefs = dict(FIREFOX_PREFS)
+    if hz:
+        prefs["media.navigator.audio.fake_frequency"] = hz
     with open(os.path.join(profile, "user.js"), "w") as f:
-        for key, value in FIREFOX_PREFS.items():
+        for key, value in prefs.items():
             f.write("user_pref(%s, %s);\n" % (json.dumps(key), json.dumps(value)))
     return [firefox, "--headless", "--no-remote", "--profile", profile, url]
 
@@ -262,7 +285,7 @@ def run(args, summary, work):
     report_url = "http://127.0.0.1:%d/report" % receiver.server_address[1]
     serve, pulse, browsers, carol = None, None, [], None
     try:
-        pulse, pulse_server = start_pulseaudio(args.pulseaudio, work)
+        pulse, pulse_server = (None, "") if args.no_pulseaudio else start_pulseaudio(args.pulseaudio, work)
         if pulse_server is None:
             summary["error"] = "pulseaudio did not open its socket; see %s/pulseaudio.log" % work
             return finish(summary, 3)
@@ -272,6 +295,10 @@ def run(args, summary, work):
         if api_port is None:
             summary["error"] = "callsctl serve did not print 'api listening on'; see %s/serve.log" % work
             return finish(summary, 1)
+        missing = page_missing(api_port)
+        if missing:
+            summary["error"] = "callsctl serve has no test page at /: %s" % missing
+            return finish(summary, 3)
 
         def token(user):
             return subprocess.run(
@@ -295,10 +322,13 @@ def run(args, summary, work):
         url = page_url("bob", BOB_HZ, [ALICE_HZ, CAROL_HZ], "expectScreen=1&muteAfterScreen=1")
         home = os.path.join(work, "firefox-home")
         os.makedirs(home, exist_ok=True)
-        env = dict(os.environ, HOME=home, PULSE_SERVER=pulse_server, MOZ_CRASHREPORTER_DISABLE="1",
-                   MOZ_DISABLE_AUTO_SAFE_MODE="1", XDG_RUNTIME_DIR=os.path.join(work, "pulse", "run"))
+        env = dict(os.environ, HOME=home, MOZ_CRASHREPORTER_DISABLE="1", MOZ_DISABLE_AUTO_SAFE_MODE="1")
+        if pulse_server:
+            env.update(PULSE_SERVER=pulse_server, XDG_RUNTIME_DIR=os.path.join(work, "pulse", "run"))
+        else:
+            env.pop("PULSE_SERVER", None)
         browsers.append(subprocess.Popen(
-            firefox_command(args.firefox, os.path.join(work, "profile-bob"), url), env=env,
+            firefox_command(args.firefox, os.path.join(work, "profile-bob"), url, args.firefox_hz), env=env,
             stdout=open(os.path.join(work, "firefox-bob.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True))
         time.sleep(1)
         # carol: aiortc, stays until both pages have reported.
@@ -348,6 +378,31 @@ def run(args, summary, work):
         if not args.keep:
             for name in ("profile-alice", "profile-bob", "firefox-home"):
                 shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+
+
+def page_missing(port):
+    """None when GET / serves the page; else the server's message (a binary without its resources folder)."""
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read()
+        return None
+    except urllib.error.HTTPError as e:
+        body = e.read().decode("utf-8", "replace")
+        return body if e.code == 500 and "page_missing" in body else None
+    except OSError as e:
+        return str(e)
+
+
+def serve_warnings(path):
+    """serve's log lines above info (and its rejected offer sections), the last 20."""
+    try:
+        with open(path) as f:
+            lines = [l.rstrip() for l in f if re.match(r"\d{4}-\d\d-\d\dT\S+ (?!info |debug |trace )\w+ ", l)
+                     or "rejected" in l]
+    except OSError:
+        return []
+    return lines[-20:]
 
 
 def identify(reports):

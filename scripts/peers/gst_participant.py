@@ -95,10 +95,12 @@ class Participant:
         self.webrtc.connect("on-negotiation-needed",
                             lambda *_: self.loop.call_soon_threadsafe(self.negotiation_needed.set))
         self.webrtc.connect("pad-added", self.on_pad_added)
-        # The microphone: the transceiver of the request pad parse_launch linked (sink_0), made sendonly.
+        # The microphone: the transceiver of the request pad parse_launch linked (sink_0), made sendonly (webrtcbin's
+        # default for it is sendrecv, which the server also takes: --mic-direction sendrecv).
         mic = self.webrtc.emit("get-transceiver", 0)
         KEEP.append(mic)
-        mic.set_property("direction", self.GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+        if self.args.mic_direction == "sendonly":
+            mic.set_property("direction", self.GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
         self.add_recv_transceivers()
         self.pipeline.set_state(Gst.State.PLAYING)
 
@@ -210,13 +212,14 @@ class Participant:
             return
         mags = [float(x) for x in m.group(1).split(",")]
         i = max(range(1, len(mags)), key=mags.__getitem__)
-        # Parabolic interpolation between neighbouring bands (dB values), then the band's centre frequency.
+        # Parabolic interpolation between neighbouring bands (dB values). The bands are the bins of an FFT of
+        # 2 * (bands - 1) samples, so band i is at i * rate / (2 * (bands - 1)) Hz.
         delta = 0.0
         if 0 < i < len(mags) - 1:
             a, b, c = mags[i - 1], mags[i], mags[i + 1]
             if a - 2 * b + c != 0:
                 delta = max(-0.5, min(0.5, 0.5 * (a - c) / (a - 2 * b + c)))
-        hz = (i + delta + 0.5) * (RATE / 2.0) / len(mags)
+        hz = (i + delta) * RATE / (2.0 * (len(mags) - 1))
         buf = self.peaks.setdefault(who, [])
         buf.append((time.time(), hz, mags[i]))
         del buf[:-20]
@@ -351,6 +354,7 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--hz", type=float, default=660)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--mic-direction", choices=["sendonly", "sendrecv"], default="sendonly")
     ap.add_argument("--keepalive-conncheck", action="store_true",
                     help="set libnice's keepalive-conncheck: keepalives as Binding Requests, not Indications")
     args = ap.parse_args()

@@ -14,7 +14,8 @@ playing 440 Hz (aiortc_calls.py participant) and a webrtcbin participant "gst" p
     only candidates in the answer) and webrtcbin's own ICE state reaches connected/completed;
   - webrtcbin decodes alice's tone: the dominant frequency (GStreamer `spectrum`) of what arrives in the slot
     the `speakers` map gives alice is 440 Hz +-25, and webrtcbin is never put into one of its own slots;
-  - alice hears webrtcbin's 660 Hz tone in her slots, and both keep receiving packets for --seconds more;
+  - alice hears webrtcbin's 660 Hz tone in her slots; after --seconds more, both directions still carry at least
+    half of Opus' 50 packets/s over the last 3 s and the tones are still right;
   - both leave cleanly and serve exits 0 on SIGTERM.
 
 aiortc (aioice) has no ICE-TCP. With `--transport tcp`, alice is therefore run through a small wrapper
@@ -22,8 +23,15 @@ aiortc (aioice) has no ICE-TCP. With `--transport tcp`, alice is therefore run t
 listens on UDP; --no-udp-candidates only leaves it out of answers): webrtcbin goes over TCP, alice over UDP,
 so the call also crosses the two transports.
 
-Prints one JSON document. Exit: 0 pass, 1 fail, 3 could not run (no aiortc/numpy for python3, or no
-gi/webrtcbin/libnice for /usr/bin/python3). Every wait is bounded. Loopback only.
+Keepalives: after ICE completes, webrtcbin 1.22's libnice agent sends only RFC 8445 §11 keepalives (STUN Binding
+Indications) and no RFC 7675 consent checks (its `consent-freshness` is construct-only and webrtcbin leaves it
+off). callsctl therefore also counts the client's authenticated SRTP/SRTCP as consent (before that, it closed
+webrtcbin's session after 30 s); `--seconds 40` checks this (the Swift test does so over UDP).
+`--keepalive-conncheck` makes libnice send Binding Requests instead (not needed any more). `--mic-direction sendrecv` offers the microphone as webrtcbin does by default (the server takes both).
+
+Prints one JSON document (webrtcbin's offer and the answer are saved in the work folder, kept on failure or with
+--keep). Exit: 0 pass, 1 fail, 3 could not run (no aiortc/numpy for python3, or no gi/webrtcbin/libnice for
+/usr/bin/python3; CALLSCTL_GST_PYTHON names another interpreter). Every wait is bounded. Loopback only.
 """
 import argparse
 import json
@@ -95,11 +103,12 @@ class AlicePeer(Peer):
 class GstPeer(AlicePeer):
     """The webrtcbin participant (/usr/bin/python3 gst_participant.py); its stderr goes to WORK/gst.stderr."""
 
-    def __init__(self, serve, name, hz, work, timeout, keepalive_conncheck=False):
+    def __init__(self, serve, name, hz, work, timeout, keepalive_conncheck=False, mic_direction="sendonly"):
         self.name, self.hz, self.lines = name, hz, []
         self.stderr = open(os.path.join(work, "gst.stderr"), "w")
         cmd = [GST_PYTHON, GST_SCRIPT, "--api", str(serve.api), "--token", serve.token(name), "--hz", str(hz),
-               "--timeout", str(timeout)] + (["--keepalive-conncheck"] if keepalive_conncheck else [])
+               "--timeout", str(timeout), "--mic-direction", mic_direction] + \
+            (["--keepalive-conncheck"] if keepalive_conncheck else [])
         self._start(cmd, self.stderr)
 
     def gst(self, event):
@@ -144,7 +153,7 @@ def scenario(args, work, check, summary):
         check("alice (aiortc) joins", alice.first("joined"), alice.lines[-2:])
         check("alice connects", alice.first("connected", 30), alice.lines[-3:])
         gst = GstPeer(serve, "gst", GST_HZ, work, timeout=args.seconds + 90,
-                      keepalive_conncheck=args.keepalive_conncheck)
+                      keepalive_conncheck=args.keepalive_conncheck, mic_direction=args.mic_direction)
         peers.append(gst)
         RUNNING.append(gst.proc)
         check("gst (webrtcbin) joins", gst.first("joined"), gst.lines[-3:])
@@ -152,6 +161,9 @@ def scenario(args, work, check, summary):
         summary["gstOffer"] = sdp_excerpt(offer and offer.get("sdp"))
         answer = gst.first("answer", 20)
         summary["gstAnswer"] = sdp_excerpt(answer and answer.get("sdp"))
+        for name, o in (("gst-offer.sdp", offer), ("gst-answer.sdp", answer)):
+            with open(os.path.join(work, name), "w") as f:
+                f.write((o or {}).get("sdp") or "")
         check("webrtcbin's offer is answered", answer and answer.get("type") == "answer", gst.lines[-3:])
         check("webrtcbin applies the answer", gst.wait_for(
             lambda o: o.get("type") == "gst" and o.get("event") == "answer-applied" or o.get("type") == "crash", 10)
@@ -231,6 +243,8 @@ def main():
     ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", ".build/debug/callsctl"))
     ap.add_argument("--transport", choices=["udp", "tcp"], default="udp")
     ap.add_argument("--seconds", type=float, default=4, help="how long to keep checking media after both hear (4)")
+    ap.add_argument("--mic-direction", choices=["sendonly", "sendrecv"], default="sendonly",
+                    help="webrtcbin's microphone section (sendonly; sendrecv is webrtcbin's default)")
     ap.add_argument("--keepalive-conncheck", action="store_true",
                     help="make libnice send Binding Requests as keepalives (a client-side workaround, see above)")
     ap.add_argument("--keep", help="keep logs in this folder")

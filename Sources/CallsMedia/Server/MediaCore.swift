@@ -495,6 +495,11 @@ final class MediaCore: @unchecked Sendable {
         }
         guard let plainLength = result else { return countDropped() }
         buffer.moveWriterIndex(to: buffer.readerIndex + plainLength)
+        // Authenticated media from the client keeps the session alive like a connectivity check does: some ICE
+        // agents (libnice, so GStreamer's webrtcbin) keep a path alive with Binding *indications* only, which carry
+        // no integrity and prove nothing, and never send RFC 7675 consent requests. Only the client holds the SRTP
+        // keys, so this cannot be forged.
+        s.lastConsent = tickTime
         if s.dtls != nil { releaseDTLS(s) }
         if isRTCP {
             return router.handleRTCP(buffer, from: s, core: self)
@@ -799,7 +804,7 @@ final class MediaCore: @unchecked Sendable {
             } else {
                 counters.consentExpirations += 1
                 close(
-                    s, reason: "ICE consent expired: no connectivity check for \(configuration.consentTimeout)",
+                    s, reason: "ICE consent expired: no connectivity check and no media from the client for \(configuration.consentTimeout)",
                     sendAlert: true)
             }
         }
