@@ -650,33 +650,45 @@ def run_scenario(args):
             summary["peers"] = {p.name: [o for o in p.lines if o.get("type") != "status"][-8:] for p in ctx.peers}
         if serve:
             summary["serveExit"] = serve.stop()
+    return finish(summary, check, work, args.keep)
+
+
+def finish(summary, check, work, keep):
+    """Ends a scenario: serve's exit is checked, the checks go into the summary (printed as one JSON document),
+    the work folder is removed after a pass unless kept. Returns the exit status."""
     check("serve exits 0 on SIGTERM", summary.get("serveExit") == 0, summary.get("serveExit"))
     summary["checks"] = check.items
     summary["ok"] = check.ok
     if not check.ok:
         summary["error"] = "failed: " + ", ".join(c["check"] for c in check.items if not c["ok"])
-    if not args.keep and check.ok:
+    if not keep and check.ok:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2, default=str))
     return 0 if check.ok else 1
 
 
+def participant_main(body, timeout=120):
+    """`SCRIPT participant --api PORT --token T [--hz F] [--channel C]`: runs `body(args)` (a coroutine function) as
+    one participant; a crash is printed as a JSON line. Returns the exit status."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("participant")
+    ap.add_argument("--api", type=int, required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--hz", type=float, default=440)
+    ap.add_argument("--channel")
+    ap.add_argument("--timeout", type=float, default=timeout)
+    args = ap.parse_args()
+    try:
+        asyncio.run(body(args))
+    except Exception as e:
+        emit({"type": "crash", "error": repr(e)})
+        return 1
+    return 0
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "participant":
-        ap = argparse.ArgumentParser()
-        ap.add_argument("participant")
-        ap.add_argument("--api", type=int, required=True)
-        ap.add_argument("--token", required=True)
-        ap.add_argument("--hz", type=float, default=440)
-        ap.add_argument("--channel")
-        ap.add_argument("--timeout", type=float, default=120)
-        args = ap.parse_args()
-        try:
-            asyncio.run(participant(args))
-        except Exception as e:
-            emit({"type": "crash", "error": repr(e)})
-            return 1
-        return 0
+        return participant_main(participant)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", ".build/debug/callsctl"))
     ap.add_argument("--keep", help="keep logs in this folder")

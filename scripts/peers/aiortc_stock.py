@@ -47,14 +47,13 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from aiortc_calls import Checks, Peer, Serve, WebSocket, emit  # noqa: E402
+from aiortc_calls import Checks, Peer, Serve, WebSocket, emit, finish, participant_main  # noqa: E402
 
 COLORS = {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 200, 30)}
 COLOR_OF_HZ = {440: "red", 660: "blue", 880: "green"}
@@ -427,33 +426,12 @@ def run(args):
                                       for p in ctx.peers}
         if serve:
             summary["serveExit"] = serve.stop()
-    check("serve exits 0 on SIGTERM", summary.get("serveExit") == 0, summary.get("serveExit"))
-    summary["checks"] = check.items
-    summary["ok"] = check.ok
-    if not check.ok:
-        summary["error"] = "failed: " + ", ".join(c["check"] for c in check.items if not c["ok"])
-    if not args.keep and check.ok:
-        shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(summary, indent=2, default=str))
-    return 0 if check.ok else 1
+    return finish(summary, check, work, args.keep)
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "participant":
-        ap = argparse.ArgumentParser()
-        ap.add_argument("participant")
-        ap.add_argument("--api", type=int, required=True)
-        ap.add_argument("--token", required=True)
-        ap.add_argument("--hz", type=float, default=440)
-        ap.add_argument("--channel")
-        ap.add_argument("--timeout", type=float, default=240)
-        args = ap.parse_args()
-        try:
-            asyncio.run(participant(args))
-        except Exception as e:
-            emit({"type": "crash", "error": repr(e)})
-            return 1
-        return 0
+        return participant_main(participant, timeout=240)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", ".build/debug/callsctl"))
     ap.add_argument("--keep", help="keep logs (serve.log, one .jsonl per participant) in this folder")
