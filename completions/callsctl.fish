@@ -79,7 +79,7 @@ function __callsctl_parse_tokens -S
                 __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'token-secret-file=' 'version' 'h/help'
             end
         case 'loadtest'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'report=' 'version' 'h/help'
         case 'version'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
         case 'help'
@@ -438,6 +438,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" max-loss' -l 'max-loss' -d 'Exit 2 when the mean loss per listener passes this percentage.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" max-join-failures' -l 'max-join-failures' -d 'Exit 2 when more joins than this fail.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" join-timeout' -l 'join-timeout' -d 'Seconds a join (signaling, ICE, DTLS) may take.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" report' -l 'report' -d 'Write an HTML report (figures and charts, self-contained) to this file.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'html\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl version" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'

@@ -178,6 +178,14 @@ public final class ServerMetrics: @unchecked Sendable {
         metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", [
             ("", Self.format(processStart))
         ])
+        // The standard process metrics, so a remote `callsctl loadtest` (or Prometheus) can follow the server's cost.
+        let process = ProcessSample.current
+        if let cpu = process.cpuSeconds {
+            metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [("", Self.format(cpu))])
+        }
+        if let rss = process.residentBytes {
+            metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [("", "\(rss)")])
+        }
         return out
     }
 

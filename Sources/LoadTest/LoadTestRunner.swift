@@ -56,6 +56,14 @@ public struct LoadTestReport: Sendable {
     public var serverCPUSeconds: Double?
     public var serverRSSBytesBefore: Int?
     public var serverRSSBytesAfter: Int?
+    /// Where the server figures came from: `proc` (a local --server-pid) or `metrics` (the server's /metrics).
+    public var serverSource: String?
+    /// RFC 3550 interarrival jitter of the received streams (ms): the mean over listeners of each one's mean, and the
+    /// worst stream.
+    public var meanJitterMilliseconds: Double?
+    public var worstJitterMilliseconds: Double?
+    /// One sample per second of the whole run (joins, media, settling).
+    public var timeline: [LoadTestSample] = []
     public var channels: [String] = []
 
     public var meanLoss: Double { listenerLoss.isEmpty ? 0 : listenerLoss.reduce(0, +) / Double(listenerLoss.count) }
@@ -71,8 +79,10 @@ public struct LoadTestReport: Sendable {
 /// Runs real participants against a media server: joins at `ramp` per second, lets `speakers` per call send Opus
 /// tones with audio levels every 20 ms for `duration`, and counts what every listener received.
 public enum LoadTestRunner {
+    /// `progress` gets a line at each step (joins started, joined); `onSample` gets the figures of every second.
     public static func run(
-        _ plan: LoadTestPlan, logger: Logger, progress: (@Sendable (String) -> Void)? = nil
+        _ plan: LoadTestPlan, logger: Logger, progress: (@Sendable (String) -> Void)? = nil,
+        onSample: (@Sendable (LoadTestSample) -> Void)? = nil
     ) async -> LoadTestReport {
         var report = LoadTestReport()
         report.participants = plan.calls * plan.participants
@@ -87,9 +97,14 @@ public enum LoadTestRunner {
         configuration.deliverReceivedPackets = false
         configuration.connectTimeout = plan.joinTimeout
         configuration.audioLevelExtensionID = 1
+        // A listener authenticates one packet in 8 and counts the rest from their clear headers: the generator then
+        // costs less than the server it drives (a failed sample counts as undecryptable).
+        configuration.authenticateOneIn = 8
 
-        let cpuBefore = plan.serverPID.flatMap(ProcessSample.cpuSeconds)
-        report.serverRSSBytesBefore = plan.serverPID.flatMap(ProcessSample.residentBytes)
+        let cost: ServerCostSource = plan.serverPID.map { .process($0) } ?? .metrics(plan.apiURL)
+        let costBefore = cost.read()
+        report.serverSource = costBefore.cpuSeconds == nil ? nil : (plan.serverPID == nil ? "metrics" : "proc")
+        report.serverRSSBytesBefore = costBefore.residentBytes
 
         var participants: [(call: Int, p: LoadParticipant)] = []
         for c in 0..<plan.calls {
@@ -97,6 +112,10 @@ public enum LoadTestRunner {
                 participants.append((c, LoadParticipant(index: i, user: "load-\(c)-\(i)", speaks: i < plan.speakers)))
             }
         }
+        let sampler = LoadSampler(cost: report.serverSource == nil ? nil : cost)
+        let all = participants.map(\.p)
+        let sampling = Task { await sampler.run(all, progress: onSample) }
+        defer { sampling.cancel() }
         // Joins at `ramp` per second, every join bounded by the join timeout.
         let joinStart = ContinuousClock.now
         let interval = Duration.nanoseconds(1_000_000_000 / Int64(max(plan.ramp, 1)))
@@ -140,12 +159,20 @@ public enum LoadTestRunner {
         var deadline = start
         // Speakers are spread over the 20 ms (real microphones are not in phase).
         let speaking = participants.filter { $0.p.speaks && $0.p.joinSeconds != nil && $0.p.client != nil }
+        var expectedRate = 0.0
+        for entry in participants where entry.p.joinSeconds != nil {
+            let others = speaking.filter { $0.call == entry.call && $0.p !== entry.p }.count
+            expectedRate += Double(min(others, 3) * 50)
+        }
+        sampler.setPhase("media", expectedRate: expectedRate)
+        progress?("media: \(speaking.count) speaker(s) for \(total / 50) s")
         let step = Duration.milliseconds(20) / max(speaking.count, 1)
         for n in 0..<total {
             for (_, p) in speaking {
                 let tone = frames[toneKeys[p.index % toneKeys.count]] ?? []
                 if !tone.isEmpty {
                     p.client?.sendAudio(payload: tone[n % tone.count], timestamp: UInt32(truncatingIfNeeded: n * 960), audioLevel: 25)
+                    sampler.countSent(1)
                 }
                 deadline = deadline + step
                 try? await Task.sleep(until: deadline, clock: .continuous)
@@ -154,14 +181,11 @@ public enum LoadTestRunner {
                 deadline = deadline + .milliseconds(20)
                 try? await Task.sleep(until: deadline, clock: .continuous)
             }
-            if n % 50 == 49 {
-                let seconds = (n + 1) / 50
-                progress?("media: \(seconds) of \(total / 50) s")
-            }
         }
         // The last packets in flight: wait until the listeners' counts stop growing (500 ms quiet, 5 s at most), so
         // a generator that fell behind is not charged as loss.
         report.mediaSeconds = LoadParticipant.seconds(ContinuousClock.now - start)
+        sampler.setPhase("settling")
         var countsAfter = await counts(participants.map(\.p))
         var quietSince = ContinuousClock.now
         let settleDeadline = ContinuousClock.now + .seconds(5)
@@ -187,10 +211,22 @@ public enum LoadTestRunner {
             if entry.p.speakersSeen.count >= heard { report.listenersWithFullSpeakerMap += 1 }
             report.renegotiations += entry.p.renegotiations
         }
-        if let before = cpuBefore, let pid = plan.serverPID, let after = ProcessSample.cpuSeconds(pid) {
-            report.serverCPUSeconds = after - before
+        let costAfter = cost.read()
+        if let before = costBefore.cpuSeconds, let after = costAfter.cpuSeconds { report.serverCPUSeconds = after - before }
+        report.serverRSSBytesAfter = costAfter.residentBytes
+        var listenerJitter: [Double] = []
+        var worstJitter: Double?
+        for (_, p) in participants where p.joinSeconds != nil {
+            guard let values = await p.client?.receivedJitterMilliseconds().values, !values.isEmpty else { continue }
+            listenerJitter.append(values.reduce(0, +) / Double(values.count))
+            worstJitter = max(worstJitter ?? 0, values.max() ?? 0)
         }
-        report.serverRSSBytesAfter = plan.serverPID.flatMap(ProcessSample.residentBytes)
+        if !listenerJitter.isEmpty {
+            report.meanJitterMilliseconds = listenerJitter.reduce(0, +) / Double(listenerJitter.count)
+            report.worstJitterMilliseconds = worstJitter
+        }
+        sampling.cancel()
+        report.timeline = sampler.samples
 
         await withTaskGroup(of: Void.self) { group in
             for (_, p) in participants { group.addTask { await p.leave() } }
@@ -238,26 +274,6 @@ extension LoadParticipant {
 extension OpusToneFrames {
     /// The tones as frame bytes, by frequency.
     static let decoded: [Int: [[UInt8]]] = tones.mapValues { $0.compactMap { Data(base64Encoded: $0).map { [UInt8]($0) } } }
-}
-
-/// CPU time and resident memory of a local process, from `/proc`.
-public enum ProcessSample {
-    public static func cpuSeconds(_ pid: Int32) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14 and stime 15 (1-based), so indexes 11 and 12 here.
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    public static func residentBytes(_ pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
 }
 
 /// A random Mattermost-style channel id (26 characters of a-z0-9) for a load test's call.

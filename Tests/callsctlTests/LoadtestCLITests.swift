@@ -14,12 +14,13 @@ struct LoadtestCLITests {
         let dir = TempDir()
         let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
         defer { _ = serve.stop() }
+        let page = dir.url.appendingPathComponent("report.html")
         let r = try CLI.run(
             [
                 "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
                 dir.url.appendingPathComponent("token-secret").path, "--participants", "6", "--speakers", "2",
                 "--duration", "3", "--ramp", "20", "--role", "admin", "--max-loss", "2", "--max-join-failures", "0",
-                "--server-pid", "\(serve.process.processIdentifier)", "--json",
+                "--server-pid", "\(serve.process.processIdentifier)", "--json", "--report", page.path,
             ], dataDir: dir.path, timeout: 120)
         #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
         let report = Self.json(r)
@@ -39,6 +40,64 @@ struct LoadtestCLITests {
         let server = report["server"] as? [String: Any] ?? [:]
         #expect((server["cpuSeconds"] as? Double ?? 0) > 0, "\(server)")
         #expect((server["rssBytesAfter"] as? Int ?? 0) > 1_000_000)
+        #expect(server["source"] as? String == "proc")
+        // Jitter of the received streams, and one sample per second: media seconds carry loss and server cost.
+        let jitter = media["meanJitterMs"] as? Double ?? -1
+        #expect(jitter >= 0 && jitter < 100, "\(media)")
+        let timeline = report["timeline"] as? [[String: Any]] ?? []
+        let mediaSeconds = timeline.filter { $0["phase"] as? String == "media" }
+        #expect(mediaSeconds.count >= 2, "\(timeline)")
+        #expect(mediaSeconds.allSatisfy { $0["loss"] is Double && $0["serverCores"] is Double && $0["serverRSSBytes"] is Int })
+        #expect(mediaSeconds.contains { ($0["receivedPerSecond"] as? Double ?? 0) > 100 }, "\(mediaSeconds)")
+        // The HTML report: self-contained (nothing to fetch), five charts, the run's figures.
+        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(html.components(separatedBy: "<figure id=").count - 1 == 5)
+        #expect(html.components(separatedBy: "<polyline").count - 1 >= 5, "\(html)")
+        #expect(!html.contains("src=") && !html.contains("href=") && !html.contains("<script"))
+        #expect(html.contains("6 of 6 (0 failed)"), "\(html)")
+    }
+
+    /// Without --server-pid the server's CPU and memory come from its /metrics; the report opens in a real browser
+    /// (headless Chromium, in a network namespace of its own) and draws its charts.
+    @Test func serverFiguresFromMetricsAndTheReportOpensInABrowser() throws {
+        let dir = TempDir()
+        let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let page = dir.url.appendingPathComponent("report.html")
+        let r = try CLI.run(
+            [
+                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
+                dir.url.appendingPathComponent("token-secret").path, "--participants", "4", "--speakers", "1",
+                "--duration", "3", "--json", "--report", page.path,
+            ], dataDir: dir.path, timeout: 120)
+        #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
+        let server = Self.json(r)["server"] as? [String: Any] ?? [:]
+        #expect(server["source"] as? String == "metrics", "\(server)")
+        #expect((server["cpuSeconds"] as? Double ?? 0) > 0, "\(server)")
+        #expect((server["rssBytesAfter"] as? Int ?? 0) > 1_000_000, "\(server)")
+        guard BrowserHarness.available else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = [
+            "-n", "/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+            "--user-data-dir=\(dir.url.appendingPathComponent("chromium").path)", "--dump-dom", page.absoluteString,
+        ]
+        let out = dir.url.appendingPathComponent("dom.html")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: out)
+        p.standardOutput = handle
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { usleep(100_000) }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        try handle.close()
+        let dom = try String(contentsOf: out, encoding: .utf8)
+        // Chromium parsed the page into a DOM with every chart's SVG and its lines.
+        #expect(dom.contains("<figure id=\"throughput\">"), "\(dom.prefix(400))")
+        #expect(dom.components(separatedBy: "<svg").count - 1 == 5, "\(dom.prefix(400))")
+        #expect(dom.contains("data-name=\"received by listeners\""))
     }
 
     @Test func aWrongTokenSecretEndsWithTheServersReason() throws {
@@ -49,14 +108,19 @@ struct LoadtestCLITests {
         let wrong = other.url.appendingPathComponent("token-secret")
         try Data("c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1zZXJ2ZXJzLW9uZSEh".utf8).write(to: wrong)
         chmod(wrong.path, 0o600)
+        let page = other.url.appendingPathComponent("partial.html")
         let r = try CLI.run(
             [
                 "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file", wrong.path,
-                "--participants", "2", "--speakers", "1", "--duration", "1",
+                "--participants", "2", "--speakers", "1", "--duration", "1", "--report", page.path,
             ], dataDir: dir.path, timeout: 60)
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("nobody could join"), "\(r.stderr)")
         #expect(r.stderr.contains("bad_token"), "\(r.stderr)")
+        // The report is written all the same, with what went wrong.
+        let html = (try? String(contentsOf: page, encoding: .utf8)) ?? ""
+        #expect(html.contains("0 of 2 (2 failed)"), "\(html)")
+        #expect(html.contains("bad_token"), "\(html)")
     }
 
     @Test func anUnreachableServerIsAClearError() throws {
@@ -77,6 +141,7 @@ struct LoadtestCLITests {
     @Test(arguments: [
         (["--transport", "sctp"], "--transport must be udp or tcp"),
         (["--speakers", "5", "--participants", "2"], "--speakers needs 0 to --participants"),
+        (["--report", "/nonexistent-folder/r.html"], "--report /nonexistent-folder/r.html: the folder /nonexistent-folder does not exist"),
         ([String](), "--token-secret-file"),
     ])
     func badInputIsAUsageError(_ args: [String], _ message: String) throws {

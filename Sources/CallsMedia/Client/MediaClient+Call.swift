@@ -134,6 +134,12 @@ extension MediaClient {
         (try? await core.loop.submit { [core] in core.receivedCounts }.get()) ?? [:]
     }
 
+    /// RFC 3550 interarrival jitter per received SSRC in milliseconds (load-generation mode, when
+    /// `deliverReceivedPackets` is false; the streams are taken as 48 kHz Opus).
+    public func receivedJitterMilliseconds() async -> [UInt32: Double] {
+        (try? await core.loop.submit { [core] in core.receiveStatistics.mapValues { $0.jitter / 48 } }.get()) ?? [:]
+    }
+
     /// Received SRTP/RTP packets that failed authentication, replay checks or parsing.
     public func undecryptablePacketCount() async -> Int {
         (try? await core.loop.submit { [core] in core.undecryptable }.get()) ?? 0

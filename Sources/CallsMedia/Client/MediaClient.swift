@@ -33,6 +33,11 @@ public struct MediaClientConfiguration: Sendable {
     /// SSRC (``MediaClient/receivedPacketCounts()``) but not delivered, which saves a copy and a stream element per
     /// packet.
     public var deliverReceivedPackets = true
+    /// Without delivery (`deliverReceivedPackets` false): authenticate one received RTP packet in this many, and
+    /// count the others from their header (SRTP leaves the header in the clear), so a load generator spends less
+    /// than the server it drives. 1 authenticates every packet. Failures of the sample are
+    /// ``MediaClient/undecryptablePacketCount()``.
+    public var authenticateOneIn = 1
     /// Reach the SFU only through this TURN relay (relay-only ICE: the SFU's UDP candidate through a relayed
     /// address). `transport` must then be `.udp`, the relayed leg; the relay's own transport is in the relay
     /// configuration.
@@ -332,6 +337,9 @@ final class MediaClientCore: @unchecked Sendable {
     private let received: AsyncStream<ReceivedRTPPacket>.Continuation
     /// RTP packets received and authenticated, per SSRC.
     private(set) var receivedCounts: [UInt32: Int] = [:]
+    /// RFC 3550 interarrival jitter per received SSRC, in 48 kHz timestamp units (counting mode only).
+    private(set) var receiveStatistics: [UInt32: RTPReceiveStatistics] = [:]
+    private var receivedSinceCheck = 0
     /// Packets that failed SRTP unprotect (authentication, replay) or were not RTP.
     private(set) var undecryptable = 0
     private let tieBreaker = UInt64.random(in: 0...UInt64.max)
@@ -634,16 +642,31 @@ final class MediaClientCore: @unchecked Sendable {
         guard let srtp, input.readableBytes >= 12 else { return }
         if PacketClass.isRTCP(secondByte: input.getInteger(at: input.readerIndex + 1, as: UInt8.self) ?? 0) { return }
         guard configuration.deliverReceivedPackets else {
-            // Counting only: unprotect in a reused scratch buffer, no per-packet copies.
-            let length = input.readableBytes
-            scratch.clear(minimumCapacity: length)
-            scratch.writeImmutableBuffer(input)
-            let plain: Int? = scratch.withUnsafeMutableReadableBytes { try? srtp.unprotectRTP($0, length: length) }
-            guard plain != nil, let ssrc = scratch.getInteger(at: scratch.readerIndex + 8, as: UInt32.self) else {
-                undecryptable += 1
-                return
+            // Counting only. One packet in `authenticateOneIn` is unprotected (in a reused scratch buffer, no
+            // per-packet copies); the others are counted from their clear header.
+            receivedSinceCheck += 1
+            if receivedSinceCheck >= configuration.authenticateOneIn {
+                receivedSinceCheck = 0
+                let length = input.readableBytes
+                scratch.clear(minimumCapacity: length)
+                scratch.writeImmutableBuffer(input)
+                let plain: Int? = scratch.withUnsafeMutableReadableBytes { try? srtp.unprotectRTP($0, length: length) }
+                guard plain != nil else {
+                    undecryptable += 1
+                    return
+                }
             }
+            guard let ssrc = input.getInteger(at: input.readerIndex + 8, as: UInt32.self),
+                let sequence = input.getInteger(at: input.readerIndex + 2, as: UInt16.self),
+                let timestamp = input.getInteger(at: input.readerIndex + 4, as: UInt32.self)
+            else { return }
             receivedCounts[ssrc, default: 0] += 1
+            if receiveStatistics[ssrc] == nil, receiveStatistics.count < 64 {
+                receiveStatistics[ssrc] = RTPReceiveStatistics(ssrc: ssrc)
+            }
+            // The slots carry Opus: a 48 kHz clock.
+            let arrival = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+            receiveStatistics[ssrc]?.record(sequenceNumber: sequence, timestamp: timestamp, arrivalSeconds: arrival, clockRate: 48000)
             return
         }
         var bytes = Array(input.readableBytesView)

@@ -15,8 +15,12 @@ struct Loadtest: AsyncParsableCommand {
             signaling like a browser: it joins with a token, offers the audio slots `joined` asks for, connects \
             and follows renegotiations and the speaker map. Speakers send real Opus tones (one 20 ms frame every \
             20 ms, with RFC 6464 audio levels); everyone else joins muted and listens. At the end: join success \
-            and time (p50/p95/p99), packets expected and received per listener, loss, renegotiations, and the \
-            server's CPU and RSS when --server-pid names a local server process.
+            and time (p50/p95/p99), packets expected and received per listener, loss, jitter, renegotiations, and \
+            the server's CPU and RSS: from /proc when --server-pid names a local server process, else from the \
+            server's /metrics. On a terminal a status line shows joins, packets in and out per second, loss and the \
+            server's CPU every second (quiet under --json). --report FILE.html writes one self-contained page with \
+            the figures and charts of joins, throughput, loss and server CPU and memory over time; it is written \
+            even when the run fails.
 
             Tokens: signed here with the server's token secret (--token-secret-file), or minted by the admin API \
             (--admin-key-file). Calls go to --channel (repeatable, one per call) or to new random channel ids \
@@ -30,7 +34,7 @@ struct Loadtest: AsyncParsableCommand {
                   --participants 50 --speakers 2 --duration 30
               callsctl loadtest --admin-key-file admin-key --calls 10 --participants 4 --speakers 1 --json
               callsctl loadtest --participants 1000 --speakers 2 --ramp 100 --server-pid $(pidof callsctl) \\
-                  --max-loss 0.5 --max-join-failures 0
+                  --max-loss 0.5 --max-join-failures 0 --report loadtest.html
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Option(help: ArgumentHelp("The media server's API URL (signaling at /ws).", valueName: "url"))
@@ -53,6 +57,8 @@ struct Loadtest: AsyncParsableCommand {
     var maxLoss: Double?
     @Option(help: ArgumentHelp("Exit 2 when more joins than this fail.", valueName: "n")) var maxJoinFailures: Int?
     @Option(help: ArgumentHelp("Seconds a join (signaling, ICE, DTLS) may take.", valueName: "seconds")) var joinTimeout: Int = 20
+    @Option(help: ArgumentHelp("Write an HTML report (figures and charts, self-contained) to this file.", valueName: "file.html"), completion: .file(extensions: ["html"]))
+    var report: String?
 
     func validate() throws {
         if calls < 1 || calls > 1000 { throw ValidationError("--calls needs 1 to 1000 calls, not \(calls).") }
@@ -74,6 +80,17 @@ struct Loadtest: AsyncParsableCommand {
         if joinTimeout < 1 || joinTimeout > 600 { throw ValidationError("--join-timeout needs 1 to 600 seconds, not \(joinTimeout).") }
         for c in channels {
             do { _ = try ChannelID(validating: c) } catch { throw ValidationError("--channel \(error)") }
+        }
+        if let report {
+            // Fail before the run, not after it: the folder must exist and be writable.
+            let folder = URL(fileURLWithPath: report).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--report \(report): the folder \(folder) does not exist; create it or name another file.")
+            }
+            guard FileManager.default.isWritableFile(atPath: folder) else {
+                throw ValidationError("--report \(report): the folder \(folder) is not writable.")
+            }
         }
     }
 
@@ -108,11 +125,28 @@ struct Loadtest: AsyncParsableCommand {
         let showProgress = !global.json && !global.quiet
         out.note("loadtest: \(calls) call(s) x \(participants) participants, \(speakers) speaker(s) each, against \(url)")
         var progress: (@Sendable (String) -> Void)?
+        var onSample: (@Sendable (LoadTestSample) -> Void)?
+        let printer = ProgressPrinter(out: out)
         if showProgress {
-            let printer = ProgressPrinter(out: out)
             progress = { printer.print($0) }
+            onSample = { printer.status($0) }
         }
-        let report = await LoadTestRunner.run(plan, logger: logger, progress: progress)
+        let startedAt = Date()
+        let report = await LoadTestRunner.run(plan, logger: logger, progress: progress, onSample: onSample)
+        if showProgress { printer.finish() }
+        if let path = self.report {
+            let page = LoadTestHTMLReport.render(
+                report,
+                run: .init(
+                    title: "callsctl loadtest: \(calls) × \(participants) participants", url: url, calls: calls,
+                    participantsPerCall: participants, speakersPerCall: speakers, transport: transport, startedAt: startedAt))
+            do {
+                try Data(page.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                out.note("loadtest: report written to \(path)")
+            } catch {
+                out.warning("--report \(path): could not write the report: \(error.localizedDescription)")
+            }
+        }
 
         let lossExceeded = maxLoss.map { report.meanLoss * 100 > $0 } ?? false
         let failuresExceeded = maxJoinFailures.map { report.failedJoins.count > $0 } ?? false
@@ -143,8 +177,11 @@ struct Loadtest: AsyncParsableCommand {
         if r.failedJoins.count > 5 { out.line("  ... and \(r.failedJoins.count - 5) more") }
         out.line("Renegotiations asked of participants: \(r.renegotiations)")
         out.line("Media: \(r.receivedPackets) of \(r.expectedPackets) packets received in \(String(format: "%.1f", r.mediaSeconds)) s; loss per listener mean \(pct(r.meanLoss)), worst \(pct(r.worstLoss)); \(r.undecryptable) undecryptable")
+        if let mean = r.meanJitterMilliseconds, let worst = r.worstJitterMilliseconds {
+            out.line("Jitter: mean \(String(format: "%.2f", mean)) ms, worst stream \(String(format: "%.2f", worst)) ms")
+        }
         if let cpu = r.serverCPUSeconds {
-            out.line("Server: \(String(format: "%.2f", cpu)) s of CPU during the run" + (r.serverRSSBytesAfter.map { ", RSS \($0 / 1_048_576) MiB" } ?? "") + (r.serverRSSBytesBefore.map { " (\($0 / 1_048_576) MiB before)" } ?? ""))
+            out.line("Server (\(r.serverSource == "proc" ? "/proc" : "/metrics")): \(String(format: "%.2f", cpu)) s of CPU during the run" + (r.serverRSSBytesAfter.map { ", RSS \($0 / 1_048_576) MiB" } ?? "") + (r.serverRSSBytesBefore.map { " (\($0 / 1_048_576) MiB before)" } ?? ""))
         }
     }
 
@@ -153,6 +190,9 @@ struct Loadtest: AsyncParsableCommand {
         if let cpu = r.serverCPUSeconds { server.append(("cpuSeconds", .double(cpu))) }
         if let b = r.serverRSSBytesBefore { server.append(("rssBytesBefore", .int(Int64(b)))) }
         if let a = r.serverRSSBytesAfter { server.append(("rssBytesAfter", .int(Int64(a)))) }
+        if let source = r.serverSource { server.append(("source", .string(source))) }
+        let peakCPU = r.timeline.compactMap(\.serverCPU).max()
+        if let peakCPU { server.append(("peakCores", .double(peakCPU))) }
         return .object([
             ("calls", .int(Int64(plan.calls))), ("participantsPerCall", .int(Int64(plan.participants))),
             ("speakersPerCall", .int(Int64(plan.speakers))), ("channels", .array(r.channels.map { .string($0) })),
@@ -170,15 +210,60 @@ struct Loadtest: AsyncParsableCommand {
                 ("worstLoss", .double(r.worstLoss)), ("undecryptable", .int(Int64(r.undecryptable))),
                 ("listenersAbove0.5Percent", .int(Int64(r.listenerLoss.filter { $0 > 0.005 }.count))),
                 ("listenersWithFullSpeakerMap", .int(Int64(r.listenersWithFullSpeakerMap))),
+                ("meanJitterMs", r.meanJitterMilliseconds.map { .double($0) } ?? .null),
+                ("worstJitterMs", r.worstJitterMilliseconds.map { .double($0) } ?? .null),
             ])),
+            ("timeline", .array(r.timeline.map { s in
+                .object([
+                    ("seconds", .double(s.seconds)), ("phase", .string(s.phase)), ("joined", .int(Int64(s.joined))),
+                    ("failed", .int(Int64(s.failed))), ("receivedPerSecond", .double(s.receivedPerSecond)),
+                    ("sentPerSecond", .double(s.sentPerSecond)), ("loss", s.loss.map { .double($0) } ?? .null),
+                    ("serverCores", s.serverCPU.map { .double($0) } ?? .null),
+                    ("serverRSSBytes", s.serverRSSBytes.map { .int(Int64($0)) } ?? .null),
+                ])
+            })),
             ("server", .object(server)),
             ("thresholds", .object([("lossExceeded", .bool(lossExceeded)), ("joinFailuresExceeded", .bool(failuresExceeded))])),
         ])
     }
 }
 
-/// Progress lines of a load test on standard error.
-struct ProgressPrinter: Sendable {
+/// Progress of a load test on standard error: step lines, and each second's figures. On a terminal the figures
+/// rewrite one status line; in a log (not a terminal) each second gets a line.
+final class ProgressPrinter: @unchecked Sendable {
+    // @unchecked: `statusShown` is behind `lock`.
     let out: Output
-    func print(_ line: String) { out.note("loadtest: \(line)") }
+    private let lock = NSLock()
+    private var statusShown = false
+    private let tty = Terminal.standardError.isTTY
+
+    init(out: Output) {
+        self.out = out
+    }
+
+    func print(_ line: String) {
+        lock.withLock {
+            clearStatus()
+            out.note("loadtest: \(line)")
+        }
+    }
+
+    func status(_ sample: LoadTestSample) {
+        lock.withLock {
+            if tty {
+                Terminal.standardError.write("\r\u{1B}[K" + "loadtest: " + sample.progressLine)
+                statusShown = true
+            } else {
+                out.note("loadtest: \(sample.progressLine)")
+            }
+        }
+    }
+
+    func finish() { lock.withLock { clearStatus() } }
+
+    private func clearStatus() {
+        guard statusShown else { return }
+        Terminal.standardError.write("\r\u{1B}[K")
+        statusShown = false
+    }
 }
