@@ -55,7 +55,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 
@@ -194,6 +193,18 @@ def patch_aiortc(decode):
         rr.get_decoder = lambda codec: NullDecoder()
 
 
+def stream_totals(pcs):
+    """(received, expected by sequence numbers) summed over every remote stream of every receiver (aiortc's own
+    per-SSRC statistics, the ones behind inbound-rtp packetsReceived / packetsLost)."""
+    received = expected = 0
+    for pc in pcs:
+        for r in pc.getReceivers():
+            for st in getattr(r, "_RTCRtpReceiver__remote_streams", {}).values():
+                received += st.packets_received
+                expected += st.packets_expected
+    return received, expected
+
+
 def note_candidates(sdp):
     for addr in re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", sdp):
         Counters.server_candidates.add(addr)
@@ -243,7 +254,7 @@ class ServeAdapter:
 
     def __init__(self, cfg):
         from aiortc_calls import WebSocket
-        self.WebSocket, self.cfg, self.peers, self.tasks = WebSocket, cfg, [], []
+        self.WebSocket, self.cfg, self.peers, self.pcs, self.tasks = WebSocket, cfg, [], [], []
 
     async def join(self, index, speaker, packets):
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -275,6 +286,7 @@ class ServeAdapter:
             elif t == "renegotiate":
                 raise RuntimeError("unexpected renegotiate: %s" % m)
         self.peers.append((ws, pc))
+        self.pcs.append(pc)
         # Keep reading the socket (events, speakers maps; pings are answered in recv).
         self.tasks.append(asyncio.ensure_future(self._read(ws)))
 
@@ -451,9 +463,12 @@ async def generate(cfg):
         await asyncio.sleep(cfg["warmup"])
         me = os.getpid()
         m0 = await adapter.metric()
+        q0 = stream_totals(adapter.pcs)
         c0, g0, r0, s0, w0 = proc_cpu(pid), proc_cpu(me), Counters.rtp_received, Counters.rtp_sent, time.monotonic()
         await asyncio.sleep(cfg["window"])
         c1, g1, r1, s1, w1 = proc_cpu(pid), proc_cpu(me), Counters.rtp_received, Counters.rtp_sent, time.monotonic()
+        q1 = stream_totals(adapter.pcs)
+        seq_received, seq_expected = q1[0] - q0[0], q1[1] - q0[1]
         m1 = await adapter.metric()
         rss = proc_rss_kib(pid)
         elapsed = w1 - w0
@@ -468,7 +483,9 @@ async def generate(cfg):
             "server_rss_kib": rss,
             "sent": sent, "expected": expected, "received": received,
             "delivered_pps": round(received / elapsed, 1),
-            "loss": round(1 - received / expected, 5) if expected else None,
+            "delivery_ratio": round(received / expected, 5) if expected else None,
+            "seq_received": seq_received, "seq_expected": seq_expected,
+            "loss": round(1 - seq_received / seq_expected, 5) if seq_expected else None,
             "server_us_per_delivered": round(cpu / received * 1e6, 2) if received else None,
             "forwarded_metric": None if m0 is None or m1 is None else m1 - m0,
             "gen_cpu_share": round((g1[0] - g0[0]) / elapsed, 4),
@@ -476,9 +493,11 @@ async def generate(cfg):
         })
         if out["forwarded_metric"]:
             out["server_us_per_forwarded"] = round(cpu / out["forwarded_metric"] * 1e6, 2)
-        out["ok"] = received > 0 and (out["loss"] is not None and out["loss"] < 0.05)
+        out["ok"] = received > 0 and out["loss"] is not None and out["loss"] < 0.05 and \
+            out["delivery_ratio"] > 0.95
         if not out["ok"]:
-            out["error"] = "no media" if received == 0 else "loss %.1f %%" % (100 * out["loss"])
+            out["error"] = "no media" if received == 0 else "loss %.1f %%, delivered %.1f %% of what was sent" % (
+                100 * (out["loss"] or 0), 100 * out["delivery_ratio"])
     except Exception as e:
         out.update({"ok": False, "error": "%s: %s" % (type(e).__name__, e),
                     "setup_s": round(time.monotonic() - t_setup, 2)})
@@ -668,9 +687,9 @@ def machine():
     return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "loadavg_at_start": load}
 
 
-def run_case(server, n, s, args, work):
+def run_case(server, n, s, args, work, rep=0):
     """One run: a fresh server, one generator process. Returns the generator's JSON."""
-    case_dir = os.path.join(work, "%s-%d-%d" % (server, n, s))
+    case_dir = os.path.join(work, "%s-%d-%d-r%d" % (server, n, s, rep + 1))
     os.makedirs(case_dir, exist_ok=True)
     srv = None
     t0 = time.time()
@@ -700,33 +719,56 @@ def run_case(server, n, s, args, work):
     return out
 
 
-def fmt(x, spec):
-    return "–" if x is None else format(x, spec)
+def fmt(x, spec, scale=1):
+    return "–" if x is None else format(x * scale, spec)
 
 
-def table(results):
-    rows = ["| participants | speakers | server | delivered pkt/s (expected) | loss | server CPU (% of a core) | "
-            "CPU / delivered pkt | RSS | generator CPU | janus / serve CPU per pkt |",
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def summarize(results):
+    """Medians per (server, participants, speakers) over the repetitions that passed."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["server"], r["participants"], r["speakers"]), []).append(r)
+    out = {}
+    for key, rs in groups.items():
+        good = [r for r in rs if r.get("ok")]
+        row = {"runs": len(rs), "passed": len(good), "errors": [r.get("error") for r in rs if not r.get("ok")]}
+        for k in ("delivered_pps", "loss", "delivery_ratio", "server_cpu_share", "server_us_per_delivered",
+                  "server_us_per_forwarded", "server_rss_kib", "server_rss_idle_kib", "gen_cpu_share", "setup_s"):
+            row[k] = median(r.get(k) for r in good)
+        per = [r["server_us_per_delivered"] for r in good if r.get("server_us_per_delivered")]
+        row["us_per_delivered_range"] = [min(per), max(per)] if per else None
+        out[key] = row
+    return out
+
+
+def table(summary):
+    rows = ["| participants | speakers | server | delivered pkt/s (expected) | loss | server CPU, % of a core | "
+            "**server CPU / delivered pkt** (range) | server RSS (idle) | generator CPU | janus / serve |",
             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    by = {(r["server"], r["participants"], r["speakers"]): r for r in results}
-    for (server, n, s), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0] != "serve")):
-        if not r.get("ok") and "received" not in r:
-            rows.append("| %d | %d | %s | failed: %s | | | | | | |" % (n, s, server, r.get("error")))
+    for (server, n, s), r in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0] != "serve")):
+        if not r["passed"]:
+            rows.append("| %d | %d | %s | failed: %s | | | | | | |" % (n, s, server, "; ".join(map(str, r["errors"]))))
             continue
-        exp_pps = s * (n - 1) * PPS
         ratio = ""
-        other = by.get(("serve", n, s))
-        if server == "janus" and other and other.get("server_us_per_delivered") and r.get("server_us_per_delivered"):
+        other = summary.get(("serve", n, s))
+        if server == "janus" and other and other.get("server_us_per_delivered") and r["server_us_per_delivered"]:
             ratio = "**%.2f×**" % (r["server_us_per_delivered"] / other["server_us_per_delivered"])
-        per = fmt(r.get("server_us_per_delivered"), ".1f") + " µs"
-        if r.get("server_us_per_forwarded"):
-            per += " (%.1f / fwd)" % r["server_us_per_forwarded"]
-        rows.append("| %d | %d | %s | %s (%d) | %s %% | %s | %s | %s MiB | %s %% | %s |" % (
-            n, s, server, fmt(r.get("delivered_pps"), ",.0f"), exp_pps,
-            fmt(None if r.get("loss") is None else 100 * r["loss"], ".2f"),
-            fmt(None if r.get("server_cpu_share") is None else 100 * r["server_cpu_share"], ".1f") + " %",
-            per, fmt(None if r.get("server_rss_kib") is None else r["server_rss_kib"] / 1024, ".1f"),
-            fmt(None if r.get("gen_cpu_share") is None else 100 * r["gen_cpu_share"], ".0f"), ratio))
+        per = "**%s µs**" % fmt(r["server_us_per_delivered"], ".1f")
+        if r["runs"] > 1 and r["us_per_delivered_range"]:
+            per += " (%.1f–%.1f)" % tuple(r["us_per_delivered_range"])
+        note = "" if r["passed"] == r["runs"] else " (%d of %d runs passed)" % (r["passed"], r["runs"])
+        rows.append("| %d | %d | %s%s | %s (%d) | %s %% | %s %% | %s | %s (%s) MiB | %s %% | %s |" % (
+            n, s, server, note, fmt(r["delivered_pps"], ",.0f"), s * (n - 1) * PPS, fmt(r["loss"], ".2f", 100),
+            fmt(r["server_cpu_share"], ".1f", 100), per, fmt(r["server_rss_kib"], ".1f", 1 / 1024),
+            fmt(r["server_rss_idle_kib"], ".1f", 1 / 1024), fmt(r["gen_cpu_share"], ".0f", 100), ratio))
     return "\n".join(rows)
 
 
@@ -744,6 +786,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--window", type=float, default=10)
     ap.add_argument("--setup-timeout", type=float, default=90)
+    ap.add_argument("--repeat", type=int, default=1, help="run the matrix this many times; the table gives medians")
     ap.add_argument("--decode", action="store_true", help="decode received Opus and drain every track")
     ap.add_argument("--json", default="sfu-side-by-side.json", help="write the results here (default: %(default)s)")
     ap.add_argument("--keep", help="work folder to keep (logs, configs); default a temporary one, removed after")
@@ -781,14 +824,17 @@ def main():
     log("machine %s; versions %s" % (info["machine"], info["versions"]))
     results = []
     t0 = time.time()
-    for n in [int(x) for x in args.participants.split(",")]:
-        for s in [int(x) for x in args.speakers.split(",")]:
-            for server in servers:
-                log("run %s: %d participants, %d speaker(s)" % (server, n, s))
-                r = run_case(server, n, s, args, work)
-                log("  -> %s" % json.dumps(r))
-                results.append(r)
+    for rep in range(args.repeat):
+        for n in [int(x) for x in args.participants.split(",")]:
+            for s in [int(x) for x in args.speakers.split(",")]:
+                for server in servers:
+                    log("run %d/%d %s: %d participants, %d speaker(s)" % (rep + 1, args.repeat, server, n, s))
+                    r = run_case(server, n, s, args, work, rep)
+                    log("  -> %s" % json.dumps(r))
+                    results.append(dict(r, repetition=rep + 1))
+    summary = summarize(results)
     info["results"] = results
+    info["summary"] = [dict(server=k[0], participants=k[1], speakers=k[2], **v) for k, v in sorted(summary.items())]
     info["total_s"] = round(time.time() - t0, 1)
     out_json = args.json
     with open(out_json, "w") as f:
@@ -797,7 +843,7 @@ def main():
     print("Machine: %d × %s, Linux %s; janus %s, aiortc %s, %s (%s)\n" % (
         m["nproc"], m["cpu"], m["kernel"], v.get("janus"), v.get("aiortc"), v.get("callsctl"),
         info["callsctl_binary"]))
-    print(table(results))
+    print(table(summary))
     print("\nJSON: %s; %d runs in %.0f s" % (out_json, len(results), info["total_s"]))
     ok = all(r.get("ok") for r in results)
     if ok and not args.keep:

@@ -949,7 +949,7 @@ _callsctl_loadtest() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=(--channel)
-    non_repeating_options=(--data-dir --url --token-secret-file --admin-key-file --calls --participants --speakers --duration --ramp --transport --role --server-pid --max-loss --max-join-failures --join-timeout --report)
+    non_repeating_options=(--data-dir --url --token-secret-file --admin-key-file --calls --participants --speakers --presenters --duration --ramp --transport --role --server-pid --max-loss --max-join-failures --join-timeout --report)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -979,6 +979,9 @@ _callsctl_loadtest() {
         return
         ;;
     '--speakers')
+        return
+        ;;
+    '--presenters')
         return
         ;;
     '--duration')

@@ -79,7 +79,7 @@ function __callsctl_parse_tokens -S
                 __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'token-secret-file=' 'version' 'h/help'
             end
         case 'loadtest'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'report=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'presenters=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'report=' 'version' 'h/help'
         case 'version'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
         case 'help'
@@ -430,6 +430,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" calls' -l 'calls' -d 'Number of calls.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" participants' -l 'participants' -d 'Participants per call.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" speakers' -l 'speakers' -d 'Speakers per call (they send Opus tones; the others join muted).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" presenters' -l 'presenters' -d 'Presenters per call, 0 or 1: the first participant also shares a screen (a VP8 stream of about 130 kbit/s at 15 fps).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" duration' -l 'duration' -d 'Seconds of media after everyone joined.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" ramp' -l 'ramp' -d 'Joins started per second (all calls together).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" transport' -l 'transport' -d 'Media transport: udp or tcp (ICE-TCP).' -rfka ''

@@ -1,5 +1,6 @@
 import CallsMedia
 import CallsServer
+import CallsWire
 import Foundation
 import Logging
 import NIOCore
@@ -13,7 +14,10 @@ final class LoadParticipant: @unchecked Sendable {
     let index: Int
     let user: String
     let speaks: Bool
+    /// Shares a screen: asks for the presenter slot after connecting and publishes a VP8 section.
+    let presents: Bool
     private let lock = NSLock()
+    private var _presenting = false
     private var _client: MediaClient?
     private var _signaling: SignalingClient?
     private var _error: String?
@@ -22,11 +26,15 @@ final class LoadParticipant: @unchecked Sendable {
     private var _speakers: Set<String> = []
     private var _closedReason: String?
 
-    init(index: Int, user: String, speaks: Bool) {
+    init(index: Int, user: String, speaks: Bool, presents: Bool = false) {
         self.index = index
         self.user = user
         self.speaks = speaks
+        self.presents = presents
     }
+
+    /// True once the server answered the offer that publishes this presenter's screen.
+    var presenting: Bool { lock.withLock { _presenting } }
 
     var client: MediaClient? { lock.withLock { _client } }
     var error: String? { lock.withLock { _error } }
@@ -69,6 +77,7 @@ final class LoadParticipant: @unchecked Sendable {
             lock.withLock { _joinSeconds = Self.seconds(ContinuousClock.now - start) }
             let iterator = messages
             Task { await self.follow(iterator, signaling: signaling, client: client) }
+            if presents { try await signaling.send(Signaling.encode(Signaling.Bare(type: Signaling.ClientType.screenStart.rawValue))) }
         } catch {
             fail("\(error)")
         }
@@ -78,6 +87,9 @@ final class LoadParticipant: @unchecked Sendable {
     private func follow(_ iterator: AsyncStream<String>.AsyncIterator, signaling: SignalingClient, client: MediaClient) async {
         var messages = iterator
         var pendingAnswer = false
+        var audioSlots = 3
+        var videoSlots = 0
+        var screenOffered = false
         while let text = await messages.next() {
             // Roster events are most of the traffic in a large call (one per join and leave, to everyone): they are
             // not parsed, only the messages acted on are.
@@ -86,11 +98,27 @@ final class LoadParticipant: @unchecked Sendable {
             case .renegotiate:
                 guard let m = try? Signaling.decode(Signaling.Renegotiate.self, from: text) else { continue }
                 lock.withLock { _renegotiations += 1 }
-                let offer = client.callOffer(audioReceiveSlots: m.audioSlots, videoReceiveSlots: m.videoSlots)
+                (audioSlots, videoSlots) = (m.audioSlots, m.videoSlots)
+                let offer = client.callOffer(audioReceiveSlots: audioSlots, videoReceiveSlots: videoSlots, publishVideo: screenOffered)
                 pendingAnswer = true
                 try? await signaling.send(offerMessage(offer))
+            case .screenOK:
+                // The presenter slot is ours: offer the screen section (kept in every later offer).
+                screenOffered = true
+                pendingAnswer = true
+                let offer = client.callOffer(audioReceiveSlots: audioSlots, videoReceiveSlots: videoSlots, publishVideo: true)
+                try? await signaling.send(offerMessage(offer))
             case .answer:
-                if pendingAnswer, let m = try? Signaling.decode(Signaling.Answer.self, from: text) { try? client.applyAnswer(m.sdp) }
+                if pendingAnswer, let m = try? Signaling.decode(Signaling.Answer.self, from: text) {
+                    try? client.applyAnswer(m.sdp)
+                    // The server took the screen when it answers a video section recvonly (ours: we receive none
+                    // of our own).
+                    if screenOffered, let d = try? WebRTCDescription(sdp: m.sdp),
+                        d.sections.contains(where: { $0.kind == .video && $0.direction == .recvonly && $0.port != 0 })
+                    {
+                        lock.withLock { _presenting = true }
+                    }
+                }
                 pendingAnswer = false
             case .speakers:
                 guard let m = try? Signaling.decode(Signaling.Speakers.self, from: text) else { continue }

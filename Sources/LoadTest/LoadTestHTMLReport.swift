@@ -9,13 +9,15 @@ public enum LoadTestHTMLReport {
         public var calls: Int
         public var participantsPerCall: Int
         public var speakersPerCall: Int
+        public var presentersPerCall: Int
         public var transport: String
         public var startedAt: Date
 
         public init(
-            title: String, url: String, calls: Int, participantsPerCall: Int, speakersPerCall: Int, transport: String,
-            startedAt: Date
+            title: String, url: String, calls: Int, participantsPerCall: Int, speakersPerCall: Int,
+            presentersPerCall: Int = 0, transport: String, startedAt: Date
         ) {
+            self.presentersPerCall = presentersPerCall
             self.title = title
             self.url = url
             self.calls = calls
@@ -37,11 +39,14 @@ public enum LoadTestHTMLReport {
         let t = r.timeline
         var rows: [(String, String)] = [
             ("Server", escape(run.url)),
-            ("Load", "\(run.calls) call(s) × \(run.participantsPerCall) participants, \(run.speakersPerCall) speaker(s) each, over \(escape(run.transport))"),
+            ("Load", "\(run.calls) call(s) × \(run.participantsPerCall) participants, \(run.speakersPerCall) speaker(s) and \(run.presentersPerCall) presenter(s) each, over \(escape(run.transport))"),
             ("Started", escape(ISO8601DateFormatter().string(from: run.startedAt))),
             ("Joins", "\(r.joined) of \(r.participants) (\(r.failedJoins.count) failed) in \(fmt(r.joinWallSeconds, 1)) s; join time p50 \(ms(r.percentile(0.5))), p95 \(ms(r.percentile(0.95))), p99 \(ms(r.percentile(0.99)))"),
             ("Media", "\(r.receivedPackets) of \(r.expectedPackets) packets in \(fmt(r.mediaSeconds, 1)) s; loss per listener mean \(pct(r.meanLoss)), worst \(pct(r.worstLoss)); \(r.undecryptable) undecryptable"),
         ]
+        if r.videoExpectedPackets > 0 || r.presenting > 0 {
+            rows.append(("Screen", "\(r.presenting) presenting; \(r.videoReceivedPackets) of \(r.videoExpectedPackets) packets received by the viewers; loss per viewer mean \(pct(r.meanVideoLoss))"))
+        }
         if let mean = r.meanJitterMilliseconds, let worst = r.worstJitterMilliseconds {
             rows.append(("Jitter", "mean \(fmt(mean, 2)) ms, worst stream \(fmt(worst, 2)) ms"))
         }

@@ -18,6 +18,8 @@ public struct LoadTestPlan: Sendable {
     public var calls = 1
     public var participants = 10
     public var speakers = 1
+    /// Presenters per call (0 or 1): participant 0 of each call also shares a screen (a VP8 stream).
+    public var presenters = 0
     public var duration: Duration = .seconds(10)
     /// Joins started per second (all calls together).
     public var ramp = 50
@@ -44,6 +46,13 @@ public struct LoadTestReport: Sendable {
     public var joinWallSeconds = 0.0
     public var joinSeconds: [Double] = []
     public var renegotiations = 0
+    /// Presenters whose screen the server took, and the screen's packets: sent by the presenters during the media
+    /// time, expected (sent × viewers) and received by the viewers; loss per viewer.
+    public var presenting = 0
+    public var videoPacketsSent = 0
+    public var videoExpectedPackets = 0
+    public var videoReceivedPackets = 0
+    public var viewerLoss: [Double] = []
     public var mediaSeconds = 0.0
     public var expectedPackets = 0
     public var receivedPackets = 0
@@ -67,6 +76,7 @@ public struct LoadTestReport: Sendable {
     public var channels: [String] = []
 
     public var meanLoss: Double { listenerLoss.isEmpty ? 0 : listenerLoss.reduce(0, +) / Double(listenerLoss.count) }
+    public var meanVideoLoss: Double { viewerLoss.isEmpty ? 0 : viewerLoss.reduce(0, +) / Double(viewerLoss.count) }
     public var worstLoss: Double { listenerLoss.max() ?? 0 }
     public func percentile(_ q: Double) -> Double {
         let s = joinSeconds.sorted()
@@ -109,7 +119,8 @@ public enum LoadTestRunner {
         var participants: [(call: Int, p: LoadParticipant)] = []
         for c in 0..<plan.calls {
             for i in 0..<plan.participants {
-                participants.append((c, LoadParticipant(index: i, user: "load-\(c)-\(i)", speaks: i < plan.speakers)))
+                participants.append(
+                    (c, LoadParticipant(index: i, user: "load-\(c)-\(i)", speaks: i < plan.speakers, presents: i == 0 && plan.presenters > 0)))
             }
         }
         let sampler = LoadSampler(cost: report.serverSource == nil ? nil : cost)
@@ -149,12 +160,47 @@ public enum LoadTestRunner {
         report.joined = report.joinSeconds.count
         progress?("joined: \(report.joined) of \(participants.count), \(report.failedJoins.count) failed")
 
-        // Media: every call's speakers send one Opus frame per 20 ms.
+        // Presenters: wait (bounded) until the server took each screen and the viewers' offers carry a video slot.
+        let presenters = participants.filter { $0.p.presents && $0.p.joinSeconds != nil }
+        if !presenters.isEmpty {
+            let until = ContinuousClock.now + plan.joinTimeout
+            while ContinuousClock.now < until, !presenters.allSatisfy({ $0.p.presenting }) {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            report.presenting = presenters.filter { $0.p.presenting }.count
+            progress?("presenting: \(report.presenting) of \(presenters.count) screen(s)")
+            try? await Task.sleep(for: .seconds(1))  // the viewers' renegotiations
+        }
+
+        // Media: every call's speakers send one Opus frame per 20 ms, presenters a VP8 frame every 1/15 s.
         let frames = OpusToneFrames.decoded
         let toneKeys = frames.keys.sorted()
         try? await Task.sleep(for: .milliseconds(500))  // speaker maps settle
-        let countsBefore = await counts(participants.map(\.p))
+        let videoSSRCs = Set(presenters.compactMap { $0.p.client?.videoSSRC })
+        let countsBefore = await counts(participants.map(\.p), video: videoSSRCs)
         let start = ContinuousClock.now
+        let showing = presenters.filter { $0.p.presenting }
+        let videoSent = ManagedCounter()
+        let screens = Task {
+            guard !showing.isEmpty else { return }
+            let screen = VP8ScreenFrames.decoded
+            let fps = VP8ScreenFrames.framesPerSecond
+            let frameCount = Int(LoadParticipant.seconds(plan.duration) * Double(fps))
+            var next = ContinuousClock.now
+            for f in 0..<frameCount {
+                let frame = screen[f % screen.count]
+                let timestamp = UInt32(truncatingIfNeeded: f * (90_000 / fps))
+                for (_, p) in showing {
+                    for (k, payload) in frame.enumerated() {
+                        p.client?.sendVideo(payload: payload, timestamp: timestamp, marker: k == frame.count - 1)
+                    }
+                }
+                videoSent.add(frame.count)
+                sampler.countSent(frame.count * showing.count)
+                next = next + .nanoseconds(1_000_000_000 / Int64(fps))
+                try? await Task.sleep(until: next, clock: .continuous)
+            }
+        }
         let total = Int(LoadParticipant.seconds(plan.duration) * 50)
         var deadline = start
         // Speakers are spread over the 20 ms (real microphones are not in phase).
@@ -163,6 +209,9 @@ public enum LoadTestRunner {
         for entry in participants where entry.p.joinSeconds != nil {
             let others = speaking.filter { $0.call == entry.call && $0.p !== entry.p }.count
             expectedRate += Double(min(others, 3) * 50)
+            if presenters.contains(where: { $0.call == entry.call && $0.p !== entry.p && $0.p.presenting }) {
+                expectedRate += Double(VP8ScreenFrames.decoded.reduce(0) { $0 + $1.count })  // one second of the screen
+            }
         }
         sampler.setPhase("media", expectedRate: expectedRate)
         progress?("media: \(speaking.count) speaker(s) for \(total / 50) s")
@@ -184,15 +233,16 @@ public enum LoadTestRunner {
         }
         // The last packets in flight: wait until the listeners' counts stop growing (500 ms quiet, 5 s at most), so
         // a generator that fell behind is not charged as loss.
+        await screens.value
         report.mediaSeconds = LoadParticipant.seconds(ContinuousClock.now - start)
         sampler.setPhase("settling")
-        var countsAfter = await counts(participants.map(\.p))
+        var countsAfter = await counts(participants.map(\.p), video: videoSSRCs)
         var quietSince = ContinuousClock.now
         let settleDeadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now - quietSince < .milliseconds(500), ContinuousClock.now < settleDeadline {
             try? await Task.sleep(for: .milliseconds(100))
-            let now = await counts(participants.map(\.p))
-            if now.map(\.received) != countsAfter.map(\.received) {
+            let now = await counts(participants.map(\.p), video: videoSSRCs)
+            if now.map(\.received) != countsAfter.map(\.received) || now.map(\.video) != countsAfter.map(\.video) {
                 countsAfter = now
                 quietSince = .now
             }
@@ -203,14 +253,23 @@ public enum LoadTestRunner {
             let speakersInCall = participants.filter { $0.call == entry.call && $0.p.speaks && $0.p.joinSeconds != nil }
             let heard = min(speakersInCall.filter { $0.p !== entry.p }.count, 3)
             let expected = heard * total
-            let got = countsAfter[k].received - countsBefore[k].received
+            let got = (countsAfter[k].received - countsAfter[k].video) - (countsBefore[k].received - countsBefore[k].video)
             report.expectedPackets += expected
             report.receivedPackets += got
             report.undecryptable += countsAfter[k].undecryptable
             if expected > 0 { report.listenerLoss.append(max(0, Double(expected - got)) / Double(expected)) }
             if entry.p.speakersSeen.count >= heard { report.listenersWithFullSpeakerMap += 1 }
             report.renegotiations += entry.p.renegotiations
+            // The screen: every participant of a call with a presenter views it, but the presenter.
+            if showing.contains(where: { $0.call == entry.call && $0.p !== entry.p }) {
+                let expected = videoSent.value
+                let got = countsAfter[k].video - countsBefore[k].video
+                report.videoExpectedPackets += expected
+                report.videoReceivedPackets += got
+                if expected > 0 { report.viewerLoss.append(max(0, Double(expected - got)) / Double(expected)) }
+            }
         }
+        report.videoPacketsSent = videoSent.value * showing.count
         let costAfter = cost.read()
         if let before = costBefore.cpuSeconds, let after = costAfter.cpuSeconds { report.serverCPUSeconds = after - before }
         report.serverRSSBytesAfter = costAfter.residentBytes
@@ -236,14 +295,19 @@ public enum LoadTestRunner {
         return report
     }
 
-    static func counts(_ ps: [LoadParticipant]) async -> [(received: Int, undecryptable: Int)] {
-        var out: [(Int, Int)] = []
+    /// Packets each participant received (all, and those of the `video` SSRCs among them) and failed to decrypt.
+    static func counts(
+        _ ps: [LoadParticipant], video: Set<UInt32> = []
+    ) async -> [(received: Int, undecryptable: Int, video: Int)] {
+        var out: [(Int, Int, Int)] = []
         for p in ps {
             guard let c = p.client else {
-                out.append((0, 0))
+                out.append((0, 0, 0))
                 continue
             }
-            out.append((await c.receivedPacketCounts().values.reduce(0, +), await c.undecryptablePacketCount()))
+            let perSSRC = await c.receivedPacketCounts()
+            let videoCount = video.isEmpty ? 0 : perSSRC.reduce(0) { $0 + (video.contains($1.key) ? $1.value : 0) }
+            out.append((perSSRC.values.reduce(0, +), await c.undecryptablePacketCount(), videoCount))
         }
         return out
     }
@@ -269,6 +333,20 @@ extension LoadParticipant {
         // The admin API refused to mint a token (wrong key, or unreachable): reported per participant.
         setError("no join token: the admin API did not mint one (check --admin-key-file and --url)")
     }
+}
+
+/// A counter shared between the sending task and the runner.
+final class ManagedCounter: @unchecked Sendable {
+    // @unchecked: `count` is behind `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    var value: Int { lock.withLock { count } }
+}
+
+extension VP8ScreenFrames {
+    /// The frames as payload bytes.
+    static let decoded: [[[UInt8]]] = frames.map { $0.compactMap { Data(base64Encoded: $0).map { [UInt8]($0) } } }
 }
 
 extension OpusToneFrames {

@@ -100,6 +100,31 @@ struct LoadtestCLITests {
         #expect(dom.contains("data-name=\"received by listeners\""))
     }
 
+    /// A presenter shares a real VP8 stream (libvpx frames from the fixture): the server takes the screen and every
+    /// viewer receives its packets, next to the speaker's audio.
+    @Test func aPresentersScreenReachesEveryViewer() throws {
+        let dir = TempDir()
+        let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let r = try CLI.run(
+            [
+                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
+                dir.url.appendingPathComponent("token-secret").path, "--participants", "5", "--speakers", "1",
+                "--presenters", "1", "--duration", "3", "--max-loss", "2", "--json",
+            ], dataDir: dir.path, timeout: 120)
+        #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
+        let video = Self.json(r)["video"] as? [String: Any] ?? [:]
+        #expect(video["presenting"] as? Int == 1, "\(video)")
+        // 15 frames a second of the fixture (16 packets) for 3 s, to 4 viewers.
+        let sent = video["sentPackets"] as? Int ?? 0
+        #expect(sent >= 40 && sent <= 50, "\(video)")
+        #expect(video["expectedPackets"] as? Int == sent * 4, "\(video)")
+        let received = video["receivedPackets"] as? Int ?? 0
+        #expect(received >= sent * 4 * 98 / 100 && received <= sent * 4, "\(video)")
+        let media = Self.json(r)["media"] as? [String: Any] ?? [:]
+        #expect(media["expectedPackets"] as? Int == 4 * 150, "\(media)")
+    }
+
     @Test func aWrongTokenSecretEndsWithTheServersReason() throws {
         let dir = TempDir()
         let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
@@ -141,6 +166,7 @@ struct LoadtestCLITests {
     @Test(arguments: [
         (["--transport", "sctp"], "--transport must be udp or tcp"),
         (["--speakers", "5", "--participants", "2"], "--speakers needs 0 to --participants"),
+        (["--presenters", "2"], "--presenters is 0 or 1"),
         (["--report", "/nonexistent-folder/r.html"], "--report /nonexistent-folder/r.html: the folder /nonexistent-folder does not exist"),
         ([String](), "--token-secret-file"),
     ])

@@ -41,13 +41,20 @@ extension MediaClient {
     /// `videoReceiveSlots` recvonly VP8 sections. Sections of earlier offers are kept in their place (an offer
     /// never shrinks: asking for fewer slots keeps the existing ones), so one client can make its initial offer and
     /// any renegotiated offer with this method. ICE credentials and the DTLS fingerprint stay the same.
+    ///
+    /// With `publishVideo` the offer also has a sendonly VP8 section for the client's screen (``videoSSRC``; added
+    /// once, then kept), which the SFU accepts while the participant holds the presenter slot.
     public func callOffer(
-        audioReceiveSlots: Int, videoReceiveSlots: Int = 0, audioDirection: SDPDirection = .sendonly
+        audioReceiveSlots: Int, videoReceiveSlots: Int = 0, audioDirection: SDPDirection = .sendonly,
+        publishVideo: Bool = false
     ) -> String {
         let (sections, version) = call.withLock { state -> ([(mid: String, kind: SFUTrack.Kind, publishes: Bool)], UInt64) in
             if state.sections.isEmpty { state.sections.append((mid: "0", kind: .audio, publishes: true)) }
+            if publishVideo, !state.sections.contains(where: { $0.kind == .video && $0.publishes }) {
+                state.sections.append((mid: "\(state.sections.count)", kind: .video, publishes: true))
+            }
             var audio = state.sections.filter { $0.kind == .audio && !$0.publishes }.count
-            var video = state.sections.filter { $0.kind == .video }.count
+            var video = state.sections.filter { $0.kind == .video && !$0.publishes }.count
             while audio < audioReceiveSlots {
                 audio += 1
                 state.sections.append((mid: "\(state.sections.count)", kind: .audio, publishes: false))
@@ -81,9 +88,13 @@ extension MediaClient {
                 SDPAttribute("fingerprint", identity.fingerprint.sdpValue),
                 SDPAttribute("setup", "actpass"),
                 SDPAttribute("mid", section.mid),
-                SDPAttribute(section.publishes ? audioDirection.rawValue : SDPDirection.recvonly.rawValue),
+                SDPAttribute(
+                    !section.publishes ? SDPDirection.recvonly.rawValue
+                        : section.kind == .audio ? audioDirection.rawValue : SDPDirection.sendonly.rawValue),
             ]
-            if section.publishes { m.attributes.append(SDPAttribute("msid", "\(cname) \(cname)-audio")) }
+            if section.publishes {
+                m.attributes.append(SDPAttribute("msid", "\(cname) \(cname)-\(section.kind == .audio ? "audio" : "screen")"))
+            }
             m.attributes.append(SDPAttribute("rtcp-mux"))
             switch section.kind {
             case .audio:
@@ -94,10 +105,12 @@ extension MediaClient {
                 m.attributes.append(SDPAttribute("rtcp-fb", "\(vp8) nack"))
                 m.attributes.append(SDPAttribute("rtcp-fb", "\(vp8) nack pli"))
             }
-            if section.publishes, let id = configuration.audioLevelExtensionID {
+            if section.publishes, section.kind == .audio, let id = configuration.audioLevelExtensionID {
                 m.attributes.append(SDPAttribute("extmap", "\(id) \(RTPAudioLevel.uri)"))
             }
-            if section.publishes { m.attributes.append(SDPAttribute("ssrc", "\(audioSSRC) cname:\(cname)")) }
+            if section.publishes {
+                m.attributes.append(SDPAttribute("ssrc", "\(section.kind == .audio ? audioSSRC : videoSSRC) cname:\(cname)"))
+            }
             media.append(m)
         }
         var session = SDPSessionDescription(origin: "- \(UInt64(audioSSRC) << 8 | 2) \(version) IN IP4 127.0.0.1")

@@ -95,6 +95,8 @@ public final class MediaClient: Sendable {
     public let offer: String
     /// The SSRC the client sends audio with.
     public let audioSSRC: UInt32
+    /// The SSRC of the VP8 stream a presenting client sends (``sendVideo(payload:timestamp:marker:)``).
+    public let videoSSRC: UInt32
     /// Every RTP packet received after SRTP unprotect (audio, and video on video slots; buffers the newest 1024).
     /// Empty when `configuration.deliverReceivedPackets` is false.
     public let receivedAudio: AsyncStream<ReceivedRTPPacket>
@@ -127,6 +129,9 @@ public final class MediaClient: Sendable {
         self.localPassword = password
         self.cname = cname
         self.audioSSRC = ssrc
+        var video = MediaRandom.ssrc()
+        while video == ssrc { video = MediaRandom.ssrc() }
+        self.videoSSRC = video
         self.offer = WebRTCAudioOffer(
             iceUfrag: ufrag, icePwd: password, fingerprint: identity.fingerprint.sdpValue, audioSSRC: ssrc,
             cname: cname, opusPayloadType: configuration.opusPayloadType
@@ -135,7 +140,7 @@ public final class MediaClient: Sendable {
         self.receivedAudio = stream
         self.core = MediaClientCore(
             configuration: configuration, logger: logger, identity: identity, localUfrag: ufrag, audioSSRC: ssrc,
-            loop: (configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next(),
+            videoSSRC: video, loop: (configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next(),
             received: continuation)
     }
 
@@ -280,6 +285,14 @@ public final class MediaClient: Sendable {
         }
     }
 
+    /// Sends one VP8 RTP payload (with its payload descriptor) of the client's screen under ``videoSSRC`` with the
+    /// VP8 payload type (`marker` on a frame's last packet, a 90 kHz `timestamp`). Dropped before `connect`
+    /// finished; the SFU forwards it only while this participant presents (`screen_start`, then an offer made with
+    /// `callOffer(..., publishVideo: true)`).
+    public func sendVideo(payload: [UInt8], timestamp: UInt32, marker: Bool) {
+        core.loop.execute { [core] in core.sendVideo(payload: payload, timestamp: timestamp, marker: marker) }
+    }
+
     /// Sends `bytes` unmodified to the connected server candidate from the client's own socket (same 5-tuple as the
     /// call; over TCP, as one RFC 4571 frame). For robustness tests and fuzzing; dropped before `connect` started.
     /// Protects the plain RTCP compound packet `packet` with the client's SRTCP and sends it (a receiver report, a
@@ -334,10 +347,12 @@ final class MediaClientCore: @unchecked Sendable {
     private let identity: DTLSIdentity
     private let localUfrag: String
     private let audioSSRC: UInt32
+    private let videoSSRC: UInt32
+    private var videoSequence = UInt16.random(in: 0...UInt16.max)
     private let received: AsyncStream<ReceivedRTPPacket>.Continuation
     /// RTP packets received and authenticated, per SSRC.
     private(set) var receivedCounts: [UInt32: Int] = [:]
-    /// RFC 3550 interarrival jitter per received SSRC, in 48 kHz timestamp units (counting mode only).
+    /// RFC 3550 interarrival jitter per received audio SSRC, in 48 kHz timestamp units (counting mode only).
     private(set) var receiveStatistics: [UInt32: RTPReceiveStatistics] = [:]
     private var receivedSinceCheck = 0
     /// Packets that failed SRTP unprotect (authentication, replay) or were not RTP.
@@ -367,13 +382,14 @@ final class MediaClientCore: @unchecked Sendable {
 
     init(
         configuration: MediaClientConfiguration, logger: Logger, identity: DTLSIdentity, localUfrag: String,
-        audioSSRC: UInt32, loop: any EventLoop, received: AsyncStream<ReceivedRTPPacket>.Continuation
+        audioSSRC: UInt32, videoSSRC: UInt32, loop: any EventLoop, received: AsyncStream<ReceivedRTPPacket>.Continuation
     ) {
         self.configuration = configuration
         self.logger = logger
         self.identity = identity
         self.localUfrag = localUfrag
         self.audioSSRC = audioSSRC
+        self.videoSSRC = videoSSRC
         self.loop = loop
         self.received = received
     }
@@ -622,6 +638,18 @@ final class MediaClientCore: @unchecked Sendable {
         send(buffer)
     }
 
+    func sendVideo(payload: [UInt8], timestamp: UInt32, marker: Bool) {
+        guard phase == .connected, let srtp else { return }
+        videoSequence &+= 1
+        let header = RTPHeader(
+            marker: marker, payloadType: configuration.vp8PayloadType, sequenceNumber: videoSequence, timestamp: timestamp,
+            ssrc: videoSSRC)
+        var buffer = allocator.buffer(capacity: RTPHeader.fixedLength + payload.count + SRTPSession.maxRTCPTrailerLength)
+        header.write(into: &buffer)
+        buffer.writeBytes(payload)
+        protectAndSend(&buffer) { try srtp.protectRTP($0, length: $1) }
+    }
+
     func sendAudio(payload: [UInt8], timestamp: UInt32, marker: Bool, audioLevel: UInt8? = nil) {
         guard phase == .connected, let srtp else { return }
         sequence &+= 1
@@ -661,6 +689,9 @@ final class MediaClientCore: @unchecked Sendable {
                 let timestamp = input.getInteger(at: input.readerIndex + 4, as: UInt32.self)
             else { return }
             receivedCounts[ssrc, default: 0] += 1
+            // Jitter of the audio slots only (Opus, 48 kHz; a screen's frames span several packets per timestamp).
+            guard let pt = input.getInteger(at: input.readerIndex + 1, as: UInt8.self), pt & 0x7F == configuration.opusPayloadType
+            else { return }
             if receiveStatistics[ssrc] == nil, receiveStatistics.count < 64 {
                 receiveStatistics[ssrc] = RTPReceiveStatistics(ssrc: ssrc)
             }

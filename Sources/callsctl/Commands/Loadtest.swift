@@ -33,6 +33,7 @@ struct Loadtest: AsyncParsableCommand {
               callsctl loadtest --url http://127.0.0.1:8045 --token-secret-file /var/lib/callsctl/token-secret \\
                   --participants 50 --speakers 2 --duration 30
               callsctl loadtest --admin-key-file admin-key --calls 10 --participants 4 --speakers 1 --json
+              callsctl loadtest --token-secret-file token-secret --participants 50 --speakers 1 --presenters 1
               callsctl loadtest --participants 1000 --speakers 2 --ramp 100 --server-pid $(pidof callsctl) \\
                   --max-loss 0.5 --max-join-failures 0 --report loadtest.html
             """)
@@ -48,6 +49,8 @@ struct Loadtest: AsyncParsableCommand {
     @Option(help: "Number of calls.") var calls: Int = 1
     @Option(help: "Participants per call.") var participants: Int = 10
     @Option(help: "Speakers per call (they send Opus tones; the others join muted).") var speakers: Int = 1
+    @Option(help: ArgumentHelp("Presenters per call, 0 or 1: the first participant also shares a screen (a VP8 stream of about 130 kbit/s at 15 fps).", valueName: "n"))
+    var presenters: Int = 0
     @Option(help: ArgumentHelp("Seconds of media after everyone joined.", valueName: "seconds")) var duration: Int = 10
     @Option(help: ArgumentHelp("Joins started per second (all calls together).", valueName: "n")) var ramp: Int = 50
     @Option(help: ArgumentHelp("Media transport: udp or tcp (ICE-TCP).", valueName: "udp|tcp")) var transport: String = "udp"
@@ -68,6 +71,8 @@ struct Loadtest: AsyncParsableCommand {
         if speakers < 0 || speakers > participants {
             throw ValidationError("--speakers needs 0 to --participants (\(participants)) speakers, not \(speakers).")
         }
+        if !(0...1).contains(presenters) { throw ValidationError("--presenters is 0 or 1 (a call has one presenter at a time), not \(presenters).") }
+        if presenters == 1 && participants < 2 { throw ValidationError("--presenters 1 needs at least 2 --participants (someone to view the screen).") }
         if duration < 1 || duration > 86_400 { throw ValidationError("--duration needs 1 to 86400 seconds, not \(duration).") }
         if ramp < 1 || ramp > 10_000 { throw ValidationError("--ramp needs 1 to 10000 joins per second, not \(ramp).") }
         if !["udp", "tcp"].contains(transport) { throw ValidationError("--transport must be udp or tcp, not \"\(transport)\".") }
@@ -113,6 +118,7 @@ struct Loadtest: AsyncParsableCommand {
         plan.calls = calls
         plan.participants = participants
         plan.speakers = speakers
+        plan.presenters = presenters
         plan.duration = .seconds(duration)
         plan.ramp = ramp
         plan.transport = transport == "tcp" ? .tcp : .udp
@@ -139,7 +145,8 @@ struct Loadtest: AsyncParsableCommand {
                 report,
                 run: .init(
                     title: "callsctl loadtest: \(calls) × \(participants) participants", url: url, calls: calls,
-                    participantsPerCall: participants, speakersPerCall: speakers, transport: transport, startedAt: startedAt))
+                    participantsPerCall: participants, speakersPerCall: speakers, presentersPerCall: presenters, transport: transport,
+                    startedAt: startedAt))
             do {
                 try Data(page.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
                 out.note("loadtest: report written to \(path)")
@@ -148,7 +155,8 @@ struct Loadtest: AsyncParsableCommand {
             }
         }
 
-        let lossExceeded = maxLoss.map { report.meanLoss * 100 > $0 } ?? false
+        // Audio and the screen each hold the threshold.
+        let lossExceeded = maxLoss.map { max(report.meanLoss, report.meanVideoLoss) * 100 > $0 } ?? false
         let failuresExceeded = maxJoinFailures.map { report.failedJoins.count > $0 } ?? false
         if global.json {
             out.emit(Self.json(report, plan: plan, lossExceeded: lossExceeded, failuresExceeded: failuresExceeded))
@@ -162,7 +170,9 @@ struct Loadtest: AsyncParsableCommand {
         }
         if lossExceeded || failuresExceeded {
             var why: [String] = []
-            if lossExceeded, let maxLoss { why.append("mean loss \(Self.pct(report.meanLoss)) passed --max-loss \(maxLoss) %") }
+            if lossExceeded, let maxLoss {
+                why.append("mean loss \(Self.pct(max(report.meanLoss, report.meanVideoLoss))) passed --max-loss \(maxLoss) %")
+            }
             if failuresExceeded, let maxJoinFailures { why.append("\(report.failedJoins.count) failed joins passed --max-join-failures \(maxJoinFailures)") }
             throw CLIError(why.joined(separator: "; "), exitCode: .negative)
         }
@@ -177,6 +187,9 @@ struct Loadtest: AsyncParsableCommand {
         if r.failedJoins.count > 5 { out.line("  ... and \(r.failedJoins.count - 5) more") }
         out.line("Renegotiations asked of participants: \(r.renegotiations)")
         out.line("Media: \(r.receivedPackets) of \(r.expectedPackets) packets received in \(String(format: "%.1f", r.mediaSeconds)) s; loss per listener mean \(pct(r.meanLoss)), worst \(pct(r.worstLoss)); \(r.undecryptable) undecryptable")
+        if r.videoExpectedPackets > 0 || r.presenting > 0 {
+            out.line("Screen: \(r.presenting) presenting; \(r.videoReceivedPackets) of \(r.videoExpectedPackets) packets received by the viewers; loss per viewer mean \(pct(r.meanVideoLoss)), worst \(pct(r.viewerLoss.max() ?? 0))")
+        }
         if let mean = r.meanJitterMilliseconds, let worst = r.worstJitterMilliseconds {
             out.line("Jitter: mean \(String(format: "%.2f", mean)) ms, worst stream \(String(format: "%.2f", worst)) ms")
         }
@@ -195,7 +208,7 @@ struct Loadtest: AsyncParsableCommand {
         if let peakCPU { server.append(("peakCores", .double(peakCPU))) }
         return .object([
             ("calls", .int(Int64(plan.calls))), ("participantsPerCall", .int(Int64(plan.participants))),
-            ("speakersPerCall", .int(Int64(plan.speakers))), ("channels", .array(r.channels.map { .string($0) })),
+            ("speakersPerCall", .int(Int64(plan.speakers))), ("presentersPerCall", .int(Int64(plan.presenters))), ("channels", .array(r.channels.map { .string($0) })),
             ("joins", .object([
                 ("attempted", .int(Int64(r.participants))), ("joined", .int(Int64(r.joined))),
                 ("failed", .int(Int64(r.failedJoins.count))), ("failures", .array(r.failedJoins.prefix(20).map { .string($0) })),
@@ -222,6 +235,11 @@ struct Loadtest: AsyncParsableCommand {
                     ("serverRSSBytes", s.serverRSSBytes.map { .int(Int64($0)) } ?? .null),
                 ])
             })),
+            ("video", .object([
+                ("presenting", .int(Int64(r.presenting))), ("sentPackets", .int(Int64(r.videoPacketsSent))),
+                ("expectedPackets", .int(Int64(r.videoExpectedPackets))), ("receivedPackets", .int(Int64(r.videoReceivedPackets))),
+                ("meanLoss", .double(r.meanVideoLoss)), ("worstLoss", .double(r.viewerLoss.max() ?? 0)),
+            ])),
             ("server", .object(server)),
             ("thresholds", .object([("lossExceeded", .bool(lossExceeded)), ("joinFailuresExceeded", .bool(failuresExceeded))])),
         ])
