@@ -148,6 +148,26 @@ struct LoadtestCLITests {
         #expect(html.contains("bad_token"), "\(html)")
     }
 
+    /// Signaling works but media never connects (the answers advertise an address where nothing listens): every
+    /// join fails at --join-timeout, the run ends with the reason and a report, and does not hang.
+    @Test func aServerWhoseMediaNobodyReachesEndsWithAReport() throws {
+        let dir = TempDir()
+        let serve = try ServeCLITests.RunningServe(dataDir: dir.path, extraArgs: ["--ice-host-override", "127.0.0.2"])
+        defer { _ = serve.stop() }
+        let page = dir.url.appendingPathComponent("r.html")
+        // A hang would be killed at CLI.run's limit and fail the exit-status check.
+        let r = try CLI.run(
+            [
+                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
+                dir.url.appendingPathComponent("token-secret").path, "--participants", "3", "--duration", "2",
+                "--join-timeout", "3", "--report", page.path,
+            ], dataDir: dir.path, timeout: 120)
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("nobody could join"), "\(r.stderr)")
+        let html = (try? String(contentsOf: page, encoding: .utf8)) ?? ""
+        #expect(html.contains("0 of 3 (3 failed)"), "\(html)")
+    }
+
     @Test func anUnreachableServerIsAClearError() throws {
         let dir = TempDir()
         let secret = dir.url.appendingPathComponent("token-secret")
