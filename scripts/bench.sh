@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark in release mode, with the allocation-counting shim preloaded so the echo path
-# reports allocations per packet. Usage: scripts/bench.sh [store|wire|media|echo|sfu|large|memory|flood|all] [--json]
+# reports allocations per packet. Usage: scripts/bench.sh [store|wire|media|echo|sfu|large|memory|flood|ceiling|all] [--json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -24,6 +24,8 @@ enum CallsBenchMain {
         if selected.contains("all") || selected.contains("media") { results += MediaBench.run() }
         if selected.contains("all") || selected.contains("echo") { results += await EchoPathBench.run() }
         if selected.contains("all") || selected.contains("sfu") { results += await SFUBench.run() }
+        // The forwarding ceiling on one core: SRTP protect + sendmmsg of 160-byte packets (for bench/scale.sh).
+        if selected.contains("ceiling") { results.append(try EchoPathBench.measureCeiling(packets: 200_000, unprotectToo: false).row) }
         if selected.contains("memory") { results += MemoryBench.run() }
         if selected.contains("flood") {
             let rate = args.first { $0.hasPrefix("--rate=") }.flatMap { Int($0.dropFirst("--rate=".count)) }
