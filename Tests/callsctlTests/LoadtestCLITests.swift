@@ -10,18 +10,27 @@ struct LoadtestCLITests {
         (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
+    /// `callsctl loadtest` against `serve`, with tokens signed by its secret in `dir`, plus `args`.
+    static func loadtest(_ serve: ServeCLITests.RunningServe, _ dir: TempDir, _ args: [String]) throws -> CLI.Result {
+        try CLI.run(
+            [
+                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
+                dir.url.appendingPathComponent("token-secret").path,
+            ] + args, dataDir: dir.path, timeout: 120)
+    }
+
     @Test func aSmallCallHoldsTheLossThreshold() throws {
         let dir = TempDir()
         let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
         defer { _ = serve.stop() }
         let page = dir.url.appendingPathComponent("report.html")
-        let r = try CLI.run(
+        let r = try Self.loadtest(
+            serve, dir,
             [
-                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
-                dir.url.appendingPathComponent("token-secret").path, "--participants", "6", "--speakers", "2",
+                "--participants", "6", "--speakers", "2",
                 "--duration", "3", "--ramp", "20", "--role", "admin", "--max-loss", "2", "--max-join-failures", "0",
                 "--server-pid", "\(serve.process.processIdentifier)", "--json", "--report", page.path,
-            ], dataDir: dir.path, timeout: 120)
+            ])
         #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
         let report = Self.json(r)
         let joins = report["joins"] as? [String: Any] ?? [:]
@@ -64,12 +73,12 @@ struct LoadtestCLITests {
         let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
         defer { _ = serve.stop() }
         let page = dir.url.appendingPathComponent("report.html")
-        let r = try CLI.run(
+        let r = try Self.loadtest(
+            serve, dir,
             [
-                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
-                dir.url.appendingPathComponent("token-secret").path, "--participants", "4", "--speakers", "1",
+                "--participants", "4", "--speakers", "1",
                 "--duration", "3", "--json", "--report", page.path,
-            ], dataDir: dir.path, timeout: 120)
+            ])
         #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
         let server = Self.json(r)["server"] as? [String: Any] ?? [:]
         #expect(server["source"] as? String == "metrics", "\(server)")
@@ -106,12 +115,12 @@ struct LoadtestCLITests {
         let dir = TempDir()
         let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
         defer { _ = serve.stop() }
-        let r = try CLI.run(
+        let r = try Self.loadtest(
+            serve, dir,
             [
-                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
-                dir.url.appendingPathComponent("token-secret").path, "--participants", "5", "--speakers", "1",
+                "--participants", "5", "--speakers", "1",
                 "--presenters", "1", "--duration", "3", "--max-loss", "2", "--json",
-            ], dataDir: dir.path, timeout: 120)
+            ])
         #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
         let video = Self.json(r)["video"] as? [String: Any] ?? [:]
         #expect(video["presenting"] as? Int == 1, "\(video)")
@@ -156,12 +165,12 @@ struct LoadtestCLITests {
         defer { _ = serve.stop() }
         let page = dir.url.appendingPathComponent("r.html")
         // A hang would be killed at CLI.run's limit and fail the exit-status check.
-        let r = try CLI.run(
+        let r = try Self.loadtest(
+            serve, dir,
             [
-                "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file",
-                dir.url.appendingPathComponent("token-secret").path, "--participants", "3", "--duration", "2",
+                "--participants", "3", "--duration", "2",
                 "--join-timeout", "3", "--report", page.path,
-            ], dataDir: dir.path, timeout: 120)
+            ])
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("nobody could join"), "\(r.stderr)")
         let html = (try? String(contentsOf: page, encoding: .utf8)) ?? ""
