@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: `callsctl serve` and Janus VideoRoom (audio only) on loopback, one aiortc load generator.
 # Usage: bench/sfu-side-by-side.sh [bench/sfu_side_by_side.py options, e.g. --callsctl BIN --repeat 3]
-# Installs janus (apt) if it is missing, and says so; builds callsctl in release if .build/release/callsctl is
+# Installs janus (apt) if it is missing, and says so; builds callsctl in release if .build-release/release/callsctl is
 # missing and no --callsctl is given. Python packages are not installed: it exits 3 without aiortc/numpy.
 # Exit: 0 all runs passed, 1 a run failed, 3 janus, gcc or aiortc missing (and could not be installed).
 set -euo pipefail

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Side by side: `callsctl serve` and Janus (VideoRoom, audio-only publishers) on loopback, one load generator.
 
+    bench/sfu-side-by-side.sh [options]     (installs janus with apt if missing, then runs this script)
     bench/sfu_side_by_side.py [--callsctl BIN] [--servers serve,janus] [--participants 5,20,50] [--speakers 1,2]
-                              [--warmup S] [--window S] [--json FILE] [--keep DIR] [--decode]
+                              [--warmup S] [--window S] [--repeat N] [--json FILE] [--keep DIR] [--decode]
+
+--callsctl defaults to .build-release/release/callsctl (the release build folder of scripts/bench.sh and bench/scale.py), built with `swift build -c release --scratch-path .build-release --product callsctl` when missing.
+The default matrix (12 runs, 3 s warm-up, 10 s window) takes about 3.5 minutes; --repeat 3 about 10.
 
 For every server x participants x speakers (a fresh server process each time) a load generator process joins N
 audio participants: the S speakers publish Opus, everyone receives every speaker but itself. Only the signaling
@@ -23,18 +27,24 @@ RTCRtpReceiver (SRTP-decrypted). By default the receivers' Opus decoder is repla
 drains every `track.recv()`.
 
 Per run, after setup and a warm-up, over a fixed window:
-  server CPU      sum of /proc/PID/task/*/schedstat run time over the window (/proc/PID/stat utime+stime too)
+  server CPU      utime+stime of /proc/PID/stat over the window (the kernel scales them to the exact run time of
+                  all threads, exited ones included; 10 ms ticks); the JSON also has the run time of the threads
+                  alive at both ends (/proc/PID/task/*/schedstat), which misses threads that exit (serve's do)
   forwarded       serve: callsctl_forwarded_packets_total{kind="audio"} from /metrics; janus: what the listeners
                   received (Janus has no forwarding counter on its plain API)
   CPU/pkt         server CPU / packets delivered to the listeners (the same measure for both servers), in us;
                   for serve also per forwarded packet by its own counter
   delivered/s     RTP packets the listeners received per second
-  loss            1 - received / (packets the speakers sent in the window x listeners per speaker)
+  loss            1 - received / expected by RTP sequence numbers, summed over every stream the listeners receive
+                  (aiortc's per-SSRC statistics, as behind inbound-rtp packetsLost); the JSON also has
+                  delivery_ratio = received / (packets the speakers sent in the window x (N - 1))
   RSS             VmRSS of the server at the end of the window
   gen CPU         the load generator's own CPU over the window (share of one core; keep it below ~80 %)
 
-Prints a Markdown table (with janus/serve ratios) and writes all figures as JSON (--json, default
-sfu-side-by-side.json in the work folder). Loopback only (127.0.0.1). Janus runs from a private config folder with
+A run passes when media arrived, loss < 5 % and delivery_ratio > 95 %. Prints a Markdown table (medians over
+--repeat, with the range of CPU per packet and janus/serve ratios) and writes every run and the medians as JSON
+(--json, default ./sfu-side-by-side.json). Logs and configs stay in --keep DIR (or in a temporary folder that is
+removed after a run where everything passed). Loopback only (127.0.0.1). Janus runs from a private config folder with
 ice_lite, ice_enforce_list "lo" and an LD_PRELOAD shim (built here with gcc) that hides IFF_LOOPBACK from
 getifaddrs(), because Janus skips loopback interfaces otherwise.
 
@@ -89,7 +99,7 @@ def log(*a):
 # /proc readings
 
 def proc_cpu(pid):
-    """(schedstat run time of all live threads in s, utime+stime in s) of a process."""
+    """(schedstat run time of the live threads in s, utime+stime in s) of a process."""
     run_ns = 0
     try:
         for tid in os.listdir("/proc/%d/task" % pid):
@@ -474,11 +484,11 @@ async def generate(cfg):
         elapsed = w1 - w0
         received, sent = r1 - r0, s1 - s0
         expected = sent * (n - 1)
-        cpu = c1[0] - c0[0]
+        cpu = c1[1] - c0[1]
         out.update({
             "window_s": round(elapsed, 3),
-            "server_cpu_s": round(cpu, 4),
-            "server_cpu_stat_s": round(c1[1] - c0[1], 3),
+            "server_cpu_s": round(cpu, 3),
+            "server_cpu_live_threads_s": round(c1[0] - c0[0], 4),
             "server_cpu_share": round(cpu / elapsed, 4),
             "server_rss_kib": rss,
             "sent": sent, "expected": expected, "received": received,
@@ -488,8 +498,8 @@ async def generate(cfg):
             "loss": round(1 - seq_received / seq_expected, 5) if seq_expected else None,
             "server_us_per_delivered": round(cpu / received * 1e6, 2) if received else None,
             "forwarded_metric": None if m0 is None or m1 is None else m1 - m0,
-            "gen_cpu_share": round((g1[0] - g0[0]) / elapsed, 4),
-            "frames_decoded": Counters.frames_decoded,
+            "gen_cpu_share": round((g1[1] - g0[1]) / elapsed, 4),
+            "frames_decoded_since_join": Counters.frames_decoded,
         })
         if out["forwarded_metric"]:
             out["server_us_per_forwarded"] = round(cpu / out["forwarded_metric"] * 1e6, 2)
@@ -776,9 +786,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "generate":
         return generator_main()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_bin = os.path.join(REPO, ".build", "release", "callsctl")
+    default_bin = os.path.join(REPO, ".build-release", "release", "callsctl")
     ap.add_argument("--callsctl", default=os.environ.get("CALLSCTL_BIN", default_bin),
-                    help="callsctl binary (default .build/release/callsctl, built if missing)")
+                    help="callsctl binary (default .build-release/release/callsctl, built if missing)")
     ap.add_argument("--janus", default=shutil.which("janus") or "janus")
     ap.add_argument("--servers", default="serve,janus")
     ap.add_argument("--participants", default="5,20,50")
@@ -808,8 +818,9 @@ def main():
         if args.callsctl != default_bin:
             print("no callsctl binary at %s" % args.callsctl, file=sys.stderr)
             return 1
-        log("building callsctl: swift build -c release --product callsctl")
-        if subprocess.run(["swift", "build", "-c", "release", "--product", "callsctl"], cwd=REPO).returncode:
+        log("building callsctl: swift build -c release --scratch-path .build-release --product callsctl")
+        if subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(REPO, ".build-release"),
+                           "--product", "callsctl"], cwd=REPO).returncode:
             return 1
 
     work = args.keep or tempfile.mkdtemp(prefix="sfu-sbs-")
