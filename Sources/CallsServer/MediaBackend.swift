@@ -65,22 +65,8 @@ extension MediaBackend {
     public func setPresenter(_ id: String, _ on: Bool) async {}
 }
 
-/// One audio slot of a participant and who speaks in it.
-public struct SlotSpeaker: Sendable, Equatable {
-    public var slot: Int
-    /// The slot's section (`a=mid`) in the participant's last answer, nil when its offer had none for it.
-    public var mid: String?
-    public var ssrc: UInt32
-    /// The speaking participant's id, nil while free.
-    public var participant: String?
-
-    public init(slot: Int, mid: String?, ssrc: UInt32, participant: String?) {
-        self.slot = slot
-        self.mid = mid
-        self.ssrc = ssrc
-        self.participant = participant
-    }
-}
+/// One audio slot of a participant and who speaks in it: the `speakers` message's slot (docs/protocol.md).
+public typealias SlotSpeaker = Signaling.Speakers.Slot
 
 /// The media transport's counters, read for each `/metrics` scrape.
 public struct MediaBackendMetrics: Sendable, Equatable {

@@ -633,10 +633,7 @@ actor SignalingSession {
     /// Tells a version 2 client who speaks in which of its audio slots (version 1 clients do not know the message).
     private func speakers(_ slots: [SlotSpeaker]) {
         guard clientVersion >= 2 else { return }
-        reply(
-            Signaling.Speakers(
-                v: clientVersion,
-                slots: slots.map { Signaling.Speakers.Slot(slot: $0.slot, mid: $0.mid, ssrc: $0.ssrc, participant: $0.participant) }))
+        reply(Signaling.Speakers(v: clientVersion, slots: slots))
     }
 
     /// Refuses a join: counted in callsctl_joins_total{result="refused"}, logged once with `reason` and `details`
