@@ -124,7 +124,7 @@ let package = Package(
             path: "Tests/CallsTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "callsctlTests",
-            dependencies: ["callsctl", "CallsStore", "CallsTestSupport"],
+            dependencies: ["callsctl", "CallsStore", "CallsTestSupport", "LoadTest", "CallsMedia"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

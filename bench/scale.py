@@ -81,9 +81,15 @@ def latency_p99(before, after):
     total = buckets[-1][1] if buckets else 0
     if total <= 0:
         return None
+    # Linear inside the bucket that holds the 99th percentile (as Prometheus' histogram_quantile does).
+    lower, below = 0.0, 0.0
     for bound, count in buckets:
         if count >= 0.99 * total:
-            return bound * 1000
+            if bound == float("inf"):
+                return lower * 1000
+            share = (0.99 * total - below) / (count - below) if count > below else 1.0
+            return (lower + (bound - lower) * share) * 1000
+        lower, below = bound, count
     return None
 
 
@@ -91,12 +97,12 @@ def forwarded(m):
     return sum(v for k, v in m.items() if k.startswith("callsctl_forwarded_packets_total"))
 
 
-def run_one(callsctl, spec, work):
+def run_one(callsctl, spec, work, serve_args=()):
     name, calls, participants, speakers, presenters, duration, ramp = spec
     data = os.path.join(work, "data-%d" % abs(hash(name)))
     log = open(os.path.join(work, "serve.log"), "a")
     serve = subprocess.Popen([callsctl, "serve", "--data-dir", data, "--api-listen", "127.0.0.1:0",
-                              "--rtc-listen", "127.0.0.1:0", "--max-participants", "5000"],
+                              "--rtc-listen", "127.0.0.1:0", "--max-participants", "5000"] + list(serve_args),
                              stdout=subprocess.PIPE, stderr=log, text=True)
     api = None
     deadline = time.time() + 30
@@ -153,6 +159,9 @@ def main():
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--callsctl", help="use this callsctl (default: build the release one)")
     ap.add_argument("--bench", help="use this callsctl-bench (default: build the release one)")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="pass ARG to every `callsctl serve` (repeat it), e.g. --serve-arg=--realtime-priority=10")
+    ap.add_argument("--only", metavar="N", help="run only these runs, by number from 1 (e.g. 1 or 1,3)")
     args = ap.parse_args()
     if args.callsctl and args.bench:
         callsctl, bench = args.callsctl, args.bench
@@ -161,9 +170,21 @@ def main():
     work = tempfile.mkdtemp(prefix="callsctl-scale-")
     results = []
     ok = True
-    for spec in (QUICK if args.quick else RUNS):
+    specs = QUICK if args.quick else RUNS
+    if args.only:
+        try:
+            picked = [int(x) for x in args.only.split(",")]
+        except ValueError:
+            ap.error("--only takes run numbers separated by commas, e.g. --only 1,3 (got %r)" % args.only)
+        bad = [n for n in picked if not 1 <= n <= len(specs)]
+        if bad:
+            ap.error("--only: there are runs 1 to %d (got %s)" % (len(specs), ",".join(map(str, bad))))
+        specs = [specs[n - 1] for n in picked]
+    if args.serve_arg:
+        print("serve options: %s" % " ".join(args.serve_arg), file=sys.stderr)
+    for spec in specs:
         print("run: %s..." % spec[0], file=sys.stderr)
-        res = run_one(callsctl, spec, work)
+        res = run_one(callsctl, spec, work, args.serve_arg)
         ok = ok and "error" not in res and res["joined"] == res["participants"]
         results.append(res)
     ceiling = json.loads(subprocess.run([bench, "ceiling", "--json"], capture_output=True, text=True, check=True).stdout)
@@ -190,7 +211,7 @@ def main():
             "%.2f" % r["serverCores"] if r["serverCores"] is not None else "?",
             "%.2f µs" % per if per else "?", "%.2f" % (per * 1000 / ceiling_ns) if per else "?",
             r["mediaEgressPerSecond"], r["mediaEgressPerSecond"] * ceiling_ns / 1e7,
-            "%.1f ms" % r["latencyP99Ms"] if r["latencyP99Ms"] else "?", rss, per_participant))
+            "%.2f ms" % r["latencyP99Ms"] if r["latencyP99Ms"] else "?", rss, per_participant))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "ceilingNsPerPacket": ceiling_ns, "runs": results}, f, indent=2)

@@ -37,6 +37,9 @@ final class LoadParticipant: @unchecked Sendable {
     var presenting: Bool { lock.withLock { _presenting } }
 
     var client: MediaClient? { lock.withLock { _client } }
+
+    /// Gives the participant a client without joining (tests of the runner's bookkeeping).
+    func attach(_ client: MediaClient) { lock.withLock { _client = client } }
     var error: String? { lock.withLock { _error } }
     var joinSeconds: Double? { lock.withLock { _joinSeconds } }
     var renegotiations: Int { lock.withLock { _renegotiations } }
@@ -136,7 +139,7 @@ final class LoadParticipant: @unchecked Sendable {
     func leave() async {
         let (signaling, client) = lock.withLock { (_signaling, _client) }
         try? await signaling?.send(Signaling.encode(Signaling.Bare(type: Signaling.ClientType.leave.rawValue)))
-        signaling?.close()
+        await signaling?.close()
         await client?.close()
     }
 

@@ -97,10 +97,12 @@ final class SignalingClient: Sendable {
         try await outbound.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer))
     }
 
-    /// Closes the socket (without waiting for the server).
-    func close() {
+    /// Closes the socket (without waiting for the server's close frame) and waits until the reader has let go of the
+    /// channel, so that the event loop can be shut down after it without NIO's "cannot schedule tasks" complaint.
+    func close() async {
         outbound.finish()
-        channel.close(promise: nil)
+        try? await channel.close()
         reader.cancel()
+        await reader.value
     }
 }

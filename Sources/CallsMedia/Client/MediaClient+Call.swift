@@ -147,6 +147,26 @@ extension MediaClient {
         (try? await core.loop.submit { [core] in core.receivedCounts }.get()) ?? [:]
     }
 
+    /// ``receivedPacketCounts()`` and ``undecryptablePacketCount()`` of many clients, in their order, with one task
+    /// per event loop: a load generator's clients share a few loops, and a loop that is busy receiving answers one
+    /// question per turn, so asking client by client costs a turn each.
+    public static func receiveCounters(of clients: [MediaClient]) async -> [(perSSRC: [UInt32: Int], undecryptable: Int)] {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, indices: [Int])] = [:]
+        for (i, c) in clients.enumerated() {
+            byLoop[ObjectIdentifier(c.core.loop), default: (c.core.loop, [])].indices.append(i)
+        }
+        let cores = clients.map(\.core)
+        let asked = byLoop.values.map { entry in
+            (entry.indices, entry.loop.submit { entry.indices.map { (cores[$0].receivedCounts, cores[$0].undecryptable) } })
+        }
+        var out = [(perSSRC: [UInt32: Int], undecryptable: Int)](repeating: ([:], 0), count: clients.count)
+        for (indices, future) in asked {
+            guard let answers = try? await future.get() else { continue }
+            for (i, a) in zip(indices, answers) { out[i] = a }
+        }
+        return out
+    }
+
     /// RFC 3550 interarrival jitter per received SSRC in milliseconds (load-generation mode, when
     /// `deliverReceivedPackets` is false; the streams are taken as 48 kHz Opus).
     public func receivedJitterMilliseconds() async -> [UInt32: Double] {
