@@ -107,7 +107,7 @@ import Testing
         let b = try Bundle()
         let n = try b.edit("coturn/turnserver.conf", "listening-port=3478", "listening-port=3479")
         let ref = try b.line("rtcd/config.toml", "ice_servers")
-        #expect(b.messages == ["TURN port differs: coturn/turnserver.conf:\(n) (listening-port) has 3479, rtcd/config.toml:\(ref) (rtc.ice_servers turn:calls.example.com:3478?transport=udp) has 3478."])
+        #expect(b.messages == ["TURN port differs: coturn/turnserver.conf:\(n) (listening-port) has 3479, rtcd/config.toml:\(ref) (rtc.ice_servers stun:calls.example.com:3478) has 3478."])
     }
 
     @Test func turnTLSPortMismatchInTheFirewall() throws {

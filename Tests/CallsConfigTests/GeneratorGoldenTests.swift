@@ -13,6 +13,8 @@ enum GoldenInputs {
         raw.turnSecret = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
         raw.adminKey = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
         raw.tokenSecret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
+        raw.rtcdAdminKey = "b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1"
+        raw.offloaderAdminKey = "c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2"
         raw.chatServerCIDRs = ["10.0.0.5/32", "fd00::5/128"]
         raw.maxParticipants = 50
         return raw
@@ -34,6 +36,12 @@ enum GoldenInputs {
         split.iceHostOverride = "calls.example.com"
         cases.append(("firewall-turn-host", .firewall, split))
         cases.append(("coturn-turn-host", .coturn, split))
+        // Three media nodes behind one private name for the chat servers, coturn 4.7.
+        var nodes = raw()
+        nodes.mediaNodes = 3
+        nodes.internalHost = "rtcd.internal.example.com"
+        nodes.coturnVersion = "4.7"
+        cases.append(("bundle-three-nodes", .bundle, nodes))
         return cases
     }
 }

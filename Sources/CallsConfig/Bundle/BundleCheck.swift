@@ -35,6 +35,9 @@ struct BundleCheck {
     var externalIP: Observation?
     var coturnRealm: String?
     var mediaDomain: String?
+    /// Files that several media nodes run with (why), and the node count of the bundle's README.
+    var multiNode: [String: String] = [:]
+    var readmeNodes: Int?
 
     init(directory: String) { self.directory = directory }
 
@@ -55,6 +58,7 @@ struct BundleCheck {
         readKubernetes()
         readFirewall()
         readNginx()
+        readReadme()
 
         compare(secret, what: "TURN secret", showValues: false)
         compare(mediaUDP, what: "media UDP port")
@@ -64,6 +68,8 @@ struct BundleCheck {
         compare(turnsPort, what: "TURN TLS port")
         compare(relay, what: "TURN relay range")
         compare(override, what: "ICE host override")
+        checkSharedOverride()
+        checkPorts()
         if let ip = externalIP, let realm = coturnRealm, realm == mediaDomain, let reference = majority(override),
             DeploymentInputs.isIPAddress(reference.value), reference.value != ip.value
         {
@@ -178,7 +184,7 @@ struct BundleCheck {
     mutating func readICEURLs(_ urls: [String], file: String, line: Int, key: String) {
         for url in urls {
             guard let (scheme, port) = Self.urlPort(url) else { continue }
-            if scheme == "turn" { turnPort.append(Observation(file: file, line: line, key: "\(key) \(url)", value: port)) }
+            if scheme == "turn" || scheme == "stun" { turnPort.append(Observation(file: file, line: line, key: "\(key) \(url)", value: port)) }
             if scheme == "turns" { turnsPort.append(Observation(file: file, line: line, key: "\(key) \(url)", value: port)) }
         }
     }
@@ -200,7 +206,8 @@ struct BundleCheck {
             case "rtc.turn.static_auth_secret": if let value { secret.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
             case "rtc.ice_port_udp": if let value { mediaUDP.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
             case "rtc.ice_port_tcp": if let value { mediaTCP.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
-            case "rtc.ice_host_override": if let value { override.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
+            // Empty: not set (the node learns its address by STUN).
+            case "rtc.ice_host_override": if let value, !value.isEmpty { override.append(Observation(file: file, line: e.line, key: e.key, value: value)) }
             case "api.http.listen_address":
                 if let value { api.append(Observation(file: file, line: e.line, key: e.key, value: Self.port(ofListen: value))) }
             case "rtc.ice_servers": readICEURLs(Self.strings(e.value), file: file, line: e.line, key: e.key)
@@ -217,7 +224,7 @@ struct BundleCheck {
             switch e.key {
             case CallsctlGenerator.Keys.mediaUDPPort: mediaUDP.append(Observation(file: file, line: e.line, key: e.key, value: value))
             case CallsctlGenerator.Keys.mediaTCPPort: mediaTCP.append(Observation(file: file, line: e.line, key: e.key, value: value))
-            case CallsctlGenerator.Keys.iceHostOverride: override.append(Observation(file: file, line: e.line, key: e.key, value: value))
+            case CallsctlGenerator.Keys.iceHostOverride where !value.isEmpty: override.append(Observation(file: file, line: e.line, key: e.key, value: value))
             case CallsctlGenerator.Keys.apiListen: api.append(Observation(file: file, line: e.line, key: e.key, value: Self.port(ofListen: value)))
             case CallsctlGenerator.Keys.iceServers: readICEURLs(Self.strings(e.value), file: file, line: e.line, key: e.key)
             default: break
@@ -234,7 +241,18 @@ struct BundleCheck {
             let parts = line.split(separator: yaml ? ":" : "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2 else { continue }
             let name = parts[0]
-            let value = yaml ? Self.unquoteJSON(parts[1]) : parts[1]
+            var value = parts[1]
+            if yaml {
+                guard let rendered = Self.helmRendered(parts[1]) else {
+                    diagnostics.append(
+                        .error(
+                            "the chart writes `value: {{ $val }}` unquoted, so \(parts[1]) renders as \(Self.yamlKind(parts[1])), and Kubernetes takes only strings as env values.",
+                            file: file, line: n, key: name,
+                            fix: "quote the value inside its quotes, e.g. \(name): \(Render.helmString(Self.unquoteJSON(Self.unquoteSingle(parts[1]) ?? parts[1])))"))
+                    continue
+                }
+                value = rendered
+            }
             switch name {
             case "RTCD_RTC_TURNCONFIG_STATICAUTHSECRET": secret.append(Observation(file: file, line: n, key: name, value: value))
             case "RTCD_RTC_ICEPORTUDP": mediaUDP.append(Observation(file: file, line: n, key: name, value: value))
@@ -245,6 +263,43 @@ struct BundleCheck {
             default: break
             }
         }
+    }
+
+    /// The string an env value of the Helm values becomes once the chart's `value: {{ $val }}` rendered it: the
+    /// values file must hold a string whose text is itself a double-quoted YAML string. nil when it renders as
+    /// anything else (a number, a boolean, a list, or a plain scalar that YAML might read as one).
+    static func helmRendered(_ text: String) -> String? {
+        let inner: String
+        if let single = unquoteSingle(text) {
+            inner = single
+        } else if text.hasPrefix("\""), let double = decodeJSONString(text) {
+            inner = double
+        } else {
+            return nil
+        }
+        guard inner.hasPrefix("\""), let value = decodeJSONString(inner) else { return nil }
+        return value
+    }
+
+    /// A YAML single-quoted scalar's text ('' is one quote), or nil when `text` is not one.
+    static func unquoteSingle(_ text: String) -> String? {
+        guard text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") else { return nil }
+        return String(text.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
+    }
+
+    static func decodeJSONString(_ text: String) -> String? {
+        guard let data = "[\(text)]".data(using: .utf8), let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return nil }
+        return array.first
+    }
+
+    /// What a value of the values file turns into after the template (for the error message).
+    static func yamlKind(_ text: String) -> String {
+        let rendered = unquoteSingle(text) ?? decodeJSONString(text) ?? text
+        if Int(rendered) != nil { return "a number" }
+        if ["true", "false", "yes", "no", "on", "off"].contains(rendered.lowercased()) { return "a boolean" }
+        if rendered.hasPrefix("[") { return "a list" }
+        if rendered.hasPrefix("{") { return "a mapping" }
+        return "a plain scalar (YAML may read it as another type; a colon or '#' breaks it)"
     }
 
     /// A YAML/JSON double-quoted scalar's value (or the text itself when not quoted).
@@ -271,6 +326,89 @@ struct BundleCheck {
     /// The line of the first `"key"` in a JSON text.
     func jsonLine(_ text: String, key: String) -> Int {
         lines(text).first { $0.1.contains("\"\(key)\"") }?.0 ?? 1
+    }
+
+    /// Whether a Kubernetes workload runs on several nodes: a DaemonSet, or more than one replica.
+    mutating func readWorkloadShape(_ file: String) {
+        guard let text = text(file) else { return }
+        for (_, raw) in lines(text) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line == "kind: DaemonSet" || line == "deploymentType: daemonset" {
+                multiNode[file] = "a DaemonSet runs on every node"
+            } else if line.hasPrefix("replicas:"), let n = Int(line.dropFirst(9).trimmingCharacters(in: .whitespaces)), n > 1 {
+                multiNode[file] = "\(n) replicas run on \(n) nodes"
+            }
+        }
+    }
+
+    /// The media node count in the bundle README's input table.
+    mutating func readReadme() {
+        guard let text = text("README.md") else { return }
+        for (_, line) in lines(text) where line.hasPrefix("| media nodes |") {
+            readmeNodes = Int(line.dropFirst("| media nodes |".count).prefix { $0 != "|" }.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    /// One fixed ICE host override in a file several nodes run with sends every client to one node.
+    mutating func checkSharedOverride() {
+        readWorkloadShape("kubernetes/callsctl.yaml")
+        readWorkloadShape("kubernetes/rtcd-values.yaml")
+        let hostFiles = ["rtcd/config.toml", "rtcd/rtcd.env", "callsctl/callsctl.toml", "systemd/callsctl.service"]
+        for o in override where !o.value.isEmpty {
+            let why: String?
+            if let reason = multiNode[o.file] {
+                why = reason
+            } else if hostFiles.contains(o.file), let n = readmeNodes, n > 1 {
+                why = "the bundle is for \(n) media nodes (README.md), which all run this file"
+            } else {
+                why = nil
+            }
+            guard let why else { continue }
+            diagnostics.append(
+                .error(
+                    "ICE host override \(o.value) is shared by several media nodes: \(why), and each would advertise \(o.value), so every client would be sent to one node.",
+                    file: o.file, line: o.line, key: o.key,
+                    fix: "remove it so that each node learns its own public address by STUN at start (callsctl: --stun-server; rtcd: a stun: URL in ice_servers), or regenerate with --media-nodes N"))
+        }
+    }
+
+    /// Ports rtcd and the plugin accept, and ports that collide on one host.
+    mutating func checkPorts() {
+        let range = DeploymentInputs.mediaServerPorts
+        var seen = Set<String>()
+        for (o, what) in mediaUDP.map({ ($0, "media") }) + mediaTCP.map({ ($0, "media") }) + api.map({ ($0, "API") }) {
+            guard let port = Int(o.value), !range.contains(port), seen.insert("\(o.file):\(o.line):\(o.key)").inserted else { continue }
+            diagnostics.append(
+                .error(
+                    "\(what) port \(port) is outside \(range.lowerBound)-\(range.upperBound), the ports rtcd and the Calls plugin accept.",
+                    file: o.file, line: o.line, key: o.key,
+                    fix: "choose a port in \(range.lowerBound)-\(range.upperBound) (e.g. 8443 for media, 8045 for the API) and regenerate the bundle"))
+        }
+        // coturn on the media host (its realm is the media server's name): its relay range and listeners share
+        // the host with the media and API ports.
+        guard let realm = coturnRealm, realm == mediaDomain else { return }
+        let hostPorts = [(majority(mediaUDP), "media UDP port"), (majority(mediaTCP), "media TCP port"), (majority(api), "API port")]
+        if let r = relay.first(where: { $0.file.hasPrefix("coturn/") }) {
+            let bounds = r.value.split(separator: "-").compactMap { Int($0) }
+            if bounds.count == 2, bounds[0] <= bounds[1] {
+                for case let (o?, what) in hostPorts {
+                    guard let port = Int(o.value), (bounds[0]...bounds[1]).contains(port) else { continue }
+                    diagnostics.append(
+                        .error(
+                            "coturn's relay range \(r.value) contains the \(what) \(port) (\(o.file):\(o.line)); coturn runs on the media host (realm \(realm)) and would hand that port out as a relay port.",
+                            file: r.file, line: r.line, key: r.key,
+                            fix: "move the relay range (e.g. 49152-65535) or the port, then regenerate the bundle"))
+                }
+            }
+        }
+        for t in (turnPort + turnsPort).filter({ $0.file.hasPrefix("coturn/") }) {
+            for case let (o?, what) in hostPorts where o.value == t.value {
+                diagnostics.append(
+                    .error(
+                        "coturn's \(t.key) \(t.value) is also the \(what) (\(o.file):\(o.line)); both run on the media host (realm \(realm)).",
+                        file: t.file, line: t.line, key: t.key, fix: "give coturn and the media server different ports, then regenerate the bundle"))
+            }
+        }
     }
 
     mutating func readPluginJSON() {
@@ -307,28 +445,18 @@ struct BundleCheck {
         if let url = value("rtcdserviceurl") { mediaDomain = URL(string: url)?.host }
     }
 
+    /// `mmctl config set` changes only keys the server's config already has: on a server that never ran the
+    /// Calls plugin the settings would not be set. The script must patch plugin-settings.json instead.
     mutating func readMmctl() {
         let file = "mattermost/mmctl-commands.sh"
         guard let text = text(file) else { return }
         let prefix = "mmctl config set PluginSettings.Plugins.\(PluginGenerator.pluginID)."
-        for (n, line) in lines(text) where line.hasPrefix(prefix) {
-            let rest = line.dropFirst(prefix.count)
-            guard let space = rest.firstIndex(of: " ") else { continue }
-            let key = String(rest[..<space])
-            var value = String(rest[rest.index(after: space)...]).trimmingCharacters(in: .whitespaces)
-            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
-                value = String(value.dropFirst().dropLast()).replacingOccurrences(of: "'\\''", with: "'")
-            }
-            let o = Observation(file: file, line: n, key: key, value: value)
-            switch key {
-            case "turnstaticauthsecret": secret.append(o)
-            case "udpserverport": mediaUDP.append(o)
-            case "tcpserverport": mediaTCP.append(o)
-            case "icehostoverride": override.append(o)
-            case "rtcdserviceurl": api.append(Observation(file: file, line: n, key: key, value: URL(string: value)?.port.map(String.init) ?? ""))
-            case "iceserversconfigs": readICEURLs(Self.iceURLs(json: value), file: file, line: n, key: key)
-            default: break
-            }
+        for (n, line) in lines(text) where line.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) {
+            diagnostics.append(
+                .error(
+                    "`mmctl config set` only overwrites keys the server's config already has; on a server that never ran the Calls plugin this setting is not made.",
+                    file: file, line: n, key: String(line.trimmingCharacters(in: .whitespaces).dropFirst(prefix.count).prefix { $0 != " " }),
+                    fix: "apply the settings with `mmctl config patch plugin-settings.json` (regenerate the bundle for a script that does)"))
         }
     }
 

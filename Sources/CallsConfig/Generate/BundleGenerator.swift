@@ -14,6 +14,9 @@ enum BundleGenerator {
             TURN_STATIC_AUTH_SECRET=\(i.turnSecret)
             ADMIN_KEY=\(i.adminKey)
             TOKEN_SECRET=\(i.tokenSecret)
+            # One admin key per service: rtcd's and calls-offloader's (also in their config files).
+            RTCD_ADMIN_KEY=\(i.rtcdAdminKey)
+            OFFLOADER_ADMIN_KEY=\(i.offloaderAdminKey)
 
             """
         return [
@@ -28,7 +31,8 @@ enum BundleGenerator {
     }
 
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
-        let parts = targets.flatMap { $0.files(i) } + secretFiles(i)
+        // The bundle has calls-offloader, so the plugin gets its Job Service URL and recordings on.
+        let parts = targets.flatMap { $0 == .mattermostPlugin ? PluginGenerator.files(i, recordings: true) : $0.files(i) } + secretFiles(i)
         var readme = """
             # Calls deployment for \(i.domain)
 
@@ -39,7 +43,9 @@ enum BundleGenerator {
             | input | value |
             |---|---|
             | media server | \(i.domain) (public IP \(i.publicIP)) |
-            | ICE host override | \(i.iceHostOverride) |
+            | media nodes | \(i.mediaNodes) |
+            | ICE host override | \(i.sharedOverride ?? "none: each node learns its address by STUN from \(i.discoveryStunServer)") |
+            | API, for the chat servers | \(i.apiURL)\(i.internalHost == nil ? " (\(i.domain) must resolve to the media server's private address for them)" : "") |
             | TURN server | \(i.turnDomain) |
             | chat server | \(i.mattermostURL ?? "-") |
             | media port | \(i.rtcPort) UDP and TCP, open to everyone |
@@ -57,6 +63,23 @@ enum BundleGenerator {
 
             Files with mode 600 or 700 hold secrets (`secrets/secrets.env` has all of them): copy them with care and
             keep them out of version control.
+
+            ## Public and internal
+
+            | reached by | what | where |
+            |---|---|---|
+            | everyone | media \(i.rtcPort) UDP and TCP | the media node(s) |
+            | everyone | TURN \(i.turnPort) UDP/TCP, \(i.turnsPort) TLS, relay \(i.relayPorts.lowerBound)-\(i.relayPorts.upperBound) UDP | \(i.turnDomain) |
+            | everyone | HTTPS 443: the signaling WebSocket `/ws` and the test page `/` only | nginx on \(i.domain) |
+            | chat servers only | API \(i.apiPort): `/api/v1/` (admin), `/metrics`, `/readyz`, `/version`, rtcd's `/register` and admin paths | \(i.apiURL) |
+            | chat servers only | calls-offloader \(OffloaderGenerator.port) | \(i.jobServiceURL) |
+
+            The firewall opens \(i.apiPort) to the chat servers' networks only, and nginx answers 404 for every path
+            but `/ws` and `/`: keep it that way. rtcd registers the chat servers that ask
+            (`allow_self_registration`), which is safe only while nothing else reaches \(i.apiPort).
+            \(i.internalHost == nil ? "The chat servers use \(i.apiURL): give \(i.domain) the media server's private address in their DNS (split horizon) or /etc/hosts, or regenerate with --internal-host PRIVATE-ADDRESS." : "The chat servers use \(i.apiURL), the media server's private address.")
+            \(i.mediaNodes > 1 ? "\n\(i.mediaNodes) media nodes: no file sets a fixed ICE host override (one shared address would send every client to one node); each node asks \(i.discoveryStunServer) for its public address at start, so every node needs a public address of its own, and the Calls plugin finds the rtcd nodes through DNS (one A record per node under the RTCD service URL's name).\n" : "")
+            Secrets: callsctl, rtcd and calls-offloader each have their own admin key (`secrets/secrets.env`).
 
             ## Order of steps
 

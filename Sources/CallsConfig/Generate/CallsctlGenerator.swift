@@ -21,7 +21,9 @@ enum CallsctlGenerator {
         case "api.security.token_secret_file": .string(Paths.tokenSecret)
         case "rtc.ice_address_udp", "rtc.ice_address_tcp": .string("")
         case Keys.mediaUDPPort, Keys.mediaTCPPort: .integer(i.rtcPort)
-        case Keys.iceHostOverride: .string(i.iceHostOverride)
+        // Several media nodes share this file: none advertises a fixed address; each asks STUN at start.
+        case Keys.iceHostOverride: i.sharedOverride.map { .string($0) }
+        case "rtc.stun_servers": i.sharedOverride == nil ? .list([i.discoveryStunServer]) : nil
         case Keys.iceServers: .list([i.stunURL] + i.turnURLs)
         case "rtc.turn.static_auth_secret_file": .string(Paths.turnSecret)
         case "rtc.turn.credentials_expiration_minutes": .integer(i.turnCredentialMinutes)

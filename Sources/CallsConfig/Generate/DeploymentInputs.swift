@@ -52,8 +52,11 @@ public struct DeploymentInputs: Sendable, Equatable {
     public var relayPorts: ClosedRange<Int>
     /// coturn `static-auth-secret`, shared by every TURN REST credential issuer.
     public var turnSecret: String
-    /// Admin key of the media server's API (callsctl bearer key, rtcd admin secret).
+    /// Admin key of callsctl's API (the bearer key).
     public var adminKey: String
+    /// rtcd's admin secret and calls-offloader's: one key per service, so that one leaked file opens one service.
+    public var rtcdAdminKey: String
+    public var offloaderAdminKey: String
     /// The secret signing callsctl join tokens (base64 of 32 bytes).
     public var tokenSecret: String
     /// Networks of the chat servers, the only ones allowed to reach the API port.
@@ -77,6 +80,31 @@ public struct DeploymentInputs: Sendable, Equatable {
     public var turnCredentialMinutes: Int
     /// True when the TURN secret, admin key or token secret was generated here (not given).
     public var generatedSecrets: [String]
+    /// Media servers (rtcd or callsctl) that share the load; each must advertise its own address.
+    public var mediaNodes: Int
+    /// The name or address the chat servers use for the API port (private network); nil = the domain, which must
+    /// then resolve to the media server's private address for them.
+    public var internalHost: String?
+    /// coturn's version: 4.7 removed `no-tlsv1` and `no-tlsv1_1`.
+    public var coturnVersion: CoturnVersion
+
+    /// coturn's release, major.minor.
+    public struct CoturnVersion: Sendable, Equatable, Comparable, CustomStringConvertible {
+        public var major: Int
+        public var minor: Int
+        public init(major: Int, minor: Int) {
+            self.major = major
+            self.minor = minor
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+        public var description: String { "\(major).\(minor)" }
+        /// The first release without `no-tlsv1` / `no-tlsv1_1` (TLS 1.0 and 1.1 are off by default there).
+        public static let withoutOldTLSOptions = CoturnVersion(major: 4, minor: 7)
+    }
+
+    /// The ports rtcd and the Calls plugin accept for media and the API.
+    public static let mediaServerPorts = 80...49151
+
 
     public enum KubernetesKind: String, Sendable, CaseIterable { case deployment, daemonset }
 
@@ -106,6 +134,11 @@ public struct DeploymentInputs: Sendable, Equatable {
         public var maxParticipants: Int?
         public var testMode: String = "on"
         public var turnCredentialMinutes: Int = 240
+        public var mediaNodes: Int = 1
+        public var internalHost: String?
+        public var rtcdAdminKey: String?
+        public var offloaderAdminKey: String?
+        public var coturnVersion: String = "4.6"
 
         public init() {}
     }
@@ -167,6 +200,12 @@ public struct DeploymentInputs: Sendable, Equatable {
                 throw InputError(flag, "\(value) is not a port; use 1-65535.")
             }
         }
+        for (flag, value) in [("--rtc-port", raw.rtcPort), ("--api-port", raw.apiPort)] where !Self.mediaServerPorts.contains(value) {
+            throw InputError(
+                flag,
+                "\(value) is outside \(Self.mediaServerPorts.lowerBound)-\(Self.mediaServerPorts.upperBound), the ports rtcd and the Calls plugin accept (below: privileged; above: the ephemeral range, where coturn relays); e.g. 8443 for media, 8045 for the API."
+            )
+        }
         rtcPort = raw.rtcPort
         apiPort = raw.apiPort
         turnPort = raw.turnPort
@@ -186,6 +225,19 @@ public struct DeploymentInputs: Sendable, Equatable {
         relayPorts = low...high
         for (flag, port) in [("--turn-port", turnPort), ("--turns-port", turnsPort)] where relayPorts.contains(port) {
             throw InputError("--relay-ports", "\(low)-\(high) contains the TURN listening port \(port) (\(flag)); move the range or the port.")
+        }
+        // coturn on the media host: its ports and relay range share the host with the media and API ports.
+        if turnDomain == domain {
+            for (flag, port) in [("--rtc-port", rtcPort), ("--api-port", apiPort)] where relayPorts.contains(port) {
+                throw InputError(
+                    "--relay-ports",
+                    "\(low)-\(high) contains \(port) (\(flag)); coturn runs on the media host and would hand that port out as a relay port. Move the range (e.g. 49152-65535) or the port.")
+            }
+            for (flag, port) in [("--turn-port", turnPort), ("--turns-port", turnsPort)] where port == rtcPort || port == apiPort {
+                throw InputError(
+                    flag,
+                    "\(port) is also \(port == rtcPort ? "the media port (--rtc-port)" : "the API port (--api-port)"); coturn runs on the media host, so it needs its own port.")
+            }
         }
         var generated: [String] = []
         if let secret = raw.turnSecret?.trimmingCharacters(in: .whitespacesAndNewlines) {
@@ -269,6 +321,53 @@ public struct DeploymentInputs: Sendable, Equatable {
             throw InputError("--turn-credential-minutes", "\(raw.turnCredentialMinutes) is out of range; rtcd accepts 1-10079 (under a week).")
         }
         turnCredentialMinutes = raw.turnCredentialMinutes
+        guard (1...100).contains(raw.mediaNodes) else {
+            throw InputError("--media-nodes", "\(raw.mediaNodes) is not a number of media servers; use 1-100.")
+        }
+        mediaNodes = raw.mediaNodes
+        if mediaNodes > 1, raw.iceHostOverride != nil {
+            throw InputError(
+                "--ice-host-override",
+                "one advertised address for \(mediaNodes) media nodes (--media-nodes) would send every client to one node; leave it out: each node then learns its own public address by STUN at start.")
+        }
+        if let host = raw.internalHost?.trimmingCharacters(in: .whitespaces) {
+            guard Self.isIPAddress(host) || Self.isHostName(host) else {
+                throw InputError("--internal-host", "\"\(host)\" is neither an IP address nor a DNS name; give the media server's private address, e.g. 10.0.0.20.")
+            }
+            if mediaNodes > 1, Self.isIPAddress(host) {
+                throw InputError(
+                    "--internal-host",
+                    "\(host) is one address, but the Calls plugin spreads calls over the \(mediaNodes) media nodes (--media-nodes) by the addresses a DNS name resolves to; give a private name with one A record per node, e.g. rtcd.internal.example.com.")
+            }
+            internalHost = host
+        } else {
+            internalHost = nil
+        }
+        let version = raw.coturnVersion.trimmingCharacters(in: .whitespaces).split(separator: ".").map { Int($0) }
+        guard version.count >= 2, let major = version[0], let minor = version[1], major >= 4 else {
+            throw InputError("--coturn-version", "\"\(raw.coturnVersion)\" is not a coturn release like 4.6 (Debian 12) or 4.7; `turnserver --version` prints it.")
+        }
+        coturnVersion = CoturnVersion(major: major, minor: minor)
+        var more: [String] = []
+        func key(_ given: String?, flag: String, what: String) throws(InputError) -> String {
+            guard let key = given?.trimmingCharacters(in: .whitespacesAndNewlines) else {
+                more.append(what)
+                return Self.hex(32, &random)
+            }
+            guard key.count >= 16, !key.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "\\" }) else {
+                throw InputError(flag, "the key must be one line of at least 16 characters without spaces or quotes.")
+            }
+            return key
+        }
+        rtcdAdminKey = try key(raw.rtcdAdminKey, flag: "--rtcd-admin-key-file", what: "rtcd admin key")
+        offloaderAdminKey = try key(raw.offloaderAdminKey, flag: "--offloader-admin-key-file", what: "calls-offloader admin key")
+        generatedSecrets += more
+        let keys = [adminKey, rtcdAdminKey, offloaderAdminKey]
+        if Set(keys).count < keys.count {
+            throw InputError(
+                "--rtcd-admin-key-file",
+                "the admin keys of callsctl, rtcd and calls-offloader must differ (one leaked key should open one service); give each its own file, or leave them out to generate them.")
+        }
     }
 
     // MARK: Derived values shared by the generators
@@ -283,8 +382,21 @@ public struct DeploymentInputs: Sendable, Equatable {
 
     public var stunURL: String { "stun:\(turnDomain):\(turnPort)" }
 
+    /// The host the chat servers reach the API port at (private network).
+    public var apiHost: String { internalHost ?? domain }
+
     /// The API URL the chat servers use (plain HTTP on the private API port).
-    public var apiURL: String { "http://\(domain):\(apiPort)" }
+    public var apiURL: String { "http://\(Render.hostForURL(apiHost)):\(apiPort)" }
+
+    /// calls-offloader's API, where the chat servers start recording jobs (on the media host's private address).
+    public var jobServiceURL: String { "http://\(Render.hostForURL(apiHost)):\(OffloaderGenerator.port)" }
+
+    /// The address every copy of a host-level config advertises; nil when several media nodes share the files
+    /// (each learns its own by STUN at start).
+    public var sharedOverride: String? { mediaNodes == 1 ? iceHostOverride : nil }
+
+    /// `host:port` of the STUN server the media nodes ask for their public address.
+    public var discoveryStunServer: String { "\(turnDomain):\(turnPort)" }
 
     public var mattermostHost: String? { mattermostURL.flatMap { URL(string: $0)?.host } }
 

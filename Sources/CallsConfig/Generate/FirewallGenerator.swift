@@ -15,6 +15,9 @@ enum FirewallGenerator {
             """
         if !v4.isEmpty { media += "        ip saddr { \(v4.joined(separator: ", ")) } tcp dport \(i.apiPort) accept comment \"api\"\n" }
         if !v6.isEmpty { media += "        ip6 saddr { \(v6.joined(separator: ", ")) } tcp dport \(i.apiPort) accept comment \"api\"\n" }
+        media += "        # calls-offloader (recording jobs), when it runs here: chat servers only.\n"
+        if !v4.isEmpty { media += "        ip saddr { \(v4.joined(separator: ", ")) } tcp dport \(OffloaderGenerator.port) accept comment \"offloader\"\n" }
+        if !v6.isEmpty { media += "        ip6 saddr { \(v6.joined(separator: ", ")) } tcp dport \(OffloaderGenerator.port) accept comment \"offloader\"\n" }
         media += """
                     # HTTPS reverse proxy (nginx) for the API, and its redirect.
                     tcp dport { 80, 443 } accept comment "https"

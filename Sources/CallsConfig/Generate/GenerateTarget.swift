@@ -96,6 +96,16 @@ enum Render {
         "[{\"urls\":[\(json(i.stunURL))]},{\"urls\":[\(i.turnURLs.map(json).joined(separator: ","))]}]"
     }
 
+    /// A host as it goes into a URL, bracketing IPv6 literals.
+    static func hostForURL(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
+    /// ICE servers with the STUN URL only (rtcd's: it learns its public address from it; TURN is for clients).
+    static func stunOnlyJSON(_ i: DeploymentInputs) -> String { "[{\"urls\":[\(json(i.stunURL))]}]" }
+
+    /// A YAML scalar that Helm's `value: {{ $val }}` turns into a YAML string: the double-quoted text, itself
+    /// single-quoted in the values file (so the quotes are part of the value and survive the template).
+    static func helmString(_ s: String) -> String { "'" + yaml(s).replacingOccurrences(of: "'", with: "''") + "'" }
+
     /// `host:port`, bracketing IPv6 literals.
     static func hostPort(_ host: String, _ port: Int) -> String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

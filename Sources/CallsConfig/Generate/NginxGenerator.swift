@@ -5,15 +5,23 @@ import Foundation
 enum NginxGenerator {
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
         let upstream = Render.hostPort(i.upstreamHost, i.apiPort)
+        // What browsers need (the signaling WebSocket and the test page) is published; the rest of the API port
+        // stays on the private network.
+        let proxy = """
+                    proxy_pass http://callsctl_api;
+                    proxy_http_version 1.1;
+                    proxy_set_header Host $host;
+                    proxy_set_header X-Real-IP $remote_addr;
+                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                    proxy_set_header X-Forwarded-Proto $scheme;
+            """
         let http = """
-            # HTTPS reverse proxy for the calls API on \(i.domain). \(Render.header).
+            # HTTPS reverse proxy for the calls server on \(i.domain). \(Render.header).
             # http context: install as /etc/nginx/conf.d/callsctl.conf, then: nginx -t && systemctl reload nginx
-            # Carries signaling (WebSocket /ws), the test page and the admin API; media never goes through it.
-
-            map $http_upgrade $callsctl_connection_upgrade {
-                default upgrade;
-                ''      close;
-            }
+            # Publishes what browsers use: the signaling WebSocket (/ws) and the test page (/). Everything else on
+            # the API port stays internal and gets 404 here: the admin API (/api/v1/), /metrics, /readyz,
+            # /healthz, /version, and rtcd's registration and admin paths (/register, /unregister, /login, ...)
+            # when rtcd listens on \(i.apiPort). Media never goes through this proxy.
 
             upstream callsctl_api {
                 server \(upstream);
@@ -37,24 +45,30 @@ enum NginxGenerator {
                 ssl_protocols TLSv1.2 TLSv1.3;
                 ssl_session_cache shared:callsctl_tls:10m;
 
-                # Metrics are unauthenticated: scrape them on the private API port instead.
-                location = /metrics {
-                    return 404;
-                }
-
-                location / {
-                    proxy_pass http://callsctl_api;
-                    proxy_http_version 1.1;
+                # Signaling: a WebSocket that stays open for the whole call.
+                location = /ws {
+            \(proxy)
                     proxy_set_header Upgrade $http_upgrade;
-                    proxy_set_header Connection $callsctl_connection_upgrade;
-                    proxy_set_header Host $host;
-                    proxy_set_header X-Real-IP $remote_addr;
-                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                    proxy_set_header X-Forwarded-Proto $scheme;
-                    # Signaling sockets stay open for the whole call.
+                    proxy_set_header Connection "upgrade";
                     proxy_read_timeout 1h;
                     proxy_send_timeout 1h;
                     proxy_buffering off;
+                }
+
+                # The test page. An empty Connection header keeps the upstream connection open (keepalive).
+                location = / {
+            \(proxy)
+                    proxy_set_header Connection "";
+                }
+
+                location = /index.html {
+            \(proxy)
+                    proxy_set_header Connection "";
+                }
+
+                # Internal only: the admin API, metrics, health and version, rtcd's /register and admin paths.
+                location / {
+                    return 404;
                 }
             }
 

@@ -4,11 +4,14 @@ import Foundation
 /// the UDP buffer sysctls the media server wants (rtcd's docs: 16 MiB).
 enum SystemdGenerator {
     /// `callsctl serve` arguments shared by the unit and the Kubernetes manifests.
-    static func serveArguments(_ i: DeploymentInputs, dataDir: String, secretsDir: String) -> [String] {
+    /// `override`: the address to advertise; nil = learn it by STUN at start (several nodes share the arguments).
+    static func serveArguments(_ i: DeploymentInputs, override: String?, dataDir: String, secretsDir: String) -> [String] {
         var args = [
             "serve", "--data-dir", dataDir,
             "--rtc-listen", "0.0.0.0:\(i.rtcPort)", "--api-listen", "0.0.0.0:\(i.apiPort)",
-            "--ice-host-override", i.iceHostOverride,
+        ]
+        if let override { args += ["--ice-host-override", override] } else { args += ["--stun-server", i.discoveryStunServer] }
+        args += [
             "--admin-key-file", "\(secretsDir)/admin-key", "--token-secret-file", "\(secretsDir)/token-secret",
             "--stun-url", i.stunURL,
         ]

@@ -79,45 +79,57 @@ enum ICEURL {
         return lower.hasPrefix("turn:") || lower.hasPrefix("turns:")
     }
 
-    /// The host of a well-formed URL, or the problem.
+    /// The host of a well-formed URL, or every fault found in it (one problem naming them all).
     static func check(_ url: String) -> Result<String, CallsConfig.Problem> {
         let example = "stun:stun.example.com:3478, turn:turn.example.com:3478?transport=udp or turns:turn.example.com:5349"
-        guard let colon = url.firstIndex(of: ":"),
-            ["stun", "stuns", "turn", "turns"].contains(url[..<colon].lowercased())
-        else {
-            return .failure(.init(message: "does not start with stun:, stuns:, turn: or turns:", fix: "For example \(example)."))
+        var faults: [String] = []
+        var rest = url
+        var turn = false
+        if let colon = url.firstIndex(of: ":"), ["stun", "stuns", "turn", "turns"].contains(url[..<colon].lowercased()) {
+            turn = isTURN(url)
+            rest = String(url[url.index(after: colon)...])
+        } else {
+            faults.append("does not start with stun:, stuns:, turn: or turns:")
+            // Check the rest as if the scheme were there: "stun.example.com:3478" still gets its port checked.
+            if let colon = url.firstIndex(of: ":"), url[..<colon].allSatisfy({ $0.isLetter }), !url[url.index(after: colon)...].allSatisfy(\.isNumber) {
+                rest = String(url[url.index(after: colon)...])
+            }
         }
-        let turn = isTURN(url)
-        var rest = String(url[url.index(after: colon)...])
-        if rest.hasPrefix("//") { return .failure(.init(message: "has // after the scheme", fix: "Write \(example).")) }
+        if rest.hasPrefix("//") {
+            faults.append("has // after the scheme")
+            rest.removeFirst(2)
+        }
         if let q = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: q)...].lowercased()
             rest = String(rest[..<q])
-            guard turn else { return .failure(.init(message: "has a ?query, which STUN URLs do not take")) }
-            guard query == "transport=udp" || query == "transport=tcp" else {
-                return .failure(.init(message: "has ?\(query); the only query a TURN URL takes is ?transport=udp or ?transport=tcp"))
+            if !turn {
+                faults.append("has a ?query, which STUN URLs do not take")
+            } else if query != "transport=udp" && query != "transport=tcp" {
+                faults.append("has ?\(query); the only query a TURN URL takes is ?transport=udp or ?transport=tcp")
             }
         }
         var host = rest
         var port: String?
         if rest.hasPrefix("[") {
-            guard let (h, p) = HostPort.split(rest.hasSuffix("]") ? rest + ":0" : rest) else {
-                return .failure(.init(message: "has a malformed IPv6 address"))
+            if let (h, p) = HostPort.split(rest.hasSuffix("]") ? rest + ":0" : rest), HostPort.isIP(h) {
+                host = h
+                port = rest.hasSuffix("]") ? nil : p
+            } else {
+                faults.append("has a malformed IPv6 address")
+                host = ""
             }
-            host = h
-            port = rest.hasSuffix("]") ? nil : p
-            guard HostPort.isIP(host) else { return .failure(.init(message: "has a malformed IPv6 address")) }
         } else if let c = rest.lastIndex(of: ":") {
             host = String(rest[..<c])
             port = String(rest[rest.index(after: c)...])
         }
-        if let port {
-            guard let n = Int(port), (1...65535).contains(n) else {
-                return .failure(.init(message: "has the port \"\(port)\", which is not a number from 1 to 65535"))
-            }
+        if let port, Int(port).map({ !(1...65535).contains($0) }) ?? true {
+            faults.append("has the port \"\(port)\", which is not a number from 1 to 65535")
         }
-        guard HostPort.isIP(host) || HostPort.isHostName(host) else {
-            return .failure(.init(message: "has \"\(host)\", which is not a host name or IP address"))
+        if !rest.hasPrefix("["), !(HostPort.isIP(host) || HostPort.isHostName(host)) {
+            faults.append("has \"\(host)\", which is not a host name or IP address")
+        }
+        guard faults.isEmpty else {
+            return .failure(.init(message: faults.joined(separator: "; "), fix: "For example \(example)."))
         }
         return .success(host)
     }

@@ -249,6 +249,13 @@ struct ConfigImportRTCD: AsyncParsableCommand {
         let errors = resolution.diagnostics.filter { $0.severity == .error }
 
         if let out, errors.isEmpty {
+            let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
+            var isDir: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) || !isDir.boolValue {
+                throw CLIError(
+                    "--out \(out): the folder \(folder) \(isDir.boolValue || !FileManager.default.fileExists(atPath: folder) ? "does not exist" : "is not a folder"); nothing was written",
+                    exitCode: .negative, hint: "Create it first (mkdir -p \(folder)), or choose another --out.")
+            }
             if FileManager.default.fileExists(atPath: out) && !force {
                 throw CLIError(
                     "\(out) exists; not replacing it", exitCode: .negative, hint: "Pass --force to replace it, or choose another --out.")
@@ -316,7 +323,9 @@ struct ConfigImportRTCD: AsyncParsableCommand {
         let temp = (dir as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else {
-            throw CLIError("cannot write \(temp): \(String(cString: strerror(errno)))", exitCode: .undecided)
+            let why = String(cString: strerror(errno))
+            // The temporary file is ours; what the user chose is the file and its folder.
+            throw CLIError("cannot write \(path) (in the folder \(dir)): \(why)", exitCode: .undecided)
         }
         let bytes = Array(text.utf8)
         var offset = 0

@@ -105,6 +105,16 @@ struct ConfigGenerate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Calls plugin test mode, on or off.", valueName: "on|off")) var testMode: String = "on"
     @Option(help: ArgumentHelp("Lifetime of TURN credentials for clients, minutes.", valueName: "minutes"))
     var turnCredentialMinutes: Int = 240
+    @Option(help: ArgumentHelp("File with rtcd's admin key. Default: generated (its own, not callsctl's).", valueName: "file"), completion: .file())
+    var rtcdAdminKeyFile: String?
+    @Option(help: ArgumentHelp("File with calls-offloader's admin key. Default: generated (its own).", valueName: "file"), completion: .file())
+    var offloaderAdminKeyFile: String?
+    @Option(help: ArgumentHelp("Media servers (rtcd or callsctl) sharing the load; each learns its own public address by STUN when more than 1.", valueName: "n"))
+    var mediaNodes: Int = 1
+    @Option(help: ArgumentHelp("Private name or address the chat servers reach the API port at. Default: the domain (it must then resolve to the private address for them).", valueName: "host"))
+    var internalHost: String?
+    @Option(help: ArgumentHelp("coturn release the config is for (4.7 dropped no-tlsv1/no-tlsv1_1).", valueName: "major.minor"))
+    var coturnVersion: String = "4.6"
     @Option(help: ArgumentHelp("Write the files into this folder (required for bundle).", valueName: "dir"), completion: .directory)
     var out: String?
     @Flag(help: "Overwrite existing files in --out.") var force = false
@@ -142,6 +152,8 @@ struct ConfigGenerate: AsyncParsableCommand {
         raw.turnSecret = try turnSecret ?? turnSecretFile.map { try Self.readSecret($0, flag: "--turn-secret-file") }
         raw.adminKey = try adminKeyFile.map { try Self.readSecret($0, flag: "--admin-key-file") }
         raw.tokenSecret = try tokenSecretFile.map { try Self.readSecret($0, flag: "--token-secret-file") }
+        raw.rtcdAdminKey = try rtcdAdminKeyFile.map { try Self.readSecret($0, flag: "--rtcd-admin-key-file") }
+        raw.offloaderAdminKey = try offloaderAdminKeyFile.map { try Self.readSecret($0, flag: "--offloader-admin-key-file") }
         raw.chatServerCIDRs = chatServerCIDRs
         raw.nginxStream = nginxStream
         raw.upstreamHost = upstreamHost
@@ -153,6 +165,9 @@ struct ConfigGenerate: AsyncParsableCommand {
         raw.maxParticipants = maxParticipants
         raw.testMode = testMode
         raw.turnCredentialMinutes = turnCredentialMinutes
+        raw.mediaNodes = mediaNodes
+        raw.internalHost = internalHost
+        raw.coturnVersion = coturnVersion
         let inputs: DeploymentInputs
         do {
             inputs = try DeploymentInputs(raw)
