@@ -46,7 +46,7 @@ function __callsctl_parse_tokens -S
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'generate'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'domain=' 'public-ip=' 'ice-host-override=' 'turn-domain=' 'mattermost-url=' 'rtc-port=' 'api-port=' 'turn-port=' 'turns-port=' 'relay-ports=' 'turn-secret=' 'turn-secret-file=' 'admin-key-file=' 'token-secret-file=' 'chat-server-cidr=+' 'nginx-stream' 'upstream-host=' 'kubernetes-kind=' 'image=' 'callsctl-path=' 'tls-cert=' 'tls-key=' 'max-participants=' 'test-mode=' 'turn-credential-minutes=' 'out=' 'force' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'domain=' 'public-ip=' 'ice-host-override=' 'turn-domain=' 'mattermost-url=' 'rtc-port=' 'api-port=' 'turn-port=' 'turns-port=' 'relay-ports=' 'turn-secret=' 'turn-secret-file=' 'admin-key-file=' 'token-secret-file=' 'chat-server-cidr=+' 'nginx-stream' 'upstream-host=' 'kubernetes-kind=' 'image=' 'callsctl-path=' 'tls-cert=' 'tls-key=' 'max-participants=' 'test-mode=' 'turn-credential-minutes=' 'rtcd-admin-key-file=' 'offloader-admin-key-file=' 'media-nodes=' 'internal-host=' 'coturn-version=' 'out=' 'force' 'version' 'h/help'
             case 'validate'
                 __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'strict' 'resolve' 'bundle=' 'version' 'h/help'
             case 'show'
@@ -303,6 +303,11 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" max-participants' -l 'max-participants' -d 'Participants per call. Default: unlimited.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" test-mode' -l 'test-mode' -d 'Calls plugin test mode, on or off.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" turn-credential-minutes' -l 'turn-credential-minutes' -d 'Lifetime of TURN credentials for clients, minutes.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" rtcd-admin-key-file' -l 'rtcd-admin-key-file' -d 'File with rtcd\'s admin key. Default: generated (its own, not callsctl\'s).' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" offloader-admin-key-file' -l 'offloader-admin-key-file' -d 'File with calls-offloader\'s admin key. Default: generated (its own).' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" media-nodes' -l 'media-nodes' -d 'Media servers (rtcd or callsctl) sharing the load; each learns its own public address by STUN when more than 1.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" internal-host' -l 'internal-host' -d 'Private name or address the chat servers reach the API port at. Default: the domain (it must then resolve to the private address for them).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" coturn-version' -l 'coturn-version' -d 'coturn release the config is for (4.7 dropped no-tlsv1/no-tlsv1_1).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" out' -l 'out' -d 'Write the files into this folder (required for bundle).' -rfa '(__callsctl_complete_directories)'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" force' -l 'force' -d 'Overwrite existing files in --out.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" version' -l 'version' -d 'Show the version.'

@@ -90,7 +90,7 @@ import Testing
         let b = try Bundle()
         let n = try b.edit("nginx/callsctl.conf", "server 127.0.0.1:8045;", "server 127.0.0.1:8046;")
         let ref = try b.line("rtcd/config.toml", "http.listen_address")
-        #expect(b.messages == ["API port differs: nginx/callsctl.conf:\(n) (upstream callsctl_api server) has 8046, rtcd/config.toml:\(ref) (api.http.listen_address) has 8045."])
+        #expect(b.messages == ["API port differs: nginx/callsctl.conf:\(n) (upstream server) has 8046, rtcd/config.toml:\(ref) (api.http.listen_address) has 8045."])
     }
 
     @Test func mediaPortMismatchInTheNginxStream() throws {

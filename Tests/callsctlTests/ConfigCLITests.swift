@@ -232,6 +232,20 @@ import FoundationNetworking
         #expect(leftovers.isEmpty)
     }
 
+    /// --out into a folder that does not exist names that folder (it used to name the temporary file it could not
+    /// create), exits 2 and writes nothing.
+    @Test func importIntoAMissingFolderNamesTheFolder() throws {
+        let dir = TempDir()
+        let rtcd = Self.write(dir, "config.toml", Self.rtcdConfig)
+        let missing = dir.url.appendingPathComponent("no/such").path
+        let r = try CLI.run(["config", "import-rtcd", rtcd, "--out", "\(missing)/callsctl.toml"], dataDir: dir.path)
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("error: --out \(missing)/callsctl.toml: the folder \(missing) does not exist; nothing was written"), "\(r.stderr)")
+        #expect(r.stderr.contains("mkdir -p \(missing)"), "\(r.stderr)")
+        #expect(!r.stderr.contains(".tmp-"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("no").path))
+    }
+
     @Test func importToStdoutAndJSON() throws {
         let dir = TempDir()
         let rtcd = Self.write(dir, "config.toml", "[rtc]\nice_host_override = \"203.0.113.7\"\nenable_ipv6 = true\n")

@@ -555,10 +555,10 @@ struct BundleCheck {
             var inUpstream = false
             for (n, raw) in lines(text) {
                 let line = raw.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("upstream callsctl_api") { inUpstream = true }
+                if line.hasPrefix("upstream callsctl_api") || line.hasPrefix("upstream callsctl_ws") { inUpstream = true }
                 if inUpstream, line.hasPrefix("server ") {
                     let target = line.dropFirst(7).prefix { $0 != ";" && $0 != " " }
-                    api.append(Observation(file: "nginx/callsctl.conf", line: n, key: "upstream callsctl_api server", value: Self.port(ofListen: String(target))))
+                    api.append(Observation(file: "nginx/callsctl.conf", line: n, key: "upstream server", value: Self.port(ofListen: String(target))))
                     inUpstream = false
                 }
             }

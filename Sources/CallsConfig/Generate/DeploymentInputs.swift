@@ -388,6 +388,15 @@ public struct DeploymentInputs: Sendable, Equatable {
     /// The API URL the chat servers use (plain HTTP on the private API port).
     public var apiURL: String { "http://\(Render.hostForURL(apiHost)):\(apiPort)" }
 
+    /// The generated secrets (of ``generatedSecrets``) that `files` hold.
+    public func generatedSecrets(in files: [GeneratedFile]) -> [String] {
+        let values = [
+            "turn secret": turnSecret, "admin key": adminKey, "token secret": tokenSecret, "rtcd admin key": rtcdAdminKey,
+            "calls-offloader admin key": offloaderAdminKey,
+        ]
+        return generatedSecrets.filter { name in values[name].map { v in files.contains { $0.contents.contains(v) } } ?? true }
+    }
+
     /// calls-offloader's API, where the chat servers start recording jobs (on the media host's private address).
     public var jobServiceURL: String { "http://\(Render.hostForURL(apiHost)):\(OffloaderGenerator.port)" }
 

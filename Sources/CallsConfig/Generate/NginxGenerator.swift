@@ -7,8 +7,7 @@ enum NginxGenerator {
         let upstream = Render.hostPort(i.upstreamHost, i.apiPort)
         // What browsers need (the signaling WebSocket and the test page) is published; the rest of the API port
         // stays on the private network.
-        let proxy = """
-                    proxy_pass http://callsctl_api;
+        let headers = """
                     proxy_http_version 1.1;
                     proxy_set_header Host $host;
                     proxy_set_header X-Real-IP $remote_addr;
@@ -23,9 +22,16 @@ enum NginxGenerator {
             # /healthz, /version, and rtcd's registration and admin paths (/register, /unregister, /login, ...)
             # when rtcd listens on \(i.apiPort). Media never goes through this proxy.
 
+            # Plain requests reuse upstream connections (keepalive).
             upstream callsctl_api {
                 server \(upstream);
                 keepalive 16;
+            }
+
+            # WebSocket upgrades on fresh connections: the media server (like most) upgrades only a connection's
+            # first request, and a kept-alive connection has served one already.
+            upstream callsctl_ws {
+                server \(upstream);
             }
 
             server {
@@ -47,7 +53,8 @@ enum NginxGenerator {
 
                 # Signaling: a WebSocket that stays open for the whole call.
                 location = /ws {
-            \(proxy)
+                    proxy_pass http://callsctl_ws;
+            \(headers)
                     proxy_set_header Upgrade $http_upgrade;
                     proxy_set_header Connection "upgrade";
                     proxy_read_timeout 1h;
@@ -57,12 +64,14 @@ enum NginxGenerator {
 
                 # The test page. An empty Connection header keeps the upstream connection open (keepalive).
                 location = / {
-            \(proxy)
+                    proxy_pass http://callsctl_api;
+            \(headers)
                     proxy_set_header Connection "";
                 }
 
                 location = /index.html {
-            \(proxy)
+                    proxy_pass http://callsctl_api;
+            \(headers)
                     proxy_set_header Connection "";
                 }
 

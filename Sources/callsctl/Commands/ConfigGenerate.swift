@@ -181,9 +181,10 @@ struct ConfigGenerate: AsyncParsableCommand {
         let files = target.files(inputs)
         // Said after the files are out, so that a failed write shows only its error.
         func warnAboutGeneratedSecrets() {
-            if target != .bundle, !inputs.generatedSecrets.isEmpty, files.contains(where: { $0.mode == 0o600 }) {
+            let generated = inputs.generatedSecrets(in: files)
+            if target != .bundle, !generated.isEmpty, files.contains(where: { $0.mode == 0o600 }) {
                 out.warning(
-                    "generated a new \(inputs.generatedSecrets.joined(separator: ", ")); targets generated separately get other values. "
+                    "generated a new \(generated.joined(separator: ", ")); targets generated separately get other values. "
                         + "Pass the same --turn-secret-file/--admin-key-file to each, or generate a bundle.")
             }
         }
@@ -210,7 +211,7 @@ struct ConfigGenerate: AsyncParsableCommand {
                 .object([
                     ("target", .string(target.rawValue)), ("out", .string(dir)),
                     ("files", .array(files.map { Self.json($0, contents: false) })),
-                    ("generatedSecrets", .array(inputs.generatedSecrets.map { .string($0) })),
+                    ("generatedSecrets", .array(inputs.generatedSecrets(in: files).map { .string($0) })),
                 ]))
         } else {
             out.line("wrote \(files.count) file(s) to \(dir):")
