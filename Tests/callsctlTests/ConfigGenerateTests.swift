@@ -482,6 +482,18 @@ import Glibc
         #expect(bad.status != 0)
     }
 
+    /// A folder with a test certificate for an nginx test; nil (recorded as an issue) without nginx or curl.
+    func nginxSandbox() throws -> TempDir? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx"), FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
+        else {
+            Issue.record("nginx and curl are needed (scripts/install-deps.sh --test)")
+            return nil
+        }
+        let tmp = TempDir()
+        try makeCertificate(in: tmp.path)
+        return tmp
+    }
+
     /// Runs nginx on the generated `DIR/gen/nginx/callsctl.conf` as production would, except that it listens on
     /// free loopback ports instead of 443 and 80 on every interface. Returns the process and the HTTPS port (the
     /// redirect listens on the next one).
@@ -526,14 +538,8 @@ import Glibc
     /// `Connection: close` upstream on plain requests. The upstream here is python3's HTTP/1.1 server, which
     /// logs each request's connection (its client port) and Connection header.
     @Test(.timeLimit(.minutes(1))) func nginxKeepsUpstreamConnectionsOpen() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx"), FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
-        else {
-            Issue.record("nginx and curl are needed (scripts/install-deps.sh --test)")
-            return
-        }
-        let tmp = TempDir()
+        guard let tmp = try nginxSandbox() else { return }
         let dir = tmp.path
-        try makeCertificate(in: dir)
         let log = "\(dir)/upstream.log"
         let script = """
             import http.server, json, socketserver, sys
@@ -598,14 +604,8 @@ import Glibc
     /// The generated proxy really carries the API and upgrades /ws to a WebSocket: nginx (as in production, but
     /// listening on a free loopback port instead of 443/80) in front of a running `callsctl serve`.
     @Test(.timeLimit(.minutes(1))) func nginxProxiesTheAPIAndWebSocketToServe() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx"), FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
-        else {
-            Issue.record("nginx and curl are needed (scripts/install-deps.sh --test)")
-            return
-        }
-        let tmp = TempDir()
+        guard let tmp = try nginxSandbox() else { return }
         let dir = tmp.path
-        try makeCertificate(in: dir)
         let serve = try ServeCLITests.RunningServe(dataDir: "\(dir)/data")
         defer { _ = serve.stop() }
         let r = try generate("nginx", ["--tls-cert", "\(dir)/cert.pem", "--tls-key", "\(dir)/key.pem"], out: "\(dir)/gen")
