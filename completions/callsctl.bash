@@ -188,7 +188,7 @@ _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server --stun-url --turn-url)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --audio-slots --max-connections --max-connections-per-address --fanout-threads --realtime-priority --turn-secret-file --turn-ttl --config)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --audio-slots --max-connections --max-connections-per-address --fanout-threads --realtime-priority --log-format --log-level --turn-secret-file --turn-ttl --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -236,6 +236,12 @@ _callsctl_serve() {
         return
         ;;
     '--realtime-priority')
+        return
+        ;;
+    '--log-format')
+        return
+        ;;
+    '--log-level')
         return
         ;;
     '--stun-url')

@@ -49,6 +49,8 @@ public final class APIServer: Sendable {
     private let state = LockedState()
     private let router: HTTPRouter
     private let registry = SessionRegistry()
+    /// The settings a reload (SIGHUP) may change; new sessions take them, running ones keep theirs.
+    private let live: LiveBox
     /// Where signaling sessions and their tasks run (see ``ControlExecutor``).
     let control = ControlExecutor.shared
 
@@ -61,6 +63,7 @@ public final class APIServer: Sendable {
         admission: JoinAdmission? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
     ) {
         self.configuration = configuration
+        live = LiveBox(LiveSettings(iceServerSettings: configuration.iceServerSettings, maxParticipants: configuration.maxParticipants))
         self.backend = backend
         self.signer = signer
         self.admission = admission
@@ -179,11 +182,36 @@ public final class APIServer: Sendable {
         sendEvent: (@Sendable (String) -> Void)? = nil, close: @escaping @Sendable () -> Void
     ) -> SignalingSession {
         let state = self.state
+        let settings = live.value
         return SignalingSession(
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
-            iceServerSettings: configuration.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
-            maxParticipants: configuration.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, sendEvent: sendEvent, close: close)
+            iceServerSettings: settings.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
+            maxParticipants: settings.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, sendEvent: sendEvent, close: close)
+    }
+
+    /// Settings that change without a restart: ICE servers handed to clients (TURN secret, URLs, credential
+    /// lifetime) and the participant limit. Joins after this call use them; running calls go on as they are.
+    public func updateLiveSettings(iceServerSettings: ICEServerSettings, maxParticipants: Int?) {
+        live.value = LiveSettings(iceServerSettings: iceServerSettings, maxParticipants: maxParticipants)
+    }
+
+    public var liveSettings: LiveSettings { live.value }
+
+    public struct LiveSettings: Sendable {
+        public var iceServerSettings: ICEServerSettings
+        public var maxParticipants: Int?
+    }
+
+    final class LiveBox: @unchecked Sendable {
+        // @unchecked: `current` is read and written under `lock` only.
+        private let lock = NSLock()
+        private var current: LiveSettings
+        init(_ value: LiveSettings) { current = value }
+        var value: LiveSettings {
+            get { lock.withLock { current } }
+            set { lock.withLock { current = newValue } }
+        }
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

@@ -36,6 +36,9 @@ public protocol MediaBackend: AnyObject, Sendable {
     var tcpPort: Int? { get }
     /// The DTLS certificate fingerprint (`sha-256 AB:CD:...`).
     var fingerprint: String { get }
+    /// A round trip through the thread that forwards media: false (or no answer) when it is stuck. systemd's
+    /// watchdog pings only after one.
+    func heartbeat() async -> Bool
 }
 
 /// A media session's progress, as the signaling layer sees it.
@@ -63,6 +66,7 @@ extension MediaBackend {
     public func renegotiate(_ id: String, offer: String) async throws -> String { throw MediaUnavailableError() }
     public func setAudioForwarding(_ id: String, _ on: Bool) async {}
     public func setPresenter(_ id: String, _ on: Bool) async {}
+    public func heartbeat() async -> Bool { true }
 }
 
 /// One audio slot of a participant and who speaks in it: the `speakers` message's slot (docs/protocol.md).

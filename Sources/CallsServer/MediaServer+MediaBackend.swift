@@ -2,6 +2,10 @@
 import CallsMedia
 
 extension MediaServer: MediaBackend {
+    public func heartbeat() async -> Bool {
+        (try? await runOnDataPlaneThread { true }) ?? false
+    }
+
     public func createSession(offer: String, label: String, channel: String?, participant: String) async throws
         -> (sessionID: String, answer: String)
     {

@@ -42,8 +42,15 @@ enum SystemdGenerator {
             After=network-online.target
 
             [Service]
-            Type=simple
+            # serve tells systemd when its ports are bound (READY=1), pings the watchdog from the media thread, and
+            # says when it drains (STOPPING=1): a media thread that stops answering gets the service restarted.
+            Type=notify
+            NotifyAccess=main
+            WatchdogSec=30s
             \(exec)
+            # SIGHUP reloads callsctl.toml: TURN secret and URLs, max participants, log level and drain timeout apply
+            # to the next joins; other changes are logged as needing a restart. Running calls are not touched.
+            ExecReload=/bin/kill -HUP $MAINPID
             # SIGTERM drains: running calls may go on for the drain timeout (30 s) before exit.
             KillSignal=SIGTERM
             TimeoutStopSec=60

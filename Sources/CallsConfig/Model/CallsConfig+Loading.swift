@@ -127,6 +127,7 @@ public struct CallsConfig: Sendable, Hashable {
     public var drainTimeout: Int { int("service.drain_timeout") ?? 30 }
     /// `debug`, `info`, `warn` or `error`.
     public var logLevel: String { (string("logger.console_level") ?? "info").lowercased() }
+    public var logFormat: String { (string("logger.log_format") ?? "text").lowercased() }
 
     /// The value as `config show` prints it: `<redacted>` for secrets, TTLs set in seconds as such.
     public func displayValue(of key: String) -> String? {

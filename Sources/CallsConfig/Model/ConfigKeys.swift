@@ -195,8 +195,12 @@ extension ConfigKey {
             help: "Seconds running calls may go on after SIGTERM before the process exits."),
         ConfigKey(
             name: "logger.console_level", kind: .choice(["debug", "info", "warn", "error"]), defaultValue: .string("info"),
-            flags: ["--verbose", "--quiet"], envAliases: [], isSecret: false,
+            flags: ["--log-level", "--verbose", "--quiet"], envAliases: ["CALLSCTL_LOG_LEVEL"], isSecret: false,
             help: "Log level on standard error; --verbose means debug and --quiet means warn."),
+        ConfigKey(
+            name: "logger.log_format", kind: .choice(["text", "json"]), defaultValue: .string("text"),
+            flags: ["--log-format"], envAliases: ["CALLSCTL_LOG_FORMAT"], isSecret: false,
+            help: "Log lines on standard error: text for people, json (one object per line) for Loki or Elasticsearch."),
     ]
 
     /// The key with this name.
@@ -223,7 +227,7 @@ extension ConfigKey {
         "rtc.nack_disable_copy": "callsctl's retransmission buffer is fixed",
         "store.data_source": "callsctl keeps its data in the data directory (--data-dir), not an rtcd client store",
         "logger.enable_console": "callsctl always logs to standard error",
-        "logger.console_json": "callsctl logs text only",
+        "logger.console_json": "callsctl's JSON log lines are logger.log_format = \"json\" (--log-format json)",
         "logger.enable_file": "callsctl logs to standard error only; let systemd or Docker keep the log",
         "logger.file_json": "callsctl logs to standard error only",
         "logger.file_level": "callsctl logs to standard error only",

@@ -106,6 +106,7 @@ extension ServeSettings {
         turnSecretFile = config.turnSecretFile
         turnTTL = config.turnTTLSeconds
         configFile = location.path
+        logFormat = config.logFormat
         switch config.logLevel {
         case "debug": logLevel = .debug
         case "warn", "warning": logLevel = .warning
@@ -155,6 +156,8 @@ extension ServeSettings {
         }
         if let v = serve.fanoutThreads { add("rtc.fanout_threads", .integer(v), "--fanout-threads") }
         if let v = serve.realtimePriority { add("rtc.realtime_priority", .integer(v), "--realtime-priority") }
+        if let v = serve.logFormat { add("logger.log_format", .string(v.lowercased()), "--log-format") }
+        if let v = serve.logLevel { add("logger.console_level", .string(v.lowercased() == "warning" ? "warn" : v.lowercased()), "--log-level") }
         if !serve.stunURLs.isEmpty { add("rtc.ice_servers", .list(serve.stunURLs), "--stun-url", part: .stun) }
         if !serve.turnURLs.isEmpty { add("rtc.ice_servers", .list(serve.turnURLs), "--turn-url", part: .turn) }
         if let v = serve.turnSecretFile { add("rtc.turn.static_auth_secret_file", .string(v), "--turn-secret-file") }

@@ -31,8 +31,14 @@ struct Serve: AsyncParsableCommand {
 
             Stopping: SIGTERM or SIGINT drains: /readyz turns 503, new joins are refused (server_draining), \
             running calls go on until they end or --drain-timeout passes, then the process exits 0. A second \
-            SIGTERM or SIGINT stops at once. SIGHUP is logged and ignored: calls go on, and settings are not \
-            reloaded (restart to apply a changed config file).
+            SIGTERM or SIGINT stops at once. SIGHUP reloads the config file: the TURN secret and URLs, \
+            --max-participants, the log level and the drain timeout apply to the joins after it; other changes are \
+            logged as needing a restart; running calls are not touched, and a file that does not load changes nothing.
+
+            systemd: under Type=notify serve sends READY=1 once the ports are bound, WATCHDOG=1 from the media thread \
+            when the unit sets WatchdogSec=, RELOADING=1 on SIGHUP and STOPPING=1 when draining (callsctl config \
+            generate systemd writes such a unit). Logs: --log-format json prints one JSON object per line (time, \
+            level, msg, logger, and metadata such as session.id and call.channel) for Loki or Elasticsearch.
 
             Admin API: GET /api/v1/calls lists calls and participants, DELETE /api/v1/calls/CHANNEL ends a \
             call, DELETE /api/v1/sessions/ID removes a participant. It needs "Authorization: Bearer KEY"; the key is the file --admin-key-file, else \
@@ -145,6 +151,15 @@ struct Serve: AsyncParsableCommand {
     var realtimePriority: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "Log lines on standard error: text, or json (one object per line: time, level, msg, logger and the metadata such as session.id and call.channel).",
+            valueName: "text|json"))
+    var logFormat: String?
+
+    @Option(help: ArgumentHelp("Log level: debug, info, warn or error (default info; --verbose is debug, --quiet is warn).", valueName: "level"))
+    var logLevel: String?
+
+    @Option(
         name: .customLong("stun-url"),
         help: ArgumentHelp("STUN URL handed to clients in the join answer (repeatable).", valueName: "stun:host[:port]"))
     var stunURLs: [String] = []
@@ -185,6 +200,12 @@ struct Serve: AsyncParsableCommand {
         if let fanoutThreads, !(0...16).contains(fanoutThreads) {
             throw ValidationError("--fanout-threads needs a number of helper threads from 0 to 16, not \(fanoutThreads).")
         }
+        if let logFormat, !["text", "json"].contains(logFormat.lowercased()) {
+            throw ValidationError("--log-format is text or json, not \"\(logFormat)\".")
+        }
+        if let logLevel, !["debug", "info", "warn", "warning", "error"].contains(logLevel.lowercased()) {
+            throw ValidationError("--log-level is debug, info, warn or error, not \"\(logLevel)\".")
+        }
         if let realtimePriority, !(0...99).contains(realtimePriority) {
             throw ValidationError("--realtime-priority needs a SCHED_RR priority from 1 to 99 (0: off), not \(realtimePriority).")
         }
@@ -211,14 +232,17 @@ struct Serve: AsyncParsableCommand {
         let signals = SignalWait([SIGTERM, SIGINT])
         // SIGHUP (a closed terminal, or `systemctl reload`) must not end the calls: it is caught from the start.
         let hangups = SignalWait([SIGHUP])
-        let out = global.output
+        var out = global.output
+        // JSON log lines from the start when the flag or the environment asks (the config file is read next).
+        out.logsJSON = (logFormat ?? ProcessInfo.processInfo.environment["CALLSCTL_LOG_FORMAT"])?.lowercased() == "json"
         let settings = try ServeSettings(
             resolving: self, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir, out: out)
-        let level: Logger.Level = global.verbose ? .debug : (global.quiet ? .warning : settings.logLevel)
+        out.logsJSON = settings.logFormat == "json"
+        let level = effectiveLevel(settings)
+        let json = settings.logFormat == "json"
+        let liveLevel = LiveLogLevel(level)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            json ? JSONLogHandler(label: label, level: liveLevel) as any LogHandler : TextLogHandler(label: label, level: liveLevel)
         }
         let logger = Logger(label: "callsctl.serve")
         // Every API connection and ICE-TCP session holds a descriptor: take what the hard limit allows.
@@ -322,23 +346,45 @@ struct Serve: AsyncParsableCommand {
             out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
         }
 
+        // systemd (Type=notify): ready now that the media ports and the API are bound; watchdog pings only
+        // while the media thread answers; STOPPING when draining. Without $NOTIFY_SOCKET nothing is sent.
+        let notifier = SystemdNotifier()
+        notifier?.send("READY=1\nSTATUS=serving: API \(bound), media \(rtcPorts.joined(separator: " "))\nMAINPID=\(getpid())")
+        let watchdog = Task {
+            guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval / 2)
+                if Task.isCancelled { break }
+                if await backend.heartbeat() {
+                    notifier.send("WATCHDOG=1")
+                } else {
+                    logger.error("the media thread did not answer; no watchdog ping (systemd restarts serve after WatchdogSec)")
+                }
+            }
+        }
+        defer { watchdog.cancel() }
+
+        let current = ServeSettingsBox(settings, turnSecret: ice.turnSecret)
         let hangupTask = Task {
             while !Task.isCancelled {
                 _ = await hangups.next()
                 if Task.isCancelled { break }
-                logger.notice(
-                    "SIGHUP ignored: serve goes on with its settings as they are; restart it to apply a changed config file or secret (channel settings apply at the next call without a restart)")
+                notifier?.send("RELOADING=1\nSTATUS=reloading the config\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
+                self.reload(current, server: server, level: liveLevel, logger: logger, out: out)
+                notifier?.send("READY=1\nSTATUS=serving: API \(bound), media \(rtcPorts.joined(separator: " "))")
             }
         }
         defer { hangupTask.cancel() }
         let signal = await signals.next()
         server.drain()
         let active = server.activeSessions
+        notifier?.send("STOPPING=1\nSTATUS=draining \(active) session(s)")
+        let drainTimeout = current.settings.drainTimeout
         logger.info(
-            "draining", metadata: ["signal": "\(Self.name(signal))", "sessions": "\(active)", "timeout": "\(settings.drainTimeout)"])
-        if active > 0 && settings.drainTimeout > 0 {
-            out.note("draining: \(active) session(s) may go on for up to \(settings.drainTimeout)s; send the signal again to stop at once")
-            let outcome = await Self.drain(server: server, signals: signals, timeout: settings.drainTimeout)
+            "draining", metadata: ["signal": "\(Self.name(signal))", "sessions": "\(active)", "timeout": "\(drainTimeout)"])
+        if active > 0 && drainTimeout > 0 {
+            out.note("draining: \(active) session(s) may go on for up to \(drainTimeout)s; send the signal again to stop at once")
+            let outcome = await Self.drain(server: server, signals: signals, timeout: drainTimeout)
             logger.info("stopping", metadata: ["after": "\(outcome)"])
         }
         await server.shutdown()
@@ -348,6 +394,88 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// An explicit --log-level wins over --verbose/--quiet; they win over the environment and the file.
+    func effectiveLevel(_ settings: ServeSettings) -> Logger.Level {
+        logLevel != nil ? settings.logLevel : (global.verbose ? .debug : (global.quiet ? .warning : settings.logLevel))
+    }
+
+    /// SIGHUP: reads the config file (and the environment, flags still winning) again. What can change while calls
+    /// run changes for the joins after it: the ICE servers handed to clients (TURN secret, URLs and credential
+    /// lifetime), the participant limit, the log level and the drain timeout. Other changes are logged as needing
+    /// a restart. A config that does not load, or a TURN secret that cannot be read, changes nothing.
+    func reload(_ current: ServeSettingsBox, server: APIServer, level: LiveLogLevel, logger: Logger, out: Output) {
+        let old = current.settings
+        let new: ServeSettings
+        do {
+            new = try ServeSettings(resolving: self, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir, out: out)
+        } catch {
+            logger.error("reload failed; the running settings stay", metadata: ["error": "\(error)"])
+            return
+        }
+        var ice = ICEServerSettings(stunURLs: new.stunURLs, turnURLs: new.turnURLs, turnTTL: new.turnTTL)
+        if let file = new.turnSecretFile {
+            do {
+                ice.turnSecret = try TURNSecret.load(path: (file as NSString).expandingTildeInPath).secret
+            } catch {
+                logger.error("reload failed; the running settings stay", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        var applied: [String] = []
+        if new.stunURLs != old.stunURLs || new.turnURLs != old.turnURLs { applied.append("rtc.ice_servers") }
+        if new.turnTTL != old.turnTTL { applied.append("rtc.turn.credentials_expiration_minutes") }
+        if new.turnSecretFile != old.turnSecretFile || ice.turnSecret != current.turnSecret {
+            applied.append("rtc.turn.static_auth_secret_file")
+        }
+        if new.maxParticipants != old.maxParticipants { applied.append("limits.max_participants") }
+        if effectiveLevel(new) != effectiveLevel(old) { applied.append("logger.console_level") }
+        if new.drainTimeout != old.drainTimeout { applied.append("service.drain_timeout") }
+        var restart: [String] = []
+        func check(_ changed: Bool, _ key: String) { if changed { restart.append(key) } }
+        check("\(new.rtcListen)" != "\(old.rtcListen)", "rtc.ice_address_udp/ice_port_udp")
+        check("\(new.rtcTCPListen)" != "\(old.rtcTCPListen)", "rtc.ice_address_tcp/ice_port_tcp")
+        check("\(new.apiListen)" != "\(old.apiListen)", "api.http.listen_address")
+        check(new.iceHostOverride != old.iceHostOverride, "rtc.ice_host_override")
+        check(new.stunServers != old.stunServers, "rtc.stun_servers")
+        check(new.tokenSecretFile != old.tokenSecretFile, "api.security.token_secret_file")
+        check(new.adminKeyFile != old.adminKeyFile, "api.security.admin_key_file")
+        check(new.noUDPCandidates != old.noUDPCandidates, "rtc.no_udp_candidates")
+        check(new.audioSlots != old.audioSlots, "limits.audio_slots")
+        check(new.fanoutThreads != old.fanoutThreads, "rtc.fanout_threads")
+        check(new.realtimePriority != old.realtimePriority, "rtc.realtime_priority")
+        check(new.maxConnections != old.maxConnections, "api.max_connections")
+        check(new.maxConnectionsPerAddress != old.maxConnectionsPerAddress, "api.max_connections_per_address")
+        check(new.logFormat != old.logFormat, "logger.log_format")
+        server.updateLiveSettings(iceServerSettings: ice, maxParticipants: new.maxParticipants)
+        level.value = effectiveLevel(new)
+        // What needs a restart keeps its running value, so that a later reload still reports it.
+        var kept = new
+        kept.rtcListen = old.rtcListen
+        kept.rtcTCPListen = old.rtcTCPListen
+        kept.apiListen = old.apiListen
+        kept.iceHostOverride = old.iceHostOverride
+        kept.stunServers = old.stunServers
+        kept.tokenSecretFile = old.tokenSecretFile
+        kept.adminKeyFile = old.adminKeyFile
+        kept.noUDPCandidates = old.noUDPCandidates
+        kept.audioSlots = old.audioSlots
+        kept.fanoutThreads = old.fanoutThreads
+        kept.realtimePriority = old.realtimePriority
+        kept.maxConnections = old.maxConnections
+        kept.maxConnectionsPerAddress = old.maxConnectionsPerAddress
+        kept.logFormat = old.logFormat
+        current.update(kept, turnSecret: ice.turnSecret)
+        logger.notice(
+            "reloaded the config",
+            metadata: [
+                "applied": .array(applied.map { .string($0) }), "restart.needed": .array(restart.map { .string($0) }),
+                "config.file": .string(new.configFile ?? "none"),
+            ])
+        if !restart.isEmpty {
+            logger.warning("restart needed to apply: \(restart.joined(separator: ", ")) (running calls were not touched)")
+        }
+    }
+
     static func name(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
 
     /// Waits until no session is left, the timeout passes, or a second signal comes; says which.
@@ -385,8 +513,28 @@ enum AdminKeyAccess {
     }
 }
 
+/// The settings `serve` runs with now, as reloads change them.
+final class ServeSettingsBox: @unchecked Sendable {
+    // @unchecked: read and written under `lock` only.
+    private let lock = NSLock()
+    private var current: ServeSettings
+    private var secret: [UInt8]?
+    init(_ settings: ServeSettings, turnSecret: [UInt8]?) {
+        current = settings
+        secret = turnSecret
+    }
+    var settings: ServeSettings { lock.withLock { current } }
+    var turnSecret: [UInt8]? { lock.withLock { secret } }
+    func update(_ settings: ServeSettings, turnSecret: [UInt8]?) {
+        lock.withLock {
+            current = settings
+            secret = turnSecret
+        }
+    }
+}
+
 /// The settings after merging defaults, config file, environment and flags (flags win); see Serve+Config.swift.
-struct ServeSettings {
+struct ServeSettings: Sendable {
     var rtcListen: ListenAddress
     var rtcTCPListen: ListenAddress
     var apiListen: ListenAddress
@@ -408,6 +556,7 @@ struct ServeSettings {
     var turnTTL: Int
     var configFile: String?
     var logLevel: Logger.Level
+    var logFormat: String
 }
 
 /// The address written into host candidates, and where it came from.

@@ -77,6 +77,9 @@ struct Output: Sendable {
     let quiet: Bool
     let verbose: Bool
     let noColor: Bool
+    /// `serve --log-format json`: notes and warnings on stderr are JSON log lines too, so that stderr parses line
+    /// by line.
+    var logsJSON = false
 
     var color: Bool { !noColor && Terminal.standardOutput.useColor }
     var errorColor: Bool { !noColor && Terminal.standardError.useColor }
@@ -102,10 +105,18 @@ struct Output: Sendable {
     /// Progress or warnings, on stderr, unless --quiet.
     func note(_ text: String) {
         guard !quiet else { return }
+        if logsJSON {
+            JSONLogHandler.write(JSONLogHandler.line(time: Date(), level: .notice, message: text, label: "callsctl", metadata: [:]))
+            return
+        }
         Terminal.standardError.write(text + "\n")
     }
 
     func warning(_ text: String) {
+        if logsJSON {
+            JSONLogHandler.write(JSONLogHandler.line(time: Date(), level: .warning, message: text, label: "callsctl", metadata: [:]))
+            return
+        }
         let prefix = errorColor ? "\u{1B}[1;33mwarning:\u{1B}[0m" : "warning:"
         Terminal.standardError.write("\(prefix) \(text)\n")
     }
