@@ -68,6 +68,7 @@ public final class APIServer: Sendable {
         self.signer = signer
         self.admission = admission
         self.metrics = metrics
+        metrics.audioSlots = configuration.audioSlots
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = self.state

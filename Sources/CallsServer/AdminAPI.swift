@@ -33,6 +33,8 @@ struct ControlCallFigures: Sendable, Equatable {
     /// Joined participants per channel (echo tests excluded).
     var participants: [String: Int] = [:]
     var presenters = 0
+    /// Participants receiving a screen share (everyone in a presenting call but the presenter).
+    var presenterViewers = 0
 }
 
 /// The signaling sessions that have joined, for calls (membership, presenter, events), the admin API and draining.
@@ -158,7 +160,8 @@ final class SessionRegistry: @unchecked Sendable {
         lock.withLock {
             var participants: [String: Int] = [:]
             for r in records.values where !r.echo { participants[r.channel, default: 0] += 1 }
-            return ControlCallFigures(participants: participants, presenters: presenters.count)
+            let viewers = presenters.keys.reduce(0) { $0 + max((participants[$1] ?? 0) - 1, 0) }
+            return ControlCallFigures(participants: participants, presenters: presenters.count, presenterViewers: viewers)
         }
     }
 

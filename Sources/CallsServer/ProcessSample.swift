@@ -20,10 +20,25 @@ public enum ProcessSample {
     }
 }
 
+/// This process's figures for `/metrics` (the standard `process_*` metrics).
+struct ProcessFigures {
+    var cpuSeconds: Double?
+    var residentBytes: Int?
+    var virtualBytes: Int?
+    var openFileDescriptors: Int?
+    var maxFileDescriptors: Int?
+}
+
 extension ProcessSample {
-    /// This process's CPU seconds and resident bytes (for `/metrics`).
-    static var current: (cpuSeconds: Double?, residentBytes: Int?) {
+    static var current: ProcessFigures {
         let pid = getpid()
-        return (cpuSeconds(pid), residentBytes(pid))
+        var figures = ProcessFigures(cpuSeconds: cpuSeconds(pid), residentBytes: residentBytes(pid))
+        if let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8), let pages = Int(text.split(separator: " ").first ?? "") {
+            figures.virtualBytes = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        figures.openFileDescriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 { figures.maxFileDescriptors = Int(limit.rlim_cur) }
+        return figures
     }
 }

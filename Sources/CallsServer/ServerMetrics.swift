@@ -14,6 +14,10 @@ public final class ServerMetrics: @unchecked Sendable {
     private var connections = 0
     private var joinsOK: UInt64 = 0
     private var joinsRefused: UInt64 = 0
+    private var signalingErrors: UInt64 = 0
+    private var sessionsClosed: UInt64 = 0
+    /// WebSocket messages by direction, then type (client message types in; replies out).
+    private var webSocketMessages: [String: [String: UInt64]] = [:]
     /// Seconds since 1970 when the process started.
     public let processStart: Double
     /// Open API connections and the ones refused or closed by a deadline (see ``APIConnectionLimits``).
@@ -34,6 +38,10 @@ public final class ServerMetrics: @unchecked Sendable {
     func connectionOpened() { lock.withLock { connections += 1 } }
     func connectionClosed() { lock.withLock { connections -= 1 } }
     func join(result: String) { lock.withLock { if result == "ok" { joinsOK += 1 } else { joinsRefused += 1 } } }
+
+    func signalingError() { lock.withLock { signalingErrors += 1 } }
+    func mediaSessionClosed() { lock.withLock { sessionsClosed += 1 } }
+    func webSocketMessage(direction: String, type: String) { lock.withLock { webSocketMessages[direction, default: [:]][type, default: 0] += 1 } }
 
     public var signalingConnections: Int { lock.withLock { connections } }
 
@@ -186,6 +194,97 @@ public final class ServerMetrics: @unchecked Sendable {
         if let rss = process.residentBytes {
             metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [("", "\(rss)")])
         }
+        out += rtcdCompatibleText(media: media, calls: calls, process: process, audioSlots: audioSlots)
+        return out
+    }
+
+    /// The label value rtcd puts in `groupID` and `clientID` (its chat-server installation); serve has one.
+    public static let rtcdGroup = "callsctl"
+
+    /// Audio streams each participant receives (the server's `limits.audio_slots`), for the outgoing track count.
+    public var audioSlots: Int {
+        get { lock.withLock { slots } }
+        set { lock.withLock { slots = newValue } }
+    }
+    private var slots = 3
+
+    /// The same figures under rtcd's names, types and labels (rtcd `service/perf/metrics.go`), so that rtcd's
+    /// Grafana dashboard (ID 23225) and alerts read a `serve` as they read an rtcd. Where serve has no such data
+    /// (client stats come over rtcd's data channel, which serve has not) the histograms are there and empty.
+    func rtcdCompatibleText(media: MediaBackendMetrics, calls: ControlCallFigures, process: ProcessFigures, audioSlots: Int) -> String {
+        let snapshot = lock.withLock { (bucketCounts, handshakeCount, handshakeSum, connections, signalingErrors, sessionsClosed, webSocketMessages) }
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (suffix, value) in samples { out += "\(name)\(suffix) \(value)\n" }
+        }
+        let group = "groupID=\"\(Self.rtcdGroup)\""
+        func histogram(_ name: String, _ help: String, labels extra: String = "", bounds: [Double], counts: [UInt64], count: UInt64, sum: Double) {
+            let labels = group + extra
+            var samples: [(String, String)] = []
+            for (i, bound) in bounds.enumerated() { samples.append(("_bucket{\(labels),le=\"\(Self.format(bound))\"}", "\(i < counts.count ? counts[i] : 0)")) }
+            samples.append(("_bucket{\(labels),le=\"+Inf\"}", "\(count)"))
+            samples.append(("_sum{\(labels)}", Self.format(sum)))
+            samples.append(("_count{\(labels)}", "\(count)"))
+            metric(name, "histogram", help, samples)
+        }
+        metric("rtcd_rtc_sessions_total", "gauge", "Total number of active RTC sessions", [("{\(group)}", "\(media.sessions)")])
+        metric("rtcd_rtc_conn_states_total", "counter", "Total number of RTC connection state changes", [
+            ("{type=\"connected\"}", "\(snapshot.1)"), ("{type=\"disconnected\"}", "0"),
+            ("{type=\"failed\"}", "\(media.iceFailures + media.dtlsFailures)"), ("{type=\"closed\"}", "\(snapshot.5)"),
+        ])
+        metric("rtcd_rtc_errors_total", "counter", "Total number of RTC related errors", [
+            ("{\(group),type=\"signaling\"}", "\(snapshot.4)"), ("{\(group),type=\"signaling_lock_timeout\"}", "0"),
+            ("{\(group),type=\"ice\"}", "\(media.iceFailures)"), ("{\(group),type=\"rtp\"}", "\(media.sendErrors + media.sendBufferFull)"),
+            ("{\(group),type=\"track\"}", "\(media.rejectedSections.values.reduce(0, +))"),
+        ])
+        // Tracks: every participant publishes a microphone, a presenter a screen; each receives up to `audioSlots`
+        // of the others' audio and the screen of the call.
+        var audioOut = 0
+        for (_, n) in calls.participants { audioOut += n * min(max(n - 1, 0), audioSlots) }
+        let participants = calls.participants.values.reduce(0, +)
+        metric("rtcd_rtc_rtp_tracks_total", "gauge", "Total number of active RTP tracks", [
+            ("{\(group),direction=\"in\",type=\"audio\"}", "\(participants)"),
+            ("{\(group),direction=\"in\",type=\"screen\"}", "\(calls.presenters)"),
+            ("{\(group),direction=\"out\",type=\"audio\"}", "\(audioOut)"),
+            ("{\(group),direction=\"out\",type=\"screen\"}", "\(calls.presenterViewers)"),
+        ])
+        histogram(
+            "rtcd_rtc_connection_time", "Time to establish an RTC connection (offer to DTLS connected), in seconds",
+            bounds: Self.handshakeBuckets, counts: snapshot.0, count: snapshot.1, sum: snapshot.2)
+        let latency = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1]
+        let loss = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1]
+        histogram("rtcd_rtc_rtp_tracks_writes_time", "Time taken to write to RTP tracks (not measured by callsctl; see callsctl_forward_latency_seconds)", labels: ",type=\"audio\"", bounds: latency, counts: [], count: 0, sum: 0)
+        histogram("rtcd_rtc_client_loss_rate", "Client loss rate (not reported to callsctl: rtcd gets it over a data channel)", bounds: loss, counts: [], count: 0, sum: 0)
+        histogram("rtcd_rtc_client_rtt", "Client round trip time (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
+        histogram("rtcd_rtc_client_jitter", "Client latency jitter (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
+        let client = "clientID=\"\(Self.rtcdGroup)\""
+        metric("rtcd_ws_connections_total", "gauge", "Total number of active WebSocket sessions", [("{\(client)}", "\(snapshot.3)")])
+        var messages: [(String, String)] = []
+        for direction in ["in", "out"] {
+            let byType = snapshot.6[direction] ?? [:]
+            let types = byType.isEmpty ? [direction == "in" ? "join" : "reply"] : byType.keys.sorted()
+            for type in types {
+                messages.append(("{\(client),direction=\"\(direction)\",type=\"\(Self.labelValue(type))\"}", "\(byType[type] ?? 0)"))
+            }
+        }
+        metric("rtcd_ws_messages_total", "counter", "Total number of sent/received WebSocket messages", messages)
+        if let cpu = process.cpuSeconds {
+            metric("rtcd_process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [("", Self.format(cpu))])
+        }
+        if let rss = process.residentBytes {
+            metric("rtcd_process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [("", "\(rss)")])
+        }
+        if let virtual = process.virtualBytes {
+            metric("rtcd_process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", [("", "\(virtual)")])
+        }
+        if let fds = process.openFileDescriptors {
+            metric("rtcd_process_open_fds", "gauge", "Number of open file descriptors.", [("", "\(fds)")])
+        }
+        if let max = process.maxFileDescriptors {
+            metric("rtcd_process_max_fds", "gauge", "Maximum number of open file descriptors.", [("", "\(max)")])
+        }
+        metric("rtcd_process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", [("", Self.format(processStart))])
         return out
     }
 

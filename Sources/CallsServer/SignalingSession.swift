@@ -165,6 +165,7 @@ actor SignalingSession {
             sendError(.badMessage, "unknown message type \"\(UntrustedText.forLog(type, limit: 40))\"; expected one of \(Self.messageTypes)")
             return
         }
+        metrics.webSocketMessage(direction: "in", type: known.rawValue)
         switch known {
         case .join: await join(text, hasVersion: message["v"] != nil)
         case .offer: await offer(text)
@@ -566,6 +567,7 @@ actor SignalingSession {
     private func mediaClosed(reason: String) {
         guard case .inCall(let claims, _) = state else { return }
         logger.info("media session closed", metadata: ["reason": .untrusted(reason)])
+        metrics.mediaSessionClosed()
         state = .joined(claims)
         eventsTask = nil
         clearMedia()
@@ -579,6 +581,7 @@ actor SignalingSession {
             if let media {
                 await backend.closeSession(media)
                 logger.info("media session closed", metadata: ["reason": .untrusted(reason)])
+                metrics.mediaSessionClosed()
             }
             state = .joined(claims)
             clearMedia()
@@ -598,6 +601,7 @@ actor SignalingSession {
     }
 
     private func reply<T: Encodable>(_ message: T) {
+        metrics.webSocketMessage(direction: "out", type: "reply")
         send(Signaling.encode(message))
     }
 
@@ -651,6 +655,7 @@ actor SignalingSession {
 
     private func sendError(_ code: SignalingErrorCode, _ text: String) {
         logger.debug("signaling error", metadata: ["code": "\(code.rawValue)"])
+        metrics.signalingError()
         reply(Signaling.ErrorReply(v: clientVersion, code: code.rawValue, message: text))
     }
 }

@@ -124,6 +124,78 @@ import FoundationNetworking
         #expect(!stderr.utf8.contains { $0 < 0x20 && $0 != 0x0A })
     }
 
+    /// rtcd's dashboard and alerts read a `serve` as they read an rtcd: every metric their queries name is exported
+    /// (a histogram with its `_bucket`, `_sum` and `_count`), and every label they select or group by is on it.
+    @Test func rtcdDashboardQueriesFindTheirMetrics() throws {
+        let dir = TempDir()
+        let serve = try ServeCLITests.RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let r = try LoadtestCLITests.loadtest(serve, dir, ["--participants", "3", "--speakers", "1", "--duration", "1", "--ramp", "20", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let (code, text) = try ServeCLITests.get(serve.apiPort, "/metrics")
+        #expect(code == 200)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/rtcd-dashboard-queries.txt")
+        let queries = try String(contentsOf: fixture, encoding: .utf8).split(separator: "\n").map(String.init)
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        #expect(queries.count >= 20)
+        for query in queries {
+            #expect(Self.missing(query, in: text).isEmpty, "\(query): \(Self.missing(query, in: text))")
+        }
+        // The check can fail: a name serve does not export, and a label it does not put on a metric.
+        #expect(Self.missing("sum(rate(rtcd_rtc_made_up_total[5m]))", in: text) == ["rtcd_rtc_made_up_total"])
+        #expect(Self.missing("sum by (nodeID) (rtcd_rtc_sessions_total)", in: text) == ["rtcd_rtc_sessions_total{nodeID}"])
+        // And the figures are the call's: three sessions connected, three WebSocket joins.
+        #expect(text.contains("rtcd_rtc_conn_states_total{type=\"connected\"} 3\n"), "\(text)")
+        #expect(text.contains("rtcd_ws_messages_total{clientID=\"callsctl\",direction=\"in\",type=\"join\"} 3\n"), "\(text)")
+    }
+
+    /// What `query` needs that the exposition `text` lacks: metric names without a series, and `metric{label}` for
+    /// labels a selector or a `by (...)` clause uses that no series of the metric has.
+    static func missing(_ query: String, in text: String) -> [String] {
+        let series = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+        var types: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+            let words = line.split(separator: " ")
+            if words.count == 4 { types[String(words[2])] = String(words[3]) }
+        }
+        let names = matches(#"rtcd_[a-zA-Z0-9_]+"#, in: query)
+        var grouped = Set<String>()
+        for clause in matches(#"by \(([^)]*)\)"#, in: query, group: 1) {
+            for label in clause.split(separator: ",") { grouped.insert(label.trimmingCharacters(in: .whitespaces)) }
+        }
+        grouped.remove("le")
+        var problems: [String] = []
+        for name in Set(names).sorted() {
+            let base = ["_bucket", "_sum", "_count"].first { name.hasSuffix($0) && types[String(name.dropLast($0.count))] == "histogram" }
+                .map { String(name.dropLast($0.count)) } ?? name
+            let own = series.filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
+            guard !own.isEmpty, types[base] != nil else {
+                problems.append(name)
+                continue
+            }
+            // Labels of this metric's selector in the query, and the grouping labels.
+            var selected = Set<String>()
+            for selector in matches(NSRegularExpression.escapedPattern(for: name) + #"\{([^}]*)\}"#, in: query, group: 1) {
+                for matcher in selector.split(separator: ",") {
+                    if let label = matcher.split(separator: "=").first {
+                        selected.insert(label.trimmingCharacters(in: CharacterSet(charactersIn: " !~")))
+                    }
+                }
+            }
+            for label in selected.union(grouped).sorted() where !own.contains(where: { $0.contains("{\(label)=") || $0.contains(",\(label)=") }) {
+                problems.append("\(name){\(label)}")
+            }
+        }
+        return problems
+    }
+
+    static func matches(_ pattern: String, in text: String, group: Int = 0) -> [String] {
+        let regex = try! NSRegularExpression(pattern: pattern)
+        return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap {
+            Range($0.range(at: group), in: text).map { String(text[$0]) }
+        }
+    }
+
     @Test func badLogFlagsAreUsageErrors() throws {
         let r = try CLI.run(["serve", "--log-format", "xml"], dataDir: TempDir().path)
         #expect(r.status == 64, "\(r.stderr)")
