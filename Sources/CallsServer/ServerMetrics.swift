@@ -1,23 +1,33 @@
+import CoreMetrics
 import Foundation
+import Prometheus
 
-/// Counters the API side keeps itself (signaling connections, joins, handshake times), rendered
-/// together with the media backend's counters in the Prometheus text format.
+/// The metrics of `/metrics`. What the API side records (signaling connections, joins, handshake times, WebSocket
+/// messages, signaling errors, closed sessions) goes through swift-metrics into a swift-prometheus registry of its
+/// own. The media backend's packet-path counters stay plain fields of the media thread (no lock on the forwarding
+/// path): they are read at scrape time, set into the registry's families where they share one (rtcd's connection
+/// states and errors), and rendered after the registry's part.
 public final class ServerMetrics: @unchecked Sendable {
-    // @unchecked: every mutable field is read and written only while `lock` is held.
+    // @unchecked: every mutable field is read and written only while `lock` is held; the swift-metrics handles
+    // and the registry are thread-safe.
     private let lock = NSLock()
     /// Upper bounds of the handshake histogram, in seconds (offer received → DTLS connected).
     public static let handshakeBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    private var bucketCounts = [UInt64](repeating: 0, count: ServerMetrics.handshakeBuckets.count)
-    private var handshakeCount: UInt64 = 0
-    private var handshakeSum: Double = 0
+    /// The registry the API side's metrics live in (one per server, so that tests can run several).
+    public let registry = PrometheusCollectorRegistry()
+    private let factory: HelpfulPrometheusFactory
+    private let joinsOK: CoreMetrics.Counter
+    private let joinsRefused: CoreMetrics.Counter
+    private let handshakes: CoreMetrics.Recorder
+    private let connectionTime: CoreMetrics.Recorder
+    private let connected: CoreMetrics.Counter
+    private let closed: CoreMetrics.Counter
+    private let signalingErrorCount: CoreMetrics.Counter
+    private let signalingGauge: CoreMetrics.Gauge
+    private let webSocketGauge: CoreMetrics.Gauge
     private var connections = 0
-    private var joinsOK: UInt64 = 0
-    private var joinsRefused: UInt64 = 0
-    private var signalingErrors: UInt64 = 0
-    private var sessionsClosed: UInt64 = 0
-    /// WebSocket messages by direction, then type (client message types in; replies out).
-    private var webSocketMessages: [String: [String: UInt64]] = [:]
+    private var messageCounters: [String: CoreMetrics.Counter] = [:]
     /// Seconds since 1970 when the process started.
     public let processStart: Double
     /// Open API connections and the ones refused or closed by a deadline (see ``APIConnectionLimits``).
@@ -25,23 +35,90 @@ public final class ServerMetrics: @unchecked Sendable {
 
     public init(processStart: Date = ProcessStart.date) {
         self.processStart = processStart.timeIntervalSince1970
+        let factory = HelpfulPrometheusFactory(
+            registry: registry,
+            help: [
+                "callsctl_joins_total": "Join requests by result.",
+                "callsctl_handshake_seconds": "Time from a client's offer to DTLS connected.",
+                "callsctl_signaling_connections": "WebSocket signaling connections open now.",
+                "rtcd_rtc_connection_time": "Time to establish an RTC connection (offer to DTLS connected), in seconds",
+                "rtcd_rtc_conn_states_total": "Total number of RTC connection state changes",
+                "rtcd_rtc_errors_total": "Total number of RTC related errors",
+                "rtcd_ws_connections_total": "Total number of active WebSocket sessions",
+                "rtcd_ws_messages_total": "Total number of sent/received WebSocket messages",
+            ],
+            buckets: ["callsctl_handshake_seconds": Self.handshakeBuckets, "rtcd_rtc_connection_time": Self.handshakeBuckets])
+        self.factory = factory
+        let group = [("groupID", Self.rtcdGroup)]
+        let client = ("clientID", Self.rtcdGroup)
+        joinsOK = CoreMetrics.Counter(label: "callsctl_joins_total", dimensions: [("result", "ok")], factory: factory)
+        joinsRefused = CoreMetrics.Counter(label: "callsctl_joins_total", dimensions: [("result", "refused")], factory: factory)
+        handshakes = CoreMetrics.Recorder(label: "callsctl_handshake_seconds", dimensions: [], aggregate: true, factory: factory)
+        connectionTime = CoreMetrics.Recorder(label: "rtcd_rtc_connection_time", dimensions: group, aggregate: true, factory: factory)
+        connected = CoreMetrics.Counter(label: "rtcd_rtc_conn_states_total", dimensions: [("type", "connected")], factory: factory)
+        closed = CoreMetrics.Counter(label: "rtcd_rtc_conn_states_total", dimensions: [("type", "closed")], factory: factory)
+        signalingErrorCount = CoreMetrics.Counter(label: "rtcd_rtc_errors_total", dimensions: group + [("type", "signaling")], factory: factory)
+        signalingGauge = CoreMetrics.Gauge(label: "callsctl_signaling_connections", dimensions: [], factory: factory)
+        webSocketGauge = CoreMetrics.Gauge(label: "rtcd_ws_connections_total", dimensions: [client], factory: factory)
+        signalingGauge.record(0)
+        webSocketGauge.record(0)
+        _ = messageCounter(direction: "out", type: "reply")
+        _ = messageCounter(direction: "in", type: "join")
+        joinsOK.increment(by: 0)
+        joinsRefused.increment(by: 0)
+        signalingErrorCount.increment(by: 0)
+        connected.increment(by: 0)
+        closed.increment(by: 0)
+        mergeMediaFigures(MediaBackendMetrics())
     }
 
     public func observeHandshake(seconds: Double) {
+        handshakes.record(seconds)
+        connectionTime.record(seconds)
+        connected.increment()
+    }
+
+    func connectionOpened() { setConnections(lock.withLock { connections += 1; return connections }) }
+    func connectionClosed() { setConnections(lock.withLock { connections -= 1; return connections }) }
+
+    private func setConnections(_ n: Int) {
+        signalingGauge.record(n)
+        webSocketGauge.record(n)
+    }
+
+    func join(result: String) { result == "ok" ? joinsOK.increment() : joinsRefused.increment() }
+    func signalingError() { signalingErrorCount.increment() }
+    func mediaSessionClosed() { closed.increment() }
+    func webSocketMessage(direction: String, type: String) { messageCounter(direction: direction, type: type).increment() }
+
+    private func messageCounter(direction: String, type: String) -> CoreMetrics.Counter {
         lock.withLock {
-            handshakeCount += 1
-            handshakeSum += seconds
-            for (i, bound) in Self.handshakeBuckets.enumerated() where seconds <= bound { bucketCounts[i] += 1 }
+            let key = direction + "/" + type
+            if let c = messageCounters[key] { return c }
+            let c = CoreMetrics.Counter(
+                label: "rtcd_ws_messages_total", dimensions: [("clientID", Self.rtcdGroup), ("direction", direction), ("type", type)],
+                factory: factory)
+            messageCounters[key] = c
+            return c
         }
     }
 
-    func connectionOpened() { lock.withLock { connections += 1 } }
-    func connectionClosed() { lock.withLock { connections -= 1 } }
-    func join(result: String) { lock.withLock { if result == "ok" { joinsOK += 1 } else { joinsRefused += 1 } } }
-
-    func signalingError() { lock.withLock { signalingErrors += 1 } }
-    func mediaSessionClosed() { lock.withLock { sessionsClosed += 1 } }
-    func webSocketMessage(direction: String, type: String) { lock.withLock { webSocketMessages[direction, default: [:]][type, default: 0] += 1 } }
+    /// The media side's part of the registry's families (rtcd's connection states and errors), set from the
+    /// backend's plain fields at scrape time.
+    private func mergeMediaFigures(_ media: MediaBackendMetrics) {
+        let group = [("groupID", Self.rtcdGroup)]
+        func set(_ name: String, _ labels: [(String, String)], _ value: UInt64) {
+            let counter = registry.makeCounter(name: name, labels: labels, help: factory.help[name] ?? "")
+            counter.reset()
+            counter.increment(by: Int64(clamping: value))
+        }
+        set("rtcd_rtc_conn_states_total", [("type", "disconnected")], 0)
+        set("rtcd_rtc_conn_states_total", [("type", "failed")], media.iceFailures + media.dtlsFailures)
+        set("rtcd_rtc_errors_total", group + [("type", "signaling_lock_timeout")], 0)
+        set("rtcd_rtc_errors_total", group + [("type", "ice")], media.iceFailures)
+        set("rtcd_rtc_errors_total", group + [("type", "rtp")], media.sendErrors + media.sendBufferFull)
+        set("rtcd_rtc_errors_total", group + [("type", "track")], UInt64(media.rejectedSections.values.reduce(0, +)))
+    }
 
     public var signalingConnections: Int { lock.withLock { connections } }
 
@@ -55,10 +132,8 @@ public final class ServerMetrics: @unchecked Sendable {
     }
 
     func prometheusText(media: MediaBackendMetrics, build version: String, calls: ControlCallFigures) -> String {
-        let snapshot = lock.withLock {
-            (bucketCounts, handshakeCount, handshakeSum, connections, joinsOK, joinsRefused)
-        }
-        var out = ""
+        mergeMediaFigures(media)
+        var out = registry.emitToString()
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for (suffix, value) in samples { out += "\(name)\(suffix) \(value)\n" }
@@ -78,7 +153,6 @@ public final class ServerMetrics: @unchecked Sendable {
         ])
         metric("callsctl_dtls_failures_total", "counter", "DTLS handshakes that failed.", [("", "\(media.dtlsFailures)")])
         metric("callsctl_ice_failures_total", "counter", "ICE sessions that failed or lost consent.", [("", "\(media.iceFailures)")])
-        metric("callsctl_signaling_connections", "gauge", "WebSocket signaling connections open now.", [("", "\(snapshot.3)")])
         let api = apiConnections.snapshot
         metric("callsctl_api_connections", "gauge", "TCP connections open on the API port now (HTTP and WebSocket).", [
             ("", "\(api.open)")
@@ -90,17 +164,6 @@ public final class ServerMetrics: @unchecked Sendable {
             ("{kind=\"header\"}", "\(api.timedOut["header", default: 0])"), ("{kind=\"idle\"}", "\(api.timedOut["idle", default: 0])"),
             ("{kind=\"join\"}", "\(api.timedOut["join", default: 0])"),
         ])
-        metric("callsctl_joins_total", "counter", "Join requests by result.", [
-            ("{result=\"ok\"}", "\(snapshot.4)"), ("{result=\"refused\"}", "\(snapshot.5)"),
-        ])
-        var histogram: [(String, String)] = []
-        for (i, bound) in Self.handshakeBuckets.enumerated() {
-            histogram.append(("_bucket{le=\"\(Self.format(bound))\"}", "\(snapshot.0[i])"))
-        }
-        histogram.append(("_bucket{le=\"+Inf\"}", "\(snapshot.1)"))
-        histogram.append(("_sum", Self.format(snapshot.2)))
-        histogram.append(("_count", "\(snapshot.1)"))
-        metric("callsctl_handshake_seconds", "histogram", "Time from a client's offer to DTLS connected.", histogram)
         let speakers = media.calls.reduce(0) { $0 + $1.speakers }
         metric("callsctl_calls", "gauge", "Calls running now (channels with at least one participant).", [
             ("", "\(calls.participants.count)")
@@ -212,7 +275,6 @@ public final class ServerMetrics: @unchecked Sendable {
     /// Grafana dashboard (ID 23225) and alerts read a `serve` as they read an rtcd. Where serve has no such data
     /// (client stats come over rtcd's data channel, which serve has not) the histograms are there and empty.
     func rtcdCompatibleText(media: MediaBackendMetrics, calls: ControlCallFigures, process: ProcessFigures, audioSlots: Int) -> String {
-        let snapshot = lock.withLock { (bucketCounts, handshakeCount, handshakeSum, connections, signalingErrors, sessionsClosed, webSocketMessages) }
         var out = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -229,15 +291,6 @@ public final class ServerMetrics: @unchecked Sendable {
             metric(name, "histogram", help, samples)
         }
         metric("rtcd_rtc_sessions_total", "gauge", "Total number of active RTC sessions", [("{\(group)}", "\(media.sessions)")])
-        metric("rtcd_rtc_conn_states_total", "counter", "Total number of RTC connection state changes", [
-            ("{type=\"connected\"}", "\(snapshot.1)"), ("{type=\"disconnected\"}", "0"),
-            ("{type=\"failed\"}", "\(media.iceFailures + media.dtlsFailures)"), ("{type=\"closed\"}", "\(snapshot.5)"),
-        ])
-        metric("rtcd_rtc_errors_total", "counter", "Total number of RTC related errors", [
-            ("{\(group),type=\"signaling\"}", "\(snapshot.4)"), ("{\(group),type=\"signaling_lock_timeout\"}", "0"),
-            ("{\(group),type=\"ice\"}", "\(media.iceFailures)"), ("{\(group),type=\"rtp\"}", "\(media.sendErrors + media.sendBufferFull)"),
-            ("{\(group),type=\"track\"}", "\(media.rejectedSections.values.reduce(0, +))"),
-        ])
         // Tracks: every participant publishes a microphone, a presenter a screen; each receives up to `audioSlots`
         // of the others' audio and the screen of the call.
         var audioOut = 0
@@ -249,26 +302,12 @@ public final class ServerMetrics: @unchecked Sendable {
             ("{\(group),direction=\"out\",type=\"audio\"}", "\(audioOut)"),
             ("{\(group),direction=\"out\",type=\"screen\"}", "\(calls.presenterViewers)"),
         ])
-        histogram(
-            "rtcd_rtc_connection_time", "Time to establish an RTC connection (offer to DTLS connected), in seconds",
-            bounds: Self.handshakeBuckets, counts: snapshot.0, count: snapshot.1, sum: snapshot.2)
         let latency = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1]
         let loss = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1]
         histogram("rtcd_rtc_rtp_tracks_writes_time", "Time taken to write to RTP tracks (not measured by callsctl; see callsctl_forward_latency_seconds)", labels: ",type=\"audio\"", bounds: latency, counts: [], count: 0, sum: 0)
         histogram("rtcd_rtc_client_loss_rate", "Client loss rate (not reported to callsctl: rtcd gets it over a data channel)", bounds: loss, counts: [], count: 0, sum: 0)
         histogram("rtcd_rtc_client_rtt", "Client round trip time (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
         histogram("rtcd_rtc_client_jitter", "Client latency jitter (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
-        let client = "clientID=\"\(Self.rtcdGroup)\""
-        metric("rtcd_ws_connections_total", "gauge", "Total number of active WebSocket sessions", [("{\(client)}", "\(snapshot.3)")])
-        var messages: [(String, String)] = []
-        for direction in ["in", "out"] {
-            let byType = snapshot.6[direction] ?? [:]
-            let types = byType.isEmpty ? [direction == "in" ? "join" : "reply"] : byType.keys.sorted()
-            for type in types {
-                messages.append(("{\(client),direction=\"\(direction)\",type=\"\(Self.labelValue(type))\"}", "\(byType[type] ?? 0)"))
-            }
-        }
-        metric("rtcd_ws_messages_total", "counter", "Total number of sent/received WebSocket messages", messages)
         if let cpu = process.cpuSeconds {
             metric("rtcd_process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [("", Self.format(cpu))])
         }
