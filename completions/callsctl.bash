@@ -667,7 +667,7 @@ _callsctl_config_generate() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __callsctl_add_completions -W 'callsctl'$'\n''rtcd'$'\n''mattermost-plugin'$'\n''coturn'$'\n''nginx'$'\n''kubernetes'$'\n''systemd'$'\n''firewall'$'\n''calls-offloader'$'\n''bundle'
+        __callsctl_add_completions -W 'callsctl'$'\n''rtcd'$'\n''mattermost-plugin'$'\n''coturn'$'\n''nginx'$'\n''kubernetes'$'\n''systemd'$'\n''firewall'$'\n''calls-offloader'$'\n''grafana'$'\n''bundle'
         return
         ;;
     esac

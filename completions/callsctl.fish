@@ -288,7 +288,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
-complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config generate" -eq 1' -fka 'callsctl rtcd mattermost-plugin coturn nginx kubernetes systemd firewall calls-offloader bundle'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl config generate" -eq 1' -fka 'callsctl rtcd mattermost-plugin coturn nginx kubernetes systemd firewall calls-offloader grafana bundle'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" domain' -l 'domain' -d 'Public DNS name of the media server (required).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" public-ip' -l 'public-ip' -d 'Public IP of the media server (required).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl config generate" ice-host-override' -l 'ice-host-override' -d 'Address advertised in ICE candidates. Default: the public IP.' -rfka ''
