@@ -173,13 +173,13 @@ _callsctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    serve|doctor|probe|ports|config|channel|token|loadtest|version|help)
+    serve|doctor|probe|ports|config|channel|calls|token|loadtest|version|help)
         # Offer subcommand argument completions
         "_callsctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'serve doctor probe ports config channel token loadtest version help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'serve doctor probe ports config channel calls token loadtest version help' -- "${cur}"))
         ;;
     esac
 }
@@ -673,7 +673,7 @@ _callsctl_config_generate() {
     # Offer positional completions
     case "${positional_number}" in
     1)
-        __callsctl_add_completions -W 'callsctl'$'\n''rtcd'$'\n''mattermost-plugin'$'\n''coturn'$'\n''nginx'$'\n''kubernetes'$'\n''systemd'$'\n''firewall'$'\n''calls-offloader'$'\n''bundle'
+        __callsctl_add_completions -W 'callsctl'$'\n''rtcd'$'\n''mattermost-plugin'$'\n''coturn'$'\n''nginx'$'\n''kubernetes'$'\n''systemd'$'\n''firewall'$'\n''calls-offloader'$'\n''grafana'$'\n''bundle'
         return
         ;;
     esac
@@ -908,6 +908,107 @@ _callsctl_channel_testmode() {
     case "${positional_number}" in
     1)
         __callsctl_add_completions -W 'on'$'\n''off'$'\n''status'
+        return
+        ;;
+    esac
+}
+
+_callsctl_calls() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __callsctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    list|end|remove)
+        # Offer subcommand argument completions
+        "_callsctl_calls_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'list end remove' -- "${cur}"))
+        ;;
+    esac
+}
+
+_callsctl_calls_list() {
+    repeating_flags=()
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--data-dir --url --admin-key-file --timeout)
+    __callsctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--data-dir')
+        __callsctl_add_completions -d
+        return
+        ;;
+    '--url')
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--timeout')
+        return
+        ;;
+    esac
+}
+
+_callsctl_calls_end() {
+    repeating_flags=()
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--data-dir --url --admin-key-file --timeout)
+    __callsctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--data-dir')
+        __callsctl_add_completions -d
+        return
+        ;;
+    '--url')
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--timeout')
+        return
+        ;;
+    esac
+}
+
+_callsctl_calls_remove() {
+    repeating_flags=()
+    non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--data-dir --url --admin-key-file --timeout)
+    __callsctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--data-dir')
+        __callsctl_add_completions -d
+        return
+        ;;
+    '--url')
+        return
+        ;;
+    '--admin-key-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--timeout')
         return
         ;;
     esac

@@ -9,7 +9,9 @@ TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 open
   # stays suspended) and GStreamer's webrtcbin (libnice; driven from Debian's python3 through gi).
   firefox-esr pulseaudio
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gst-1.0
-  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1)
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
+  # promtool parses the generated Grafana dashboard's queries as Prometheus does.
+  prometheus)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
@@ -40,6 +42,8 @@ if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now coturn >/dev/null 2>&1 || true
   # nginx's package starts a system nginx on port 80; the config tests only run `nginx -t` on generated files.
   systemctl disable --now nginx >/dev/null 2>&1 || true
+  # prometheus's package starts a system Prometheus on 9090; the tests use only promtool.
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 # Without systemd as PID 1 (containers) the package's postinst may have started nginx through its init script.
 if [[ "${1:-}" == "--test" ]] && [[ -s /run/nginx.pid ]] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then

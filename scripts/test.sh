@@ -24,7 +24,7 @@ fi
 
 echo "== tests"
 # Real peers are part of the suite: fail, don't skip, when one is missing.
-export CALLSCTL_REQUIRE_AIORTC=1 CALLSCTL_REQUIRE_FIREFOX=1 CALLSCTL_REQUIRE_GSTREAMER=1
+export CALLSCTL_REQUIRE_AIORTC=1 CALLSCTL_REQUIRE_FIREFOX=1 CALLSCTL_REQUIRE_GSTREAMER=1 CALLSCTL_REQUIRE_PROMTOOL=1
 # Three runs on this 2-core machine, so no test starves another of CPU:
 # 1. one at a time: the CPU-bound property and fuzz-style tests (they would hold both cores for seconds), and
 #    the tests of server-side timers (consent expiry, keepalive, rate limits), which a busy parallel start-up

@@ -19,12 +19,13 @@ struct CallsCtl: AsyncParsableCommand {
               callsctl serve
               callsctl channel enable 4xp9fdt3pbdp7nrw7xjmrd8kkc
               callsctl channel list --disabled --json
+              callsctl calls list
               callsctl probe stun stun.example.com:3478
               callsctl ports check --host calls.example.com
             """,
         version: BuildInfo.version,
         subcommands: [
-            Serve.self, Doctor.self, Probe.self, Ports.self, Config.self, Channel.self, Token.self,
+            Serve.self, Doctor.self, Probe.self, Ports.self, Config.self, Channel.self, Calls.self, Token.self,
             Loadtest.self, Version.self, GenerateDocs.self,
         ]
     )

@@ -7,7 +7,7 @@ import Testing
     @Test func helpListsEveryCommand() throws {
         let r = try CLI.run(["--help"], dataDir: nil)
         #expect(r.status == 0)
-        for command in ["serve", "doctor", "probe", "ports", "config", "channel", "token", "loadtest", "version"] {
+        for command in ["serve", "doctor", "probe", "ports", "config", "channel", "calls", "token", "loadtest", "version"] {
             #expect(r.stdout.contains("  \(command) "), "help lacks \(command)")
         }
         #expect(!r.stdout.contains("generate-docs"), "the docs generator is hidden")

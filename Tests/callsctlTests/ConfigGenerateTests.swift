@@ -76,7 +76,7 @@ import Glibc
         let files = try #require(json["files"] as? [[String: Any]]).compactMap { $0["path"] as? String }
         for f in ["README.md", "secrets/secrets.env", "coturn/turnserver.conf", "rtcd/config.toml", "callsctl/callsctl.toml",
                   "mattermost/plugin-settings.json", "kubernetes/callsctl.yaml", "systemd/callsctl.service", "firewall/callsctl.nft",
-                  "nginx/callsctl.conf", "calls-offloader/config.toml"] {
+                  "nginx/callsctl.conf", "calls-offloader/config.toml", "grafana/callsctl-dashboard.json"] {
             #expect(files.contains(f), "missing \(f)")
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(f)"), "not written: \(f)")
         }
@@ -422,7 +422,7 @@ import Glibc
     @Test func usageErrorsExit64() throws {
         let unknown = try CLI.run(["config", "generate", "apache", "--domain", "c.example.com"], dataDir: nil)
         #expect(unknown.status == 64)
-        #expect(unknown.stderr.contains("unknown target 'apache'; choose one of: callsctl, rtcd, mattermost-plugin, coturn, nginx, kubernetes, systemd, firewall, calls-offloader, bundle."))
+        #expect(unknown.stderr.contains("unknown target 'apache'; choose one of: callsctl, rtcd, mattermost-plugin, coturn, nginx, kubernetes, systemd, firewall, calls-offloader, grafana, bundle."))
         let noOut = try CLI.run(["config", "generate", "bundle", "--domain", "c.example.com", "--public-ip", "203.0.113.7"], dataDir: nil)
         #expect(noOut.status == 64)
         #expect(noOut.stderr.contains("bundle writes a folder; give it with --out DIR."))

@@ -4,7 +4,7 @@ import Foundation
 /// and in which order.
 enum BundleGenerator {
     static let targets: [GenerateTarget] = [
-        .callsctl, .rtcd, .mattermostPlugin, .coturn, .nginx, .kubernetes, .systemd, .firewall, .callsOffloader,
+        .callsctl, .rtcd, .mattermostPlugin, .coturn, .nginx, .kubernetes, .systemd, .firewall, .callsOffloader, .grafana,
     ]
 
     static func secretFiles(_ i: DeploymentInputs) -> [GeneratedFile] {
@@ -102,6 +102,10 @@ enum BundleGenerator {
             6. Chat server: apply `mattermost/plugin-settings.json` (`mmctl config patch`) or run
                `mattermost/mmctl-commands.sh`.
             7. Check the whole path: `callsctl doctor`.
+            8. Monitoring (optional, callsctl serve): let Prometheus scrape \(i.apiURL)/metrics (the firewall
+               opens \(i.apiPort) to the chat servers' networks only: put Prometheus in one or give it a rule of its
+               own), then import `grafana/callsctl-dashboard.json` in Grafana (Dashboards > New > Import) and
+               choose that Prometheus as its data source.
 
             """
         return parts + [GeneratedFile(path: "README.md", contents: readme, description: "this overview")]

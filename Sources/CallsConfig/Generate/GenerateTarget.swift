@@ -11,6 +11,7 @@ public enum GenerateTarget: String, Sendable, CaseIterable {
     case systemd
     case firewall
     case callsOffloader = "calls-offloader"
+    case grafana
     case bundle
 
     /// The files this target writes for `inputs`, in a stable order.
@@ -25,6 +26,7 @@ public enum GenerateTarget: String, Sendable, CaseIterable {
         case .systemd: SystemdGenerator.files(inputs)
         case .firewall: FirewallGenerator.files(inputs)
         case .callsOffloader: OffloaderGenerator.files(inputs)
+        case .grafana: GrafanaGenerator.files(inputs)
         case .bundle: BundleGenerator.files(inputs)
         }
     }

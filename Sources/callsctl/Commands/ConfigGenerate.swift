@@ -24,6 +24,8 @@ struct ConfigGenerate: AsyncParsableCommand {
               systemd          systemd/callsctl.service, systemd/90-callsctl.conf (sysctl)
               firewall         firewall/*.nft (nftables; needs --chat-server-cidr)
               calls-offloader  calls-offloader/config.toml (needs --mattermost-url)
+              grafana          grafana/callsctl-dashboard.json (a dashboard for serve's
+                               /metrics: calls, forwarding, loss, latency, failures)
               bundle           all of the above, secrets/ and README.md; needs --out
 
             Without --out the files go to standard output (several files each after \
@@ -51,6 +53,7 @@ struct ConfigGenerate: AsyncParsableCommand {
                 --chat-server-cidr 10.0.0.0/24 --out .
               callsctl config generate calls-offloader IN \\
                 --mattermost-url https://chat.example.com
+              callsctl config generate grafana IN --out .
             """)
 
     @OptionGroup(title: "Global options") var global: GlobalOptions
