@@ -2,6 +2,8 @@ import CallsTestSupport
 import Foundation
 import Testing
 
+@testable import callsctl
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -304,5 +306,23 @@ import FoundationNetworking
         private var n = 0
         func set(_ value: Int) { lock.withLock { n = value } }
         var value: Int { lock.withLock { n } }
+    }
+}
+
+/// One record is one line, whatever the message and metadata hold.
+@Suite struct JSONLogLineTests {
+    @Test func controlCharactersAreEscapedAndFieldsStable() throws {
+        let line = JSONLogHandler.line(
+            time: Date(timeIntervalSince1970: 1_796_669_000.25), level: .warning, message: "a\nb\u{1B}[31mc\u{7F}\u{85}\u{2028}d\"",
+            label: "callsctl.serve",
+            metadata: ["session.id": "s1", "call.channel": .string("x\ry"), "n": .stringConvertible(3), "list": .array(["a", "b"]), "msg": "shadow"])
+        #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 })
+        #expect(line.hasPrefix("{\"time\":\"2026-12-07T18:43:20.250Z\",\"level\":\"warning\",\"msg\":\"a\\nb\\u001b[31mc\\u007f\\u0085\\u2028d\\\"\",\"logger\":\"callsctl.serve\""), "\(line)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["msg"] as? String == "a\nb\u{1B}[31mc\u{7F}\u{85}\u{2028}d\"")
+        #expect(object["call.channel"] as? String == "x\ry")
+        #expect(object["session.id"] as? String == "s1")
+        #expect(object["n"] as? String == "3")
+        #expect(object["list"] as? [String] == ["a", "b"])
     }
 }

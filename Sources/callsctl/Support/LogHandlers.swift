@@ -1,3 +1,4 @@
+import CallsServer
 import Foundation
 import Logging
 
@@ -110,27 +111,7 @@ struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                // C0 and C1 controls, DEL and the line/paragraph separators (which some readers take as newlines).
-                if c.value < 0x20 || (0x7F...0x9F).contains(c.value) || c.value == 0x2028 || c.value == 0x2029 {
-                    out += String(format: "\\u%04x", c.value)
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { jsonQuote(s) }
 
     static func timestamp(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
