@@ -107,6 +107,23 @@ public final class APIServer: Sendable {
                 }
             })
         let router = self.router
+        // NIO's upgrade handler sees only a connection's first request; after a plain one it is gone. This puts a
+        // new one (same upgrader, the same HTTP handlers to remove on upgrade) back before the next request.
+        let rearm: (ChannelHandlerContext) -> Void = { context in
+            let ops = context.pipeline.syncOperations
+            guard (try? ops.handler(type: HTTPServerUpgradeHandler.self)) == nil,
+                let encoder = try? ops.handler(type: HTTPResponseEncoder.self),
+                let decoder = try? ops.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            else { return }
+            var extra: [any RemovableChannelHandler] = [decoder]
+            if let h = try? ops.handler(type: HTTPServerPipelineHandler.self) { extra.append(h) }
+            if let h = try? ops.handler(type: NIOHTTPResponseHeadersValidator.self) { extra.append(h) }
+            if let h = try? ops.handler(type: HTTPServerProtocolErrorHandler.self) { extra.append(h) }
+            let upgradeHandler = HTTPServerUpgradeHandler(
+                upgraders: [upgrader], httpEncoder: encoder, extraHTTPHandlers: extra,
+                upgradeCompletionHandler: { context in _ = context.channel.pipeline.removeHandler(name: HTTPHandler.name) })
+            try? ops.addHandler(upgradeHandler, position: .before(context.handler))
+        }
         let counter = metrics.apiConnections
         let limits = configuration.limits
         let logger = self.logger
@@ -126,7 +143,7 @@ public final class APIServer: Sendable {
                             }
                         ))
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPHandler(router: router, connectionGuard: guardHandler), name: HTTPHandler.name)
+                        HTTPHandler(router: router, connectionGuard: guardHandler, rearmUpgrade: rearm), name: HTTPHandler.name)
                 }
             }
         let channel: any Channel

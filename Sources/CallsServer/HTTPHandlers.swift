@@ -103,12 +103,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let router: HTTPRouter
     /// The connection's deadlines (no reference cycle: both live in the same pipeline and go with it).
     private let connectionGuard: ConnectionGuard?
+    /// Puts a WebSocket upgrade handler back in front of this one (NIO's removes itself after a plain request).
+    private let rearmUpgrade: ((ChannelHandlerContext) -> Void)?
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
 
-    init(router: HTTPRouter, connectionGuard: ConnectionGuard? = nil) {
+    init(router: HTTPRouter, connectionGuard: ConnectionGuard? = nil, rearmUpgrade: ((ChannelHandlerContext) -> Void)? = nil) {
         self.router = router
         self.connectionGuard = connectionGuard
+        self.rearmUpgrade = rearmUpgrade
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -130,6 +133,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     method: head.method, uri: head.uri, authorization: head.headers.first(name: "Authorization"))
             }
             if head.method == .HEAD { response.extraHeaders.append(("X-Head", "1")) }
+            // A proxy with upstream keep-alive (nginx `keepalive`) sends a WebSocket upgrade on a connection that
+            // carried plain requests before: the next request may upgrade too.
+            if head.isKeepAlive { rearmUpgrade?(context) }
             write(response, for: head, context: context)
         }
     }

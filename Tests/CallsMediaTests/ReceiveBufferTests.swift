@@ -21,12 +21,25 @@ struct ReceiveBufferTests {
         }
         #expect(server.metrics.udpReceiveDrops == 0)
         let port = try #require(server.udpPort)
-        // Hold the media thread while far more junk arrives than the buffer holds: the kernel must drop some.
+        // Hold the media thread while far more junk arrives than the buffer holds: the kernel must drop some. The
+        // thread is held from before the first datagram until after the last (not for a fixed time: on a busy
+        // machine the flood took longer than a fixed hold, the thread read the rest, and nothing was dropped).
+        let holding = DispatchSemaphore(value: 0)
+        let flooded = DispatchSemaphore(value: 0)
         let sent = try await withThrowingTaskGroup(of: Int.self) { group in
-            group.addTask { try await server.runOnDataPlaneThread { usleep(1_500_000); return 0 } }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(100))
-                return Self.flood(port: port, datagrams: 60_000, size: 1200)
+                try await server.runOnDataPlaneThread {
+                    holding.signal()
+                    _ = flooded.wait(timeout: .now() + 120)
+                    return 0
+                }
+            }
+            group.addTask {
+                await Task.detached {
+                    _ = holding.wait(timeout: .now() + 120)
+                    defer { flooded.signal() }
+                    return Self.flood(port: port, datagrams: 60_000, size: 1200)
+                }.value
             }
             var total = 0
             for try await n in group { total += n }

@@ -152,8 +152,8 @@ import FoundationNetworking
         let slots = try #require(settings.first { $0["key"] as? String == "limits.audio_slots" })
         #expect(slots["value"] as? Int == 3)
         #expect((slots["source"] as? [String: Any])?["kind"] as? String == "default")
-        // Every key of docs/configuration.md once (21 since the connection limits and the media-thread settings).
-        #expect(settings.count == 21)
+        // Every key of docs/configuration.md once (22 since the log format).
+        #expect(settings.count == 22)
     }
 
     @Test func showNeverPrintsSecretsAndExits2OnErrors() throws {

@@ -84,7 +84,9 @@ import FoundationNetworking
     }
 
     /// Opens /ws with a raw socket, sends one text message and returns the first text reply.
-    static func webSocketExchange(port: Int, _ text: String) throws -> String {
+    /// `plainFirst`: paths requested with plain keep-alive GETs on the same connection before the upgrade (as a
+    /// proxy with upstream keep-alive does).
+    static func webSocketExchange(port: Int, _ text: String, plainFirst: [String] = []) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var tv = timeval(tv_sec: 10, tv_usec: 0)
@@ -108,6 +110,17 @@ import FoundationNetworking
             }
             defer { pending.removeFirst(n) }
             return Array(pending[0..<n])
+        }
+        for path in plainFirst {
+            sendAll(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            var head: [UInt8] = []
+            while !head.suffix(4).elementsEqual([13, 10, 13, 10]) { head += try read(1) }
+            let text = String(decoding: head, as: UTF8.self)
+            guard text.hasPrefix("HTTP/1.1 200"),
+                let line = text.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                let length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+            else { throw CLIProblem(description: "GET \(path): \(text)") }
+            _ = try read(length)
         }
         sendAll(Array("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".utf8))
         var head: [UInt8] = []
@@ -236,6 +249,22 @@ import FoundationNetworking
         let reply = try Self.webSocketExchange(port: serve.apiPort, "{\"v\":1,\"type\":\"join\",\"token\":\"\(token)\"}")
         #expect(reply.contains("\"type\":\"joined\""), "\(reply)")
         #expect(reply.contains("\"audioSlots\":3"), "\(reply)")
+    }
+
+    /// A proxy with upstream keep-alive sends the WebSocket upgrade on a connection that already carried plain
+    /// requests: serve upgrades it (NIO's upgrade handler alone looks at a connection's first request only; this
+    /// answered 426 before).
+    @Test func aWebSocketUpgradesAfterPlainRequestsOnTheSameConnection() throws {
+        let dir = TempDir()
+        let serve = try RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        let token = try CLI.run(["token", "create", "--channel", channelID(3), "--user", "dave"], dataDir: dir.path)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let reply = try Self.webSocketExchange(
+            port: serve.apiPort, "{\"v\":1,\"type\":\"join\",\"token\":\"\(token)\"}", plainFirst: ["/healthz", "/version"])
+        #expect(reply.contains("\"type\":\"joined\""), "\(reply)")
+        // Still a server that answers everyone else.
+        #expect((try? Self.get(serve.apiPort, "/healthz").0) == 200)
     }
 
     /// `--audio-slots` (and its environment twin) reach the signaling: `joined` asks for that many slots.

@@ -28,8 +28,8 @@ enum NginxGenerator {
                 keepalive 16;
             }
 
-            # WebSocket upgrades on fresh connections: the media server (like most) upgrades only a connection's
-            # first request, and a kept-alive connection has served one already.
+            # WebSocket upgrades on fresh connections: a long-lived socket should not hold a pooled keep-alive
+            # connection, and some servers upgrade only a connection's first request.
             upstream callsctl_ws {
                 server \(upstream);
             }
