@@ -1,3 +1,4 @@
+import CallsMedia
 import Foundation
 import Logging
 import NIOCore
@@ -50,7 +51,7 @@ public final class APIServer: Sendable {
     private let router: HTTPRouter
     private let registry = SessionRegistry()
     /// The settings a reload (SIGHUP) may change; new sessions take them, running ones keep theirs.
-    private let live: LiveBox
+    private let live: Locked<LiveSettings>
     /// Where signaling sessions and their tasks run (see ``ControlExecutor``).
     let control = ControlExecutor.shared
 
@@ -63,7 +64,7 @@ public final class APIServer: Sendable {
         admission: JoinAdmission? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
     ) {
         self.configuration = configuration
-        live = LiveBox(LiveSettings(iceServerSettings: configuration.iceServerSettings, maxParticipants: configuration.maxParticipants))
+        live = Locked(LiveSettings(iceServerSettings: configuration.iceServerSettings, maxParticipants: configuration.maxParticipants))
         self.backend = backend
         self.signer = signer
         self.admission = admission
@@ -200,7 +201,7 @@ public final class APIServer: Sendable {
         sendEvent: (@Sendable (String) -> Void)? = nil, close: @escaping @Sendable () -> Void
     ) -> SignalingSession {
         let state = self.state
-        let settings = live.value
+        let settings = live.current
         return SignalingSession(
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
@@ -211,25 +212,14 @@ public final class APIServer: Sendable {
     /// Settings that change without a restart: ICE servers handed to clients (TURN secret, URLs, credential
     /// lifetime) and the participant limit. Joins after this call use them; running calls go on as they are.
     public func updateLiveSettings(iceServerSettings: ICEServerSettings, maxParticipants: Int?) {
-        live.value = LiveSettings(iceServerSettings: iceServerSettings, maxParticipants: maxParticipants)
+        live.withLock { $0 = LiveSettings(iceServerSettings: iceServerSettings, maxParticipants: maxParticipants) }
     }
 
-    public var liveSettings: LiveSettings { live.value }
+    public var liveSettings: LiveSettings { live.current }
 
     public struct LiveSettings: Sendable {
         public var iceServerSettings: ICEServerSettings
         public var maxParticipants: Int?
-    }
-
-    final class LiveBox: @unchecked Sendable {
-        // @unchecked: `current` is read and written under `lock` only.
-        private let lock = NSLock()
-        private var current: LiveSettings
-        init(_ value: LiveSettings) { current = value }
-        var value: LiveSettings {
-            get { lock.withLock { current } }
-            set { lock.withLock { current = newValue } }
-        }
     }
 
     var maxMessageBytes: Int { configuration.maxMessageBytes }

@@ -8,13 +8,6 @@ import Testing
 
 @testable import LoadTest
 
-private final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
-}
-
 @Suite("Load test runner")
 struct LoadTestRunnerTests {
     /// The per-second sampler counts every participant's packets. Asked one after another, each question waits for a
@@ -35,24 +28,24 @@ struct LoadTestRunnerTests {
         // The loop is held by a task that waits for the test's leave before every turn: the test counts the turns it
         // lets the loop take until the counts are in (waiting up to 2 s for them after each, however busy the machine).
         let gate = DispatchSemaphore(value: 0)
-        let done = Flag()
+        let done = Locked(false)
         @Sendable func turn() {
             gate.wait()
-            if !done.isSet { loop.execute { turn() } }
+            if !done.current { loop.execute { turn() } }
         }
         loop.execute { turn() }
         let counting = Task {
             let counts = await LoadTestRunner.counts(participants)
-            done.set()
+            done.withLock { $0 = true }
             return counts
         }
         var turns = 0
-        while !done.isSet && turns < 10 {
+        while !done.current && turns < 10 {
             gate.signal()
             turns += 1
-            for _ in 0..<200 where !done.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<200 where !done.current { try await Task.sleep(for: .milliseconds(10)) }
         }
-        done.set()
+        done.withLock { $0 = true }
         gate.signal()
         let counts = await counting.value
         #expect(counts.count == 100)

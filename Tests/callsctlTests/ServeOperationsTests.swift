@@ -1,3 +1,4 @@
+import CallsMedia
 import CallsTestSupport
 import Foundation
 import Testing
@@ -218,7 +219,7 @@ import FoundationNetworking
         defer { if !stopped { _ = serve.stop() } }
         let adminKey = try String(contentsOfFile: "\(dir.path)/admin-key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let channel = "reloadreloadreloadreload01"
-        let result = LockedResult()
+        let result = Locked<CLI.Result?>(nil)
         let finished = DispatchSemaphore(value: 0)
         let args = [
             "loadtest", "--url", "http://127.0.0.1:\(serve.apiPort)", "--token-secret-file", "\(dir.path)/token-secret",
@@ -226,7 +227,8 @@ import FoundationNetworking
         ]
         let dataDir = dir.path
         DispatchQueue.global().async {
-            result.set(try? CLI.run(args, dataDir: dataDir, timeout: 120))
+            let r = try? CLI.run(args, dataDir: dataDir, timeout: 120)
+            result.withLock { $0 = r }
             finished.signal()
         }
         // Everyone joined (bounded), then the config changes under the running call.
@@ -247,7 +249,7 @@ import FoundationNetworking
             """.write(toFile: config, atomically: true, encoding: .utf8)
         kill(serve.process.processIdentifier, SIGHUP)
         #expect(finished.wait(timeout: .now() + 120) == .success)
-        let first = try #require(result.value, "loadtest did not run")
+        let first = try #require(result.current, "loadtest did not run")
         #expect(first.status == 0, "\(first.stderr)")
         let report = LoadtestCLITests.json(first)
         #expect((report["joins"] as? [String: Any])?["joined"] as? Int == 3)
@@ -274,38 +276,25 @@ import FoundationNetworking
         #expect(stderr.contains(" debug callsctl"), "\(stderr)")
     }
 
-    final class LockedResult: @unchecked Sendable {
-        private let lock = NSLock()
-        private var result: CLI.Result?
-        func set(_ r: CLI.Result?) { lock.withLock { result = r } }
-        var value: CLI.Result? { lock.withLock { result } }
-    }
-
     /// Participants of the call in `channel`, from the admin API (0 when there is none).
     static func participants(port: Int, key: String, channel: String) -> Int {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/calls")!)
         request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
         request.timeoutInterval = 5
         let done = DispatchSemaphore(value: 0)
-        let count = LockedCount()
+        let count = Locked(0)
         URLSession.shared.dataTask(with: request) { data, _, _ in
             if let data, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 let calls = object["calls"] as? [[String: Any]],
                 let call = calls.first(where: { $0["channel"] as? String == channel })
             {
-                count.set((call["participants"] as? [Any])?.count ?? 0)
+                let n = (call["participants"] as? [Any])?.count ?? 0
+                count.withLock { $0 = n }
             }
             done.signal()
         }.resume()
         _ = done.wait(timeout: .now() + 10)
-        return count.value
-    }
-
-    final class LockedCount: @unchecked Sendable {
-        private let lock = NSLock()
-        private var n = 0
-        func set(_ value: Int) { lock.withLock { n = value } }
-        var value: Int { lock.withLock { n } }
+        return count.current
     }
 }
 

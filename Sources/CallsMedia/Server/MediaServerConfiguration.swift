@@ -334,17 +334,21 @@ public struct CallMediaSnapshot: Sendable, Hashable {
     }
 }
 
-/// A lock-protected value, for the few pieces of state read outside the media event loop.
+/// A lock-protected value, for the few pieces of state read outside the media event loop (and the server's
+/// settings that a reload changes).
 // Sendable because every access to `value` goes through `lock`.
-final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         self.value = value
     }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    /// The value now (a copy).
+    public var current: Value { withLock { $0 } }
+
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)

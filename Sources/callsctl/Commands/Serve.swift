@@ -364,7 +364,7 @@ struct Serve: AsyncParsableCommand {
         }
         defer { watchdog.cancel() }
 
-        let current = ServeSettingsBox(settings, turnSecret: ice.turnSecret)
+        let current = Locked(RunningSettings(settings: settings, turnSecret: ice.turnSecret))
         let hangupTask = Task {
             while !Task.isCancelled {
                 _ = await hangups.next()
@@ -379,7 +379,7 @@ struct Serve: AsyncParsableCommand {
         server.drain()
         let active = server.activeSessions
         notifier?.send("STOPPING=1\nSTATUS=draining \(active) session(s)")
-        let drainTimeout = current.settings.drainTimeout
+        let drainTimeout = current.current.settings.drainTimeout
         logger.info(
             "draining", metadata: ["signal": "\(Self.name(signal))", "sessions": "\(active)", "timeout": "\(drainTimeout)"])
         if active > 0 && drainTimeout > 0 {
@@ -403,8 +403,9 @@ extension Serve {
     /// run changes for the joins after it: the ICE servers handed to clients (TURN secret, URLs and credential
     /// lifetime), the participant limit, the log level and the drain timeout. Other changes are logged as needing
     /// a restart. A config that does not load, or a TURN secret that cannot be read, changes nothing.
-    func reload(_ current: ServeSettingsBox, server: APIServer, level: LiveLogLevel, logger: Logger, out: Output) {
-        let old = current.settings
+    func reload(_ current: Locked<RunningSettings>, server: APIServer, level: LiveLogLevel, logger: Logger, out: Output) {
+        let running = current.current
+        let old = running.settings
         let new: ServeSettings
         do {
             new = try ServeSettings(resolving: self, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir, out: out)
@@ -424,7 +425,7 @@ extension Serve {
         var applied: [String] = []
         if new.stunURLs != old.stunURLs || new.turnURLs != old.turnURLs { applied.append("rtc.ice_servers") }
         if new.turnTTL != old.turnTTL { applied.append("rtc.turn.credentials_expiration_minutes") }
-        if new.turnSecretFile != old.turnSecretFile || ice.turnSecret != current.turnSecret {
+        if new.turnSecretFile != old.turnSecretFile || ice.turnSecret != running.turnSecret {
             applied.append("rtc.turn.static_auth_secret_file")
         }
         if new.maxParticipants != old.maxParticipants { applied.append("limits.max_participants") }
@@ -447,7 +448,7 @@ extension Serve {
         check(new.maxConnectionsPerAddress != old.maxConnectionsPerAddress, "api.max_connections_per_address")
         check(new.logFormat != old.logFormat, "logger.log_format")
         server.updateLiveSettings(iceServerSettings: ice, maxParticipants: new.maxParticipants)
-        level.value = effectiveLevel(new)
+        level.withLock { $0 = effectiveLevel(new) }
         // What needs a restart keeps its running value, so that a later reload still reports it.
         var kept = new
         kept.rtcListen = old.rtcListen
@@ -464,7 +465,7 @@ extension Serve {
         kept.maxConnections = old.maxConnections
         kept.maxConnectionsPerAddress = old.maxConnectionsPerAddress
         kept.logFormat = old.logFormat
-        current.update(kept, turnSecret: ice.turnSecret)
+        current.withLock { $0 = RunningSettings(settings: kept, turnSecret: ice.turnSecret) }
         logger.notice(
             "reloaded the config",
             metadata: [
@@ -513,24 +514,10 @@ enum AdminKeyAccess {
     }
 }
 
-/// The settings `serve` runs with now, as reloads change them.
-final class ServeSettingsBox: @unchecked Sendable {
-    // @unchecked: read and written under `lock` only.
-    private let lock = NSLock()
-    private var current: ServeSettings
-    private var secret: [UInt8]?
-    init(_ settings: ServeSettings, turnSecret: [UInt8]?) {
-        current = settings
-        secret = turnSecret
-    }
-    var settings: ServeSettings { lock.withLock { current } }
-    var turnSecret: [UInt8]? { lock.withLock { secret } }
-    func update(_ settings: ServeSettings, turnSecret: [UInt8]?) {
-        lock.withLock {
-            current = settings
-            secret = turnSecret
-        }
-    }
+/// The settings `serve` runs with now, as reloads change them, and the TURN secret read for them.
+struct RunningSettings: Sendable {
+    var settings: ServeSettings
+    var turnSecret: [UInt8]?
 }
 
 /// The settings after merging defaults, config file, environment and flags (flags win); see Serve+Config.swift.

@@ -1,3 +1,4 @@
+import CallsMedia
 import CallsServer
 import Foundation
 import Logging
@@ -7,16 +8,7 @@ import Glibc
 #endif
 
 /// The log level every handler of `serve` reads, so that a reload (SIGHUP) changes it for all loggers at once.
-final class LiveLogLevel: @unchecked Sendable {
-    // @unchecked: `current` is read and written under `lock` only.
-    private let lock = NSLock()
-    private var current: Logger.Level
-    init(_ level: Logger.Level) { current = level }
-    var value: Logger.Level {
-        get { lock.withLock { current } }
-        set { lock.withLock { current = newValue } }
-    }
-}
+typealias LiveLogLevel = Locked<Logger.Level>
 
 /// swift-log's text handler on standard error, with the level of a ``LiveLogLevel``.
 struct TextLogHandler: LogHandler {
@@ -31,7 +23,7 @@ struct TextLogHandler: LogHandler {
     }
 
     var logLevel: Logger.Level {
-        get { override ?? level.value }
+        get { override ?? level.current }
         set { override = newValue }
     }
     var metadata: Logger.Metadata {
@@ -67,7 +59,7 @@ struct JSONLogHandler: LogHandler {
     /// A level set on one logger (`logger.logLevel = ...`) wins over the shared one.
     var override: Logger.Level?
     var logLevel: Logger.Level {
-        get { override ?? level.value }
+        get { override ?? level.current }
         set { override = newValue }
     }
     var metadata: Logger.Metadata = [:]
