@@ -238,6 +238,28 @@ import Testing
         #expect(noFile.stderr.hasPrefix("error: --admin-key-file: the admin key file /nonexistent/admin-key does not exist."), "\(noFile.stderr)")
     }
 
+    /// serve took its admin key file from its config file: `calls` finds it there (CALLSCTL_CONFIG, or callsctl.toml
+    /// in the data directory), as serve does.
+    @Test func theKeyFileOfServesConfigFileIsUsed() throws {
+        let dir = TempDir()
+        let key = dir.url.appendingPathComponent("ops-admin-key").path
+        try "ops-key-0123456789abcdef0123456789\n".write(toFile: key, atomically: true, encoding: .utf8)
+        chmod(key, 0o600)
+        let config = dir.url.appendingPathComponent("callsctl.toml").path
+        try "[api]\nsecurity.admin_key_file = \"\(key)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        // callsctl.toml in the data directory is serve's config too.
+        let serve = try RunningServe(dataDir: dir.path)
+        defer { _ = serve.stop() }
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("admin-key").path))
+        let listed = try Self.calls(serve, dir, ["list", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        // And through CALLSCTL_CONFIG from another data directory.
+        let elsewhere = TempDir()
+        let viaEnv = try CLI.run(
+            ["calls", "list", "--url", "http://127.0.0.1:\(serve.apiPort)"], dataDir: elsewhere.path, env: ["CALLSCTL_CONFIG": config])
+        #expect(viaEnv.status == 0, "\(viaEnv.stderr)")
+    }
+
     @Test func anUnreachableServerIsSaidSo() throws {
         let dir = TempDir()
         let key = dir.url.appendingPathComponent("admin-key")

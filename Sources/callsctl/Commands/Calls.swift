@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallsConfig
 import CallsServer
 import CallsStore
 import Foundation
@@ -11,7 +12,8 @@ struct Calls: AsyncParsableCommand {
         discussion: """
             Talks to the admin API of a running `callsctl serve` (GET /api/v1/calls, DELETE \
             /api/v1/calls/CHANNEL, DELETE /api/v1/sessions/SESSION) with "Authorization: Bearer KEY". \
-            The key is read from --admin-key-file, else $CALLSCTL_ADMIN_KEY_FILE, else admin-key in the \
+            The key is read from --admin-key-file, else $CALLSCTL_ADMIN_KEY_FILE, else the api.security.admin_key_file \
+            of serve's config file ($CALLSCTL_CONFIG, or callsctl.toml in the data directory), else admin-key in the \
             data directory (the file serve generates and prints as "admin key file:" at start). The key \
             is never printed.
 
@@ -38,7 +40,7 @@ struct AdminAPIOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "File with the admin API bearer key.",
-            discussion: "Default: $CALLSCTL_ADMIN_KEY_FILE, else admin-key in the data directory.", valueName: "file"),
+            discussion: "Default: $CALLSCTL_ADMIN_KEY_FILE, else serve's config file's api.security.admin_key_file, else admin-key in the data directory.", valueName: "file"),
         completion: .file())
     var adminKeyFile: String?
 
@@ -70,12 +72,19 @@ struct AdminAPIClient {
     init(_ options: AdminAPIOptions, global: GlobalOptions) throws {
         do { base = try ProbeURL(parsing: options.url) } catch { throw CLIError("--url \(options.url): \(error)", exitCode: .usage) }
         timeout = .milliseconds(Int64(options.timeout * 1000))
-        let env = ProcessInfo.processInfo.environment["CALLSCTL_ADMIN_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let environment = ProcessInfo.processInfo.environment
+        let env = environment["CALLSCTL_ADMIN_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        // serve's config file (CALLSCTL_CONFIG, else callsctl.toml in the data directory), as serve finds it.
+        let config = ConfigFileLocation.find(flag: nil, environment: environment, dataDir: global.resolvedDataDir).path
+        let configured = config.flatMap { CallsConfig.resolve(filePath: $0).config.adminKeyFile }
         let path: String
         let source: String?
         if let file = options.adminKeyFile ?? env {
             path = (file as NSString).expandingTildeInPath
             source = options.adminKeyFile != nil ? "--admin-key-file" : "CALLSCTL_ADMIN_KEY_FILE"
+        } else if let file = configured, let config {
+            path = (file as NSString).expandingTildeInPath
+            source = "\(config) api.security.admin_key_file"
         } else {
             // Read only: serve generates this file, and a key made here would match no server.
             path = (global.resolvedDataDir as NSString).appendingPathComponent(AdminKey.defaultFileName)
