@@ -281,13 +281,11 @@ public final class ServerMetrics: @unchecked Sendable {
             for (suffix, value) in samples { out += "\(name)\(suffix) \(value)\n" }
         }
         let group = "groupID=\"\(Self.rtcdGroup)\""
-        func histogram(_ name: String, _ help: String, labels extra: String = "", bounds: [Double], counts: [UInt64], count: UInt64, sum: Double) {
+        /// A histogram serve has no observations for (rtcd fills it from data serve does not get): its buckets at 0.
+        func emptyHistogram(_ name: String, _ help: String, labels extra: String = "", bounds: [Double]) {
             let labels = group + extra
-            var samples: [(String, String)] = []
-            for (i, bound) in bounds.enumerated() { samples.append(("_bucket{\(labels),le=\"\(Self.format(bound))\"}", "\(i < counts.count ? counts[i] : 0)")) }
-            samples.append(("_bucket{\(labels),le=\"+Inf\"}", "\(count)"))
-            samples.append(("_sum{\(labels)}", Self.format(sum)))
-            samples.append(("_count{\(labels)}", "\(count)"))
+            var samples = (bounds.map { Self.format($0) } + ["+Inf"]).map { ("_bucket{\(labels),le=\"\($0)\"}", "0") }
+            samples += [("_sum{\(labels)}", "0"), ("_count{\(labels)}", "0")]
             metric(name, "histogram", help, samples)
         }
         metric("rtcd_rtc_sessions_total", "gauge", "Total number of active RTC sessions", [("{\(group)}", "\(media.sessions)")])
@@ -304,10 +302,10 @@ public final class ServerMetrics: @unchecked Sendable {
         ])
         let latency = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1]
         let loss = [0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1]
-        histogram("rtcd_rtc_rtp_tracks_writes_time", "Time taken to write to RTP tracks (not measured by callsctl; see callsctl_forward_latency_seconds)", labels: ",type=\"audio\"", bounds: latency, counts: [], count: 0, sum: 0)
-        histogram("rtcd_rtc_client_loss_rate", "Client loss rate (not reported to callsctl: rtcd gets it over a data channel)", bounds: loss, counts: [], count: 0, sum: 0)
-        histogram("rtcd_rtc_client_rtt", "Client round trip time (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
-        histogram("rtcd_rtc_client_jitter", "Client latency jitter (not reported to callsctl)", bounds: latency, counts: [], count: 0, sum: 0)
+        emptyHistogram("rtcd_rtc_rtp_tracks_writes_time", "Time taken to write to RTP tracks (not measured by callsctl; see callsctl_forward_latency_seconds)", labels: ",type=\"audio\"", bounds: latency)
+        emptyHistogram("rtcd_rtc_client_loss_rate", "Client loss rate (not reported to callsctl: rtcd gets it over a data channel)", bounds: loss)
+        emptyHistogram("rtcd_rtc_client_rtt", "Client round trip time (not reported to callsctl)", bounds: latency)
+        emptyHistogram("rtcd_rtc_client_jitter", "Client latency jitter (not reported to callsctl)", bounds: latency)
         if let cpu = process.cpuSeconds {
             metric("rtcd_process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [("", Self.format(cpu))])
         }
