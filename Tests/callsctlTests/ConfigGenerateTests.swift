@@ -482,6 +482,15 @@ import Glibc
         #expect(bad.status != 0)
     }
 
+    /// A folder for a coturn test; nil (recorded as an issue) without Debian's coturn.
+    func coturnSandbox() -> TempDir? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/turnserver") else {
+            Issue.record("coturn is not installed (scripts/install-deps.sh --test)")
+            return nil
+        }
+        return TempDir()
+    }
+
     /// A folder with a test certificate for an nginx test; nil (recorded as an issue) without nginx or curl.
     func nginxSandbox() throws -> TempDir? {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx"), FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
@@ -691,11 +700,7 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(1))) func generatedCoturnConfigRelaysWithTheGeneratedSecret() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/turnserver") else {
-            Issue.record("coturn is not installed (scripts/install-deps.sh --test)")
-            return
-        }
-        let tmp = TempDir()
+        guard let tmp = coturnSandbox() else { return }
         let dir = tmp.path
         try makeCertificate(in: dir)
         let port = try Self.freePortPair()
@@ -761,11 +766,7 @@ import Glibc
     /// The generated deny list is what stops relaying to private peers: with coturn's own loopback ban lifted
     /// (`--allow-loopback-peers`) and no allowed-peer-ip, a relay to the probe's peer on 127.0.0.1 is refused.
     @Test(.timeLimit(.minutes(1))) func generatedCoturnConfigDeniesPrivatePeers() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/turnserver") else {
-            Issue.record("coturn is not installed (scripts/install-deps.sh --test)")
-            return
-        }
-        let tmp = TempDir()
+        guard let tmp = coturnSandbox() else { return }
         let dir = tmp.path
         let port = try Self.freePortPair()
         let relay = Int.random(in: 40000...58000)
@@ -818,11 +819,7 @@ import Glibc
     /// not know, as 4.7 does for the removed no-tlsv1. Here the generated file for 4.7 is run with an unknown option
     /// added, and the log names it; the file for 4.7 has no no-tlsv1 lines for it to name.
     @Test(.timeLimit(.minutes(1))) func coturnNamesOptionsItDoesNotKnow() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/turnserver") else {
-            Issue.record("coturn is not installed (scripts/install-deps.sh --test)")
-            return
-        }
-        let tmp = TempDir()
+        guard let tmp = coturnSandbox() else { return }
         let dir = tmp.path
         let r = try CLI.run(
             ["config", "generate", "coturn", "--domain", "calls.test", "--public-ip", "127.0.0.1", "--turn-port", "\(try Self.freePortPair())",
