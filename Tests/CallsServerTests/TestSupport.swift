@@ -142,6 +142,10 @@ struct RunningServer {
         // than three 15 s intervals, and the server would drop it (a flake seen beside two busy loops: "send: Broken
         // pipe" after 66 s). The keepalive tests set their own short interval.
         config.webSocketPingInterval = .seconds(600)
+        // The same for a socket in no call: a test that sends many messages before joining (each answered only when
+        // the test process gets the CPU) once took over 60 s on a busy CI machine and was closed with join_timeout.
+        // The join-timeout test sets its own short limit.
+        config.limits.joinTimeout = .seconds(600)
         configure(&config)
         let server = APIServer(
             configuration: config, backend: backend, signer: JoinTokenSigner(secret: testSecret), admission: admission,
