@@ -20,12 +20,15 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Clusters keep their shared state in the PostgreSQL that Mattermost already runs.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .executableTarget(
             name: "callsctl",
             dependencies: [
                 "CallsStore", "CallsWire", "CallsMedia", "Probes", "CallsServer", "CallsConfig", "Doctor", "LoadTest",
+                "CallsCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -39,6 +42,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CallsConfig", swiftSettings: swiftSettings),
+        // Several serve nodes on one PostgreSQL: channel settings, the node registry and call placement.
+        .target(
+            name: "CallsCluster",
+            dependencies: [
+                "CallsStore", "CallsServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "LoadTest",
             dependencies: [
@@ -134,7 +150,8 @@ let package = Package(
         .testTarget(
             name: "CallsConfigTests", dependencies: ["CallsConfig", "CallsTestSupport"], resources: [.copy("Golden")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "CallsStoreTests", dependencies: ["CallsStore", "CallsTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CallsStoreTests", dependencies: ["CallsStore", "CallsCluster", "CallsTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsWireTests",
             dependencies: ["CallsWire", "CallsTestSupport"],

@@ -11,7 +11,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case tooNew
         /// The file system holding the database is full.
         case diskFull
-        /// Another SQLite error.
+        /// The cluster's PostgreSQL cannot be reached (refused, timed out, authentication failed).
+        case unreachable
+        /// Another SQLite or PostgreSQL error.
         case other
     }
 
@@ -51,6 +53,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
                 no space left on device: the settings database \(path) cannot be written (\(detail)). Nothing \
                 was changed. Fix: free space on the file system that holds \(folder) (df -h '\(folder)'), then \
                 run the command again, or choose another place with --data-dir or CALLSCTL_DATA_DIR.
+                """
+        case .unreachable:
+            return """
+                cannot reach the cluster database \(path) (\(detail)). Fix: check that PostgreSQL runs and accepts \
+                connections from this host (listen_addresses, pg_hba.conf), and that the user, password and database \
+                in the URL are right; `psql '\(path)'` tests the same connection.
                 """
         case .other:
             return "the settings database \(path) failed: \(detail)"

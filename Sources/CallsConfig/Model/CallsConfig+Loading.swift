@@ -128,10 +128,17 @@ public struct CallsConfig: Sendable, Hashable {
     /// `debug`, `info`, `warn` or `error`.
     public var logLevel: String { (string("logger.console_level") ?? "info").lowercased() }
     public var logFormat: String { (string("logger.log_format") ?? "text").lowercased() }
+    /// The cluster's PostgreSQL URL; nil: a single node on SQLite.
+    public var clusterDatabaseURL: String? { string("cluster.database_url").flatMap { $0.isEmpty ? nil : $0 } }
+    public var clusterDatabasePasswordFile: String? { string("cluster.database_password_file") }
+    public var clusterNodeID: String? { string("cluster.node_id") }
+    public var clusterPublicURL: String? { string("cluster.public_url") }
+    public var clusterHeartbeatTimeout: Int { int("cluster.heartbeat_timeout") ?? 5 }
 
     /// The value as `config show` prints it: `<redacted>` for secrets, TTLs set in seconds as such.
     public func displayValue(of key: String) -> String? {
         guard let value = values[key] else { return nil }
+        if key == "cluster.database_url", case .string(let url) = value { return PostgresURL.redact(url) }
         if ConfigKey.named(key)?.isSecret == true { return "<redacted>" }
         if key == "rtc.turn.credentials_expiration_minutes", let seconds = turnTTLSecondsExact, seconds % 60 != 0 {
             return "\(value) (\(seconds) seconds)"
@@ -323,7 +330,7 @@ extension CallsConfig {
         case .bool:
             guard case .bool(let b) = value else { return wrongType() }
             return .success(.bool(b))
-        case .listenAddress, .localIP, .file, .host, .choice:
+        case .listenAddress, .localIP, .file, .host, .choice, .postgresURL, .httpURL, .name:
             guard case .string(let s) = value else { return wrongType() }
             return .success(.string(s))
         case .stunServerList:
@@ -443,7 +450,7 @@ extension CallsConfig {
             case "0", "false", "no", "off": return .success(.bool(false))
             default: return .failure(Problem(message: "is not a boolean (use 1/true/yes or 0/false/no)"))
             }
-        case .listenAddress, .localIP, .file, .host, .choice:
+        case .listenAddress, .localIP, .file, .host, .choice, .postgresURL, .httpURL, .name:
             return .success(.string(trimmed))
         case .stunServerList, .iceURLList:
             return .success(.list(splitList(text)))

@@ -229,6 +229,21 @@ extension CallsConfig {
                 if !words.contains(s.lowercased()) && !(s.lowercased() == "warning" && words.contains("warn")) {
                     report(.error, key.name, "\(value) is not a known value", allowed: key.kind.allowed)
                 }
+            case (.postgresURL, .string(let s)):
+                if !s.isEmpty {
+                    do { _ = try PostgresURL(parsing: s) } catch {
+                        // The value may hold a password: the message names the key, never the value.
+                        report(.error, key.name, "\(error.description)", allowed: key.kind.allowed)
+                    }
+                }
+            case (.httpURL, .string(let s)):
+                if let problem = HTTPURLCheck.problem(s) {
+                    report(.error, key.name, "\(value) \(problem)", allowed: key.kind.allowed)
+                }
+            case (.name, .string(let s)):
+                if s.isEmpty || s.count > 63 || !s.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_.".contains($0) }) {
+                    report(.error, key.name, "\(value) is not a node name", allowed: key.kind.allowed)
+                }
             case (.host, .string(let s)):
                 let host = s.trimmingCharacters(in: .whitespaces)
                 if host.isEmpty {
@@ -322,6 +337,25 @@ extension CallsConfig {
             report(
                 .warning, "rtc.turn.static_auth_secret_file", "is set but rtc.ice_servers has no TURN URL; clients get no TURN server",
                 fix: "Add a turn: or turns: URL to rtc.ice_servers.")
+        }
+        if let db = clusterDatabaseURL {
+            if clusterPublicURL == nil {
+                report(
+                    .error, "cluster.public_url", "is not set, and a cluster node needs it: joins for a call on this node are redirected to it",
+                    allowed: ConfigKeyKind.httpURL.allowed,
+                    fix: "Set cluster.public_url (or --cluster-public-url) to the URL clients reach this node's API at, e.g. https://calls-1.example.com.")
+            }
+            if let url = try? PostgresURL(parsing: db), url.password != nil, clusterDatabasePasswordFile != nil {
+                report(
+                    .error, "cluster.database_password_file", "is set, but cluster.database_url holds a password too",
+                    fix: "Keep the password in one place: remove it from the URL (postgres://USER@HOST/DB) and keep the file.")
+            }
+        } else {
+            for key in ["cluster.database_password_file", "cluster.node_id", "cluster.public_url"] where values[key] != nil {
+                report(
+                    .warning, key, "is set but cluster.database_url is not, so this node runs alone and ignores it",
+                    fix: "Set cluster.database_url (or --cluster-db) to the PostgreSQL the cluster shares, or remove \(key).")
+            }
         }
         return out
     }

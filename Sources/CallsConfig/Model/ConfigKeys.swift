@@ -65,6 +65,12 @@ public enum ConfigKeyKind: Sendable, Hashable {
     case iceURLList
     /// One of the given words (case-insensitive).
     case choice([String])
+    /// A PostgreSQL URL: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...]`.
+    case postgresURL
+    /// An http(s) URL with a host and no query, like `https://calls-1.example.com`.
+    case httpURL
+    /// A short name: 1-63 letters, digits, '-', '_' or '.'.
+    case name
 
     public var allowed: String {
         switch self {
@@ -80,6 +86,9 @@ public enum ConfigKeyKind: Sendable, Hashable {
         case .iceURLList:
             "a list of STUN/TURN URLs, like [\"stun:stun.example.com:3478\", \"turn:turn.example.com:3478?transport=udp\"]"
         case .choice(let words): words.map { "\"\($0)\"" }.joined(separator: ", ")
+        case .postgresURL: "a URL like \"postgres://callsctl@db.example.com:5432/mattermost?sslmode=require\""
+        case .httpURL: "an http(s) URL with a host, like \"https://calls-1.example.com\""
+        case .name: "1 to 63 letters, digits, '-', '_' or '.'"
         }
     }
 }
@@ -201,6 +210,26 @@ extension ConfigKey {
             name: "logger.log_format", kind: .choice(["text", "json"]), defaultValue: .string("text"),
             flags: ["--log-format"], envAliases: ["CALLSCTL_LOG_FORMAT"], isSecret: false,
             help: "Log lines on standard error: text for people, json (one object per line) for Loki or Elasticsearch."),
+        ConfigKey(
+            name: "cluster.database_url", kind: .postgresURL, defaultValue: nil,
+            flags: ["--cluster-db"], envAliases: ["CALLSCTL_CLUSTER_DB"], isSecret: true,
+            help: "PostgreSQL shared by the nodes of a cluster (channel settings, node registry, call placement). Unset: one node on SQLite."),
+        ConfigKey(
+            name: "cluster.database_password_file", kind: .file(secret: true), defaultValue: nil,
+            flags: ["--cluster-db-password-file"], envAliases: [], isSecret: false,
+            help: "File with the database password, when cluster.database_url holds none."),
+        ConfigKey(
+            name: "cluster.node_id", kind: .name, defaultValue: nil,
+            flags: ["--cluster-node-id"], envAliases: [], isSecret: false,
+            help: "This node's name in the cluster; unique per node. Unset: the host name."),
+        ConfigKey(
+            name: "cluster.public_url", kind: .httpURL, defaultValue: nil,
+            flags: ["--cluster-public-url"], envAliases: [], isSecret: false,
+            help: "The URL at which clients reach this node's API (8045) directly; joins for a call on this node are redirected to it."),
+        ConfigKey(
+            name: "cluster.heartbeat_timeout", kind: .integer(min: 2, max: 60), defaultValue: .integer(5),
+            flags: ["--cluster-heartbeat-timeout"], envAliases: [], isSecret: false,
+            help: "Seconds without a heartbeat after which a node counts as gone and its calls may start elsewhere."),
     ]
 
     /// The key with this name.

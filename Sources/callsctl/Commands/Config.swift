@@ -185,6 +185,7 @@ struct ConfigShow: AsyncParsableCommand {
 
     static func json(_ config: CallsConfig, _ key: ConfigKey) -> JSONValue {
         guard let value = config[key.name] else { return .null }
+        if key.name == "cluster.database_url", case .string(let url) = value { return .string(PostgresURL.redact(url)) }
         if key.isSecret { return .string("<redacted>") }
         switch value {
         case .string(let s): return .string(s)
