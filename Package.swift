@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Clusters keep their shared state in the PostgreSQL that Mattermost already runs.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .executableTarget(
@@ -47,7 +48,10 @@ let package = Package(
             name: "CallsCluster",
             dependencies: [
                 "CallsStore", "CallsServer",
+                "CallsConfig",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -151,7 +155,10 @@ let package = Package(
             name: "CallsConfigTests", dependencies: ["CallsConfig", "CallsTestSupport"], resources: [.copy("Golden")],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "CallsStoreTests", dependencies: ["CallsStore", "CallsCluster", "CallsTestSupport"], swiftSettings: swiftSettings),
+            name: "CallsStoreTests",
+            dependencies: [
+                "CallsStore", "CallsCluster", "CallsConfig", "CallsTestSupport", .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallsWireTests",
             dependencies: ["CallsWire", "CallsTestSupport"],

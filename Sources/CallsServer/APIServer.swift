@@ -49,7 +49,8 @@ public final class APIServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let state = LockedState()
     private let router: HTTPRouter
-    private let registry = SessionRegistry()
+    private let registry: SessionRegistry
+    private let placement: (any CallPlacement)?
     /// The settings a reload (SIGHUP) may change; new sessions take them, running ones keep theirs.
     private let live: Locked<LiveSettings>
     /// Where signaling sessions and their tasks run (see ``ControlExecutor``).
@@ -61,9 +62,16 @@ public final class APIServer: Sendable {
     ///   - admission: asked for every valid join (channel policy); nil admits everyone with a valid token.
     public init(
         configuration: APIServerConfiguration, backend: any MediaBackend, signer: JoinTokenSigner,
-        admission: JoinAdmission? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
+        admission: JoinAdmission? = nil, placement: (any CallPlacement)? = nil, metrics: ServerMetrics = ServerMetrics(),
+        logger: Logger
     ) {
         self.configuration = configuration
+        self.placement = placement
+        if let placement {
+            registry = SessionRegistry(onCallEnded: { @Sendable channel in placement.released(channel: channel) })
+        } else {
+            registry = SessionRegistry()
+        }
         live = Locked(LiveSettings(iceServerSettings: configuration.iceServerSettings, maxParticipants: configuration.maxParticipants))
         self.backend = backend
         self.signer = signer
@@ -74,7 +82,7 @@ public final class APIServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = self.state
         let admin = AdminAPI(
-            key: configuration.adminKey, registry: registry, signer: signer,
+            key: configuration.adminKey, registry: registry, placement: placement, signer: signer,
             closeMedia: { [backend] id in ControlExecutor.shared.task { await backend.closeSession(id) } })
         router = HTTPRouter(
             version: configuration.version, backend: backend, metrics: metrics,
@@ -89,6 +97,9 @@ public final class APIServer: Sendable {
 
     /// Signaling sessions that have joined and not yet left (what draining waits for).
     public var activeSessions: Int { registry.count }
+
+    /// Participants per channel of the calls on this node (echo tests left out): what a cluster node reports.
+    public var callParticipants: [String: Int] { registry.callFigures().participants }
 
     /// Binds and starts serving.
     /// - Returns: the bound address (with the real port when 0 was asked for).
@@ -206,7 +217,8 @@ public final class APIServer: Sendable {
             id: SessionID.make(), peer: channel.remoteAddress.map(Self.peerText) ?? "unknown", backend: backend,
             signer: signer, admission: admission, iceServers: configuration.iceServers,
             iceServerSettings: settings.iceServerSettings, registry: registry, metrics: metrics, isDraining: { state.draining },
-            maxParticipants: settings.maxParticipants, audioSlots: configuration.audioSlots, control: control, logger: logger, send: send, sendEvent: sendEvent, close: close)
+            maxParticipants: settings.maxParticipants, audioSlots: configuration.audioSlots, control: control,
+            placement: placement, logger: logger, send: send, sendEvent: sendEvent, close: close)
     }
 
     /// Settings that change without a restart: ICE servers handed to clients (TURN secret, URLs, credential

@@ -39,8 +39,14 @@ struct ControlCallFigures: Sendable, Equatable {
 
 /// The signaling sessions that have joined, for calls (membership, presenter, events), the admin API and draining.
 final class SessionRegistry: @unchecked Sendable {
-    // @unchecked: every stored property is accessed only with `lock` held.
+    // @unchecked: every stored property is accessed only with `lock` held (`onCallEnded` is set once in init).
     private let lock = NSLock()
+    /// Told (outside the lock) when the last participant of a channel's call leaves or the call is ended.
+    private let onCallEnded: (@Sendable (String) -> Void)?
+
+    init(onCallEnded: (@Sendable (String) -> Void)? = nil) {
+        self.onCallEnded = onCallEnded
+    }
     private var records: [String: SessionRecord] = [:]
     /// The presenting session of each channel's call.
     private var presenters: [String: String] = [:]
@@ -130,6 +136,12 @@ final class SessionRegistry: @unchecked Sendable {
 
     /// Removes `id`; nil when it was not registered (already removed).
     func leave(_ id: String) -> Departure? {
+        let departure = removeRecord(id)
+        if let departure, departure.endedCall, !departure.record.echo { onCallEnded?(departure.record.channel) }
+        return departure
+    }
+
+    private func removeRecord(_ id: String) -> Departure? {
         lock.withLock {
             guard let r = records.removeValue(forKey: id) else { return nil }
             var wasPresenting = false
@@ -148,11 +160,13 @@ final class SessionRegistry: @unchecked Sendable {
 
     /// Removes and returns every session in `channel` (ending that call).
     func takeAll(channel: String) -> [SessionRecord] {
-        lock.withLock {
+        let taken = lock.withLock {
             let ids = records.values.filter { !$0.echo && $0.channel == channel }.map(\.id)
             presenters.removeValue(forKey: channel)
             return ids.compactMap { records.removeValue(forKey: $0) }
         }
+        if !taken.isEmpty { onCallEnded?(channel) }
+        return taken
     }
 
     /// Participants per channel with a call, and presenters, for metrics.
@@ -216,6 +230,8 @@ public struct AdminKey: Sendable {
 struct AdminAPI: Sendable {
     let key: String?
     let registry: SessionRegistry
+    /// In a cluster: this node's id and the calls on the other nodes.
+    var placement: (any CallPlacement)? = nil
     /// Signs the tokens of `POST /api/v1/tokens` (nil: the endpoint answers 404).
     var signer: JoinTokenSigner? = nil
     let closeMedia: @Sendable (String) -> Void
@@ -253,6 +269,11 @@ struct AdminAPI: Sendable {
             guard method == .DELETE else { return Self.notAllowed(path, "DELETE") }
             let channel = segments[1]
             let ended = registry.takeAll(channel: channel)
+            if ended.isEmpty, let remote = placement?.remoteCalls().first(where: { $0.channel == channel }) {
+                return HTTPRouter.error(
+                    .conflict, "call_on_other_node",
+                    "the call in channel \(channel) runs on node \(remote.node); send this request to that node's admin API (its public URL is \(remote.nodeURL))")
+            }
             guard !ended.isEmpty else {
                 return HTTPRouter.error(
                     .notFound, "call_not_found",
@@ -342,9 +363,19 @@ struct AdminAPI: Sendable {
                     + "\"echo\":\(r.echo),\"muted\":\(r.muted),\"handRaised\":\(r.handRaised),"
                     + "\"presenting\":\(registry.presenter(channel: r.channel) == r.id)}"
             }
-            return "{\"channel\":\(jsonQuote(channel)),\"participants\":[" + participants.joined(separator: ",") + "]}"
+            let inCall = byChannel[channel]!.filter { !$0.echo }.count
+            let node = placement.map { ",\"node\":\(jsonQuote($0.nodeID))" } ?? ""
+            return "{\"channel\":\(jsonQuote(channel))\(node),\"participantCount\":\(inCall),\"participants\":["
+                + participants.joined(separator: ",") + "]}"
         }
-        return "{\"calls\":[" + calls.joined(separator: ",") + "]}"
+        // The other nodes' calls: their size and node, not their participants (those are on that node's API).
+        let local = Set(byChannel.keys)
+        let remote = (placement?.remoteCalls() ?? []).filter { !local.contains($0.channel) }.sorted { $0.channel < $1.channel }.map {
+            "{\"channel\":\(jsonQuote($0.channel)),\"node\":\(jsonQuote($0.node)),\"nodeUrl\":\(jsonQuote($0.nodeURL)),"
+                + "\"participantCount\":\($0.participants),\"since\":\(jsonQuote(Self.iso($0.since))),\"participants\":[]}"
+        }
+        let nodeField = placement.map { ",\"node\":\(jsonQuote($0.nodeID))" } ?? ""
+        return "{\"calls\":[" + (calls + remote).joined(separator: ",") + "]\(nodeField)}"
     }
 
     static func iso(_ date: Date) -> String {

@@ -23,7 +23,7 @@ public enum Signaling {
     public enum ServerType: String, CaseIterable, Sendable {
         case joined, renegotiate, speakers
         case screenOK = "screen_ok"
-        case event, answer, connected, closed, left, pong, error
+        case event, answer, connected, closed, left, pong, error, redirect
     }
 
     // MARK: JSON
@@ -358,6 +358,41 @@ public enum Signaling {
         public init(v: Int = Signaling.version, reason: String) {
             self.v = v
             self.reason = reason
+        }
+    }
+
+    /// `redirect`: the channel's call runs on another node of the cluster; the client joins again at `ws` with the
+    /// same token (the server closes this connection).
+    public struct Redirect: Codable, Equatable, Sendable {
+        public var v: Int
+        public var type = ServerType.redirect.rawValue
+        /// The node's public base URL (`cluster.public_url`).
+        public var url: String
+        /// Its signaling WebSocket: `url` with ws(s):// and `/ws`.
+        public var ws: String
+        public var node: String
+        public var channel: String
+        public var reason: String
+
+        public init(v: Int = Signaling.version, url: String, ws: String, node: String, channel: String, reason: String) {
+            self.v = v
+            self.url = url
+            self.ws = ws
+            self.node = node
+            self.channel = channel
+            self.reason = reason
+        }
+
+        /// `https://calls-2.example.com/base` → `wss://calls-2.example.com/base/ws`.
+        public static func webSocketURL(_ base: String) -> String {
+            var text = base
+            if text.lowercased().hasPrefix("https://") {
+                text = "wss://" + text.dropFirst(8)
+            } else if text.lowercased().hasPrefix("http://") {
+                text = "ws://" + text.dropFirst(7)
+            }
+            while text.hasSuffix("/") { text.removeLast() }
+            return text + "/ws"
         }
     }
 

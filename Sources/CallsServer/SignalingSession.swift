@@ -25,6 +25,7 @@ public enum SignalingErrorCode: String, Sendable, CaseIterable {
     case serverDraining = "server_draining"
     case screenBusy = "screen_busy"
     case notInCall = "not_in_call"
+    case clusterUnavailable = "cluster_unavailable"
 }
 
 /// Call events sent to every participant of a call (docs/protocol.md §event).
@@ -71,6 +72,7 @@ actor SignalingSession {
     private let backend: any MediaBackend
     private let signer: JoinTokenSigner
     private let admission: JoinAdmission?
+    private let placement: (any CallPlacement)?
     private let iceServers: [ICEServerInfo]
     private let iceServerSettings: ICEServerSettings
     private let registry: SessionRegistry?
@@ -98,7 +100,7 @@ actor SignalingSession {
         iceServers: [ICEServerInfo], iceServerSettings: ICEServerSettings = ICEServerSettings(),
         registry: SessionRegistry? = nil, metrics: ServerMetrics, isDraining: @escaping @Sendable () -> Bool,
         maxParticipants: Int? = nil, audioSlots: Int = 3, control: ControlExecutor = .shared,
-        logger: Logger, send: @escaping @Sendable (String) -> Void, sendEvent: (@Sendable (String) -> Void)? = nil,
+        placement: (any CallPlacement)? = nil, logger: Logger, send: @escaping @Sendable (String) -> Void, sendEvent: (@Sendable (String) -> Void)? = nil,
         close: @escaping @Sendable () -> Void
     ) {
         self.sendEvent = sendEvent ?? send
@@ -110,6 +112,7 @@ actor SignalingSession {
         self.backend = backend
         self.signer = signer
         self.admission = admission
+        self.placement = placement
         self.iceServers = iceServers
         self.iceServerSettings = iceServerSettings
         self.registry = registry
@@ -214,7 +217,8 @@ actor SignalingSession {
             refuseJoin(.alreadyJoined, reason: "already joined", "this connection has already joined; open a new WebSocket to join again")
             return
         }
-        if isDraining() {
+        // A draining cluster node still answers joins: it sends new calls to a live node and keeps its own.
+        if isDraining() && placement == nil {
             refuseJoin(
                 .serverDraining, reason: "draining",
                 "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
@@ -285,13 +289,35 @@ actor SignalingSession {
         // again (as in the Calls plugin), so a channel disabled mid-call keeps its call. An echo test
         // starts no call and reaches nobody, so it is not checked.
         let callRunning = (registry?.count(channel: claims.channel.rawValue) ?? 0) > 0
+        if isDraining(), placement != nil, echo {
+            refuseJoin(
+                .serverDraining, reason: "draining",
+                "the server is draining (shutting down) and takes no new calls; retry on another server or in a moment")
+            return
+        }
+        // In a cluster the call of a channel runs on one node: claim it here, or send the client to its node.
+        var claimedHere = false
+        if !echo, !callRunning, let placement {
+            switch await placement.place(channel: claims.channel.rawValue, draining: isDraining()) {
+            case .local:
+                claimedHere = true
+            case .redirect(let node, let url):
+                redirect(to: url, node: node, channel: claims.channel.rawValue)
+                return
+            case .refused(let code, let text):
+                refuseJoin(code, reason: code.rawValue, details: ["call.channel": .untrusted(claims.channel.rawValue)], text)
+                return
+            }
+        }
         if !echo, !callRunning, let admission, let reason = await admission(claims) {
+            releaseClaim(claimedHere, channel: claims.channel.rawValue)
             refuseJoin(
                 .callNotAllowed, reason: reason, details: ["call.channel": .untrusted(claims.channel.rawValue)], reason)
             return
         }
         guard case .awaitingJoin = state else {
             // The socket closed while admission ran: nobody to answer, but the join is still counted and logged.
+            releaseClaim(claimedHere, channel: claims.channel.rawValue)
             metrics.join(result: "refused")
             logger.info("join refused", metadata: ["reason": "connection closed during admission"])
             return
@@ -311,6 +337,7 @@ actor SignalingSession {
         if let registry {
             switch registry.join(record, limit: maxParticipants) {
             case .full:
+                releaseClaim(claimedHere, channel: claims.channel.rawValue)
                 refuseJoin(
                     .callFull, reason: "call full", details: ["call.channel": .untrusted(claims.channel.rawValue)],
                     "the call in channel \(claims.channel) already has \(maxParticipants ?? 0) participants, the limit set by --max-participants; try again when someone leaves")
@@ -642,6 +669,24 @@ actor SignalingSession {
 
     /// Refuses a join: counted in callsctl_joins_total{result="refused"}, logged once with `reason` and `details`
     /// (escaped, as they may quote the client), and answered with an error.
+    /// A claim made for a join that did not join: released unless a call of the channel runs here after all.
+    private func releaseClaim(_ claimed: Bool, channel: String) {
+        guard claimed, let placement, (registry?.count(channel: channel) ?? 0) == 0 else { return }
+        placement.released(channel: channel)
+    }
+
+    /// The call runs on another node of the cluster: tell the client where, and close.
+    private func redirect(to url: String, node: String, channel: String) {
+        metrics.join(result: "redirected")
+        logger.info("join redirected", metadata: ["call.channel": .untrusted(channel), "node": .untrusted(node), "url": .untrusted(url)])
+        reply(
+            Signaling.Redirect(
+                v: clientVersion, url: url, ws: Signaling.Redirect.webSocketURL(url), node: node, channel: channel,
+                reason: "the call in channel \(channel) runs on node \(node); join again at \(Signaling.Redirect.webSocketURL(url))"))
+        state = .left
+        close()
+    }
+
     private func refuseJoin(
         _ code: SignalingErrorCode, reason: String, details: Logger.Metadata = [:], _ text: String
     ) {

@@ -66,6 +66,18 @@ public struct AuditEntry: Sendable, Equatable {
     public let newValue: String
     public let changedAt: Date
     public let actor: String
+
+    public init(
+        sequence: Int64, subject: Subject, channel: ChannelID?, oldValue: String, newValue: String, changedAt: Date, actor: String
+    ) {
+        self.sequence = sequence
+        self.subject = subject
+        self.channel = channel
+        self.oldValue = oldValue
+        self.newValue = newValue
+        self.changedAt = changedAt
+        self.actor = actor
+    }
 }
 
 /// The outcome of setting one channel.
@@ -74,4 +86,10 @@ public struct SettingChange: Sendable, Equatable {
     public let oldSetting: ChannelSetting
     public let newSetting: ChannelSetting
     public var changed: Bool { oldSetting != newSetting }
+
+    public init(channel: ChannelID, oldSetting: ChannelSetting, newSetting: ChannelSetting) {
+        self.channel = channel
+        self.oldSetting = oldSetting
+        self.newSetting = newSetting
+    }
 }

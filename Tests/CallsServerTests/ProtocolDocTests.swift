@@ -70,6 +70,7 @@ struct ProtocolDocTests {
         case .connected: return roundTrip(Signaling.Connected.self, line)
         case .closed: return roundTrip(Signaling.Closed.self, line)
         case .error: return roundTrip(Signaling.ErrorReply.self, line)
+        case .redirect: return roundTrip(Signaling.Redirect.self, line)
         case .screenOK, .left, .pong: return roundTrip(Signaling.Bare.self, line)
         }
     }

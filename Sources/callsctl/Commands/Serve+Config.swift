@@ -107,6 +107,11 @@ extension ServeSettings {
         turnTTL = config.turnTTLSeconds
         configFile = location.path
         logFormat = config.logFormat
+        clusterDatabaseURL = config.clusterDatabaseURL
+        clusterPasswordFile = config.clusterDatabasePasswordFile
+        clusterNodeID = config.clusterNodeID
+        clusterPublicURL = config.clusterPublicURL
+        clusterHeartbeatTimeout = config.clusterHeartbeatTimeout
         switch config.logLevel {
         case "debug": logLevel = .debug
         case "warn", "warning": logLevel = .warning
@@ -161,6 +166,11 @@ extension ServeSettings {
         if !serve.stunURLs.isEmpty { add("rtc.ice_servers", .list(serve.stunURLs), "--stun-url", part: .stun) }
         if !serve.turnURLs.isEmpty { add("rtc.ice_servers", .list(serve.turnURLs), "--turn-url", part: .turn) }
         if let v = serve.turnSecretFile { add("rtc.turn.static_auth_secret_file", .string(v), "--turn-secret-file") }
+        if let v = serve.clusterDB { add("cluster.database_url", .string(v), "--cluster-db") }
+        if let v = serve.clusterDBPasswordFile { add("cluster.database_password_file", .string(v), "--cluster-db-password-file") }
+        if let v = serve.clusterNodeID { add("cluster.node_id", .string(v), "--cluster-node-id") }
+        if let v = serve.clusterPublicURL { add("cluster.public_url", .string(v), "--cluster-public-url") }
+        if let v = serve.clusterHeartbeatTimeout { add("cluster.heartbeat_timeout", .integer(v), "--cluster-heartbeat-timeout") }
         if let v = serve.turnTTL {
             list.append(ConfigOverride.turnTTL(seconds: v, source: .flag("--turn-ttl")))
         }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CallsCluster
+import CallsConfig
 import CallsServer
 import CallsStore
 import Foundation
@@ -180,6 +182,34 @@ struct Serve: AsyncParsableCommand {
     var turnTTL: Int?
 
     @Option(
+        name: .customLong("cluster-db"),
+        help: ArgumentHelp(
+            "Join a cluster: the PostgreSQL the nodes share (channel settings, node registry, call placement). Default: one node on SQLite.",
+            discussion: "The password may be in the URL or in --cluster-db-password-file; messages and logs print the URL without it.",
+            valueName: "postgres://user@host:5432/db"))
+    var clusterDB: String?
+
+    @Option(
+        help: ArgumentHelp("File with the cluster database's password (when the URL holds none).", valueName: "file"),
+        completion: .file())
+    var clusterDBPasswordFile: String?
+
+    @Option(help: ArgumentHelp("This node's id in the cluster, unique per node. Default: the host name.", valueName: "id"))
+    var clusterNodeID: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The URL clients reach this node's API at directly; joins for a call on this node are redirected there.",
+            valueName: "url"))
+    var clusterPublicURL: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds without a heartbeat after which a node counts as gone and its calls may start elsewhere. 2-60, default 5.",
+            valueName: "seconds"))
+    var clusterHeartbeatTimeout: Int?
+
+    @Option(
         help: ArgumentHelp(
             "Config file (TOML). Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory if present.",
             discussion: "Precedence: defaults < file < CALLSCTL_... environment < flags. Keys: docs/configuration.md.",
@@ -222,6 +252,21 @@ struct Serve: AsyncParsableCommand {
             if let value {
                 do { _ = try ListenAddress(parsing: value) } catch { throw ValidationError("\(name) \(error.description)") }
             }
+        }
+        if let clusterDB {
+            do { _ = try PostgresURL(parsing: clusterDB) } catch { throw ValidationError("--cluster-db \(error.description)") }
+        }
+        if let clusterPublicURL, let problem = HTTPURLCheck.problem(clusterPublicURL) {
+            throw ValidationError("--cluster-public-url \"\(clusterPublicURL)\" \(problem); give the URL clients reach this node at, e.g. https://calls-1.example.com")
+        }
+        if let clusterHeartbeatTimeout, !(2...60).contains(clusterHeartbeatTimeout) {
+            throw ValidationError("--cluster-heartbeat-timeout needs 2 to 60 seconds, not \(clusterHeartbeatTimeout).")
+        }
+        if let clusterNodeID,
+            clusterNodeID.isEmpty || clusterNodeID.count > 63
+                || !clusterNodeID.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_.".contains($0) })
+        {
+            throw ValidationError("--cluster-node-id \"\(clusterNodeID)\" is not a node id; use 1 to 63 letters, digits, '-', '_' or '.'.")
         }
         if let iceHostOverride, iceHostOverride.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("--ice-host-override needs an IP address or host name, not an empty string.")
@@ -270,6 +315,10 @@ struct Serve: AsyncParsableCommand {
             if settings.turnURLs.isEmpty { out.warning("--turn-secret-file is set but no --turn-url; clients get no TURN server") }
         }
 
+        // A cluster node checks the database before it binds anything: unreachable is exit 3, secrets or a node id
+        // that conflict with the cluster are exit 2.
+        let cluster = try await ClusterJoin.connect(settings: settings, secret: secret, turnSecret: ice.turnSecret, logger: logger)
+
         let advertised = try AdvertisedAddress.resolve(settings: settings, out: out)
         var media = MediaBackendConfiguration()
         media.udpListen = settings.rtcListen.description
@@ -297,9 +346,12 @@ struct Serve: AsyncParsableCommand {
         if let n = settings.maxConnections { api.limits.maxConnections = n }
         api.limits.maxConnectionsPerAddress = settings.maxConnectionsPerAddress
         api.audioSlots = settings.audioSlots
-        let server = APIServer(
-            configuration: api, backend: backend, signer: secret.signer,
-            admission: { claims in
+        let admission: JoinAdmission
+        if let cluster {
+            // The cluster's settings (a cache LISTEN/NOTIFY keeps current), not this host's calls.db.
+            admission = { claims in await cluster.admission(channel: claims.channel, isAdmin: claims.role == .admin) }
+        } else {
+            admission = { claims in
                 do {
                     let decision = try store.mayStartCall(in: claims.channel, isAdmin: claims.role == .admin)
                     if case .refused(let reason) = decision { return reason }
@@ -307,14 +359,25 @@ struct Serve: AsyncParsableCommand {
                 } catch {
                     return "cannot read the channel settings: \(error)"
                 }
-            },
-            logger: logger)
+            }
+        }
+        let server = APIServer(
+            configuration: api, backend: backend, signer: secret.signer, admission: admission, placement: cluster, logger: logger)
         let bound: ListenAddress
         do {
             bound = try await server.start()
         } catch {
             await backend.shutdown()
             throw PortTrouble.explain(error, address: settings.apiListen, protos: [.tcp], what: "API (--api-listen)")
+        }
+        if let cluster {
+            do {
+                try await cluster.start(localCalls: { server.callParticipants }, draining: { server.isDraining })
+            } catch {
+                await server.shutdown()
+                await backend.shutdown()
+                throw CLIError(error.description, exitCode: .undecided)
+            }
         }
 
         let rtcPorts = [backend.udpPort.map { "\($0)/udp" }, backend.tcpPort.map { "\($0)/tcp" }].compactMap { $0 }
@@ -330,6 +393,12 @@ struct Serve: AsyncParsableCommand {
                     ("stunURLs", .array(settings.stunURLs.map { .string($0) })),
                     ("turnURLs", .array(settings.turnURLs.map { .string($0) })),
                     ("configFile", settings.configFile.map { .string($0) } ?? .null),
+                    ("cluster", cluster.map { c in
+                        .object([
+                            ("node", .string(c.nodeID)), ("publicURL", .string(c.settings.publicURL)),
+                            ("database", .string(c.settings.url.redacted)), ("liveNodes", .int(Int64(c.liveNodes().count))),
+                        ])
+                    } ?? .null),
                 ]))
         } else {
             out.line("api listening on \(bound)")
@@ -341,6 +410,10 @@ struct Serve: AsyncParsableCommand {
                 out.line("ice servers for clients: \((settings.stunURLs + settings.turnURLs).joined(separator: ", "))")
             }
             if let file = settings.configFile { out.line("config file: \(file)") }
+            if let cluster {
+                out.line(
+                    "cluster: node \(cluster.nodeID) at \(cluster.settings.publicURL), database \(cluster.settings.url.redacted), \(cluster.liveNodes().count) live node(s)")
+            }
             out.line("data directory: \(global.resolvedDataDir)")
             let host = bound.isWildcard ? "127.0.0.1" : bound.host
             out.info("test page: http://\(bound.isIPv6 ? "[\(host)]" : host):\(bound.port)/?token=TOKEN (tokens: callsctl token create)")
@@ -388,6 +461,7 @@ struct Serve: AsyncParsableCommand {
             logger.info("stopping", metadata: ["after": "\(outcome)"])
         }
         await server.shutdown()
+        await cluster?.stop()
         await backend.shutdown()
         out.note("stopped")
     }
@@ -544,6 +618,12 @@ struct ServeSettings: Sendable {
     var configFile: String?
     var logLevel: Logger.Level
     var logFormat: String
+    /// The cluster's database URL (nil: one node on SQLite), and the node's settings in it.
+    var clusterDatabaseURL: String?
+    var clusterPasswordFile: String?
+    var clusterNodeID: String?
+    var clusterPublicURL: String?
+    var clusterHeartbeatTimeout: Int
 }
 
 /// The address written into host candidates, and where it came from.
@@ -650,5 +730,52 @@ final class SignalWait: Sendable {
         // @unchecked: set once in init and never mutated; only kept alive.
         let sources: [any DispatchSourceSignal]
         init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
+    }
+}
+
+/// Joins the cluster `serve` was given (`--cluster-db`, `[cluster]`), or nil for a single node.
+enum ClusterJoin {
+    static func connect(settings: ServeSettings, secret: TokenSecret, turnSecret: [UInt8]?, logger: Logger) async throws -> ClusterNode? {
+        guard let text = settings.clusterDatabaseURL else { return nil }
+        let url: PostgresURL
+        do { url = try PostgresURL(parsing: text) } catch {
+            throw InvalidArgumentError(message: "--cluster-db \(error.description)")
+        }
+        guard let publicURL = settings.clusterPublicURL else {
+            throw InvalidArgumentError(
+                message:
+                    "--cluster-public-url is missing: a cluster node needs the URL clients reach it at (joins for its calls are redirected there), e.g. --cluster-public-url https://calls-1.example.com")
+        }
+        var password: String?
+        if let file = settings.clusterPasswordFile {
+            let path = (file as NSString).expandingTildeInPath
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CLIError("cannot read the cluster database password file \(path)", exitCode: .undecided, hint: "Check the path and that this user may read it.")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+        }
+        let nodeID = settings.clusterNodeID ?? defaultNodeID()
+        let node = ClusterNodeSettings(
+            url: url, password: password, nodeID: nodeID, publicURL: publicURL, version: BuildInfo.version,
+            heartbeatTimeout: .seconds(settings.clusterHeartbeatTimeout), tokenSecret: secret.bytes, turnSecret: turnSecret)
+        do {
+            return try await ClusterNode.connect(settings: node, logger: logger)
+        } catch {
+            switch error.kind {
+            case .unreachable:
+                throw CLIError(
+                    error.description, exitCode: .undecided,
+                    hint: "Check that PostgreSQL runs and accepts this host (listen_addresses, pg_hba.conf) and that the URL's user, password and database are right; `psql '\(url.redacted)'` tries the same.")
+            case .conflict:
+                throw CLIError(error.description, exitCode: .negative)
+            }
+        }
+    }
+
+    /// The host name, cut to what a node id may hold.
+    static func defaultNodeID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
+        let cleaned = String(host.filter { ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_".contains($0) }.prefix(63))
+        return cleaned.isEmpty ? "node" : cleaned
     }
 }

@@ -1,0 +1,169 @@
+import CallsConfig
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// Why the cluster database could not answer, in words for operators; never holds the password.
+public struct ClusterDatabaseError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Refused, timed out, closed, or authentication failed: the database is not usable from here now.
+        case unreachable
+        /// It answered with an error (SQL, permissions, schema).
+        case failed
+        /// Its schema was written by a newer callsctl.
+        case tooNew
+    }
+
+    public let kind: Kind
+    public let detail: String
+
+    public init(_ kind: Kind, _ detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    public var description: String { detail }
+
+    /// PostgresNIO's errors print a generic text on purpose; this says what happened from their parts.
+    static func from(_ error: any Error) -> ClusterDatabaseError {
+        if let e = error as? ClusterDatabaseError { return e }
+        if let e = error as? PostgresTransactionError {
+            return from(e.closureError ?? e.beginError ?? e.commitError ?? e.rollbackError ?? error)
+        }
+        guard let e = error as? PSQLError else { return ClusterDatabaseError(.unreachable, "\(error)") }
+        if let info = e.serverInfo, let message = info[.message] {
+            let state = info[.sqlState] ?? ""
+            // Class 28: authentication; 3D000: no such database; 57P: the server is shutting down.
+            let unreachable = state.hasPrefix("28") || state == "3D000" || state.hasPrefix("57P") || state.hasPrefix("08")
+            return ClusterDatabaseError(unreachable ? .unreachable : .failed, "the server said: \(message) (SQLSTATE \(state))")
+        }
+        if let underlying = e.underlying { return ClusterDatabaseError(.unreachable, describe(underlying)) }
+        switch e.code {
+        case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+            return ClusterDatabaseError(.unreachable, "the connection was closed")
+        case .connectionError: return ClusterDatabaseError(.unreachable, "cannot connect")
+        case .sslUnsupported: return ClusterDatabaseError(.unreachable, "the server does not offer TLS, and sslmode requires it")
+        case .authMechanismRequiresPassword:
+            return ClusterDatabaseError(.unreachable, "the server asks for a password and none was given (cluster.database_password_file)")
+        default: return ClusterDatabaseError(.failed, "\(e.code)")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("connectTimeout") { return "connecting timed out" }
+        return text
+    }
+}
+
+/// A few connections to the cluster's PostgreSQL: made when needed, reused while healthy, dropped after any
+/// error. Every use is bounded by `timeout`, so a database that stops answering refuses new calls in seconds
+/// instead of holding joins, and a database that comes back is used again at the next query.
+actor PostgresLink {
+    let url: PostgresURL
+    private let password: String?
+    private let logger: Logger
+    let timeout: Duration
+    private var idle: [PostgresConnection] = []
+    private var nextID = 0
+    private static let maxIdle = 4
+
+    init(url: PostgresURL, password: String?, timeout: Duration, logger: Logger) {
+        self.url = url
+        self.password = password
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    private func configuration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch url.sslMode {
+        case .disable:
+            tls = .disable
+        case .prefer, .require:
+            // As libpq: encrypted, certificate not checked (verify-full checks it).
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.certificateVerification = .none
+            let context = try NIOSSLContext(configuration: config)
+            tls = url.sslMode == .prefer ? .prefer(context) : .require(context)
+        case .verifyFull:
+            tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var config = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: password ?? url.password, database: url.database,
+            tls: tls)
+        let c = timeout.components
+        config.options.connectTimeout = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        return config
+    }
+
+    /// A new connection of its own (the LISTEN connection), bounded by the timeout.
+    func connect() async throws(ClusterDatabaseError) -> PostgresConnection {
+        nextID += 1
+        let id = nextID
+        let logger = self.logger
+        do {
+            let config = try configuration()
+            return try await PostgresConnection.connect(configuration: config, id: id, logger: logger)
+        } catch {
+            throw ClusterDatabaseError.from(error)
+        }
+    }
+
+    /// Runs `body` on a pooled connection within the timeout. After an error or a timeout the connection is closed.
+    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(ClusterDatabaseError) -> T {
+        var connection: PostgresConnection?
+        while let c = idle.popLast() {
+            if !c.isClosed { connection = c; break }
+        }
+        let conn: PostgresConnection
+        if let connection { conn = connection } else { conn = try await connect() }
+        let timeout = self.timeout
+        do {
+            let value: T = try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body(conn) }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                if let value = first {
+                    group.cancelAll()
+                    return value
+                }
+                // Timed out: closing the connection ends the query that hangs on it.
+                Self.discard(conn)
+                group.cancelAll()
+                throw ClusterDatabaseError(.unreachable, "no answer within \(timeout)")
+            }
+            if idle.count < Self.maxIdle && !conn.isClosed { idle.append(conn) } else { Self.discard(conn) }
+            return value
+        } catch {
+            Self.discard(conn)
+            throw ClusterDatabaseError.from(error)
+        }
+    }
+
+    /// Closes `connection` in the background, keeping it alive until it is closed (PostgresNIO asserts that).
+    static func discard(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// Closes the idle connections.
+    func close() async {
+        let all = idle
+        idle = []
+        for c in all { try? await c.close() }
+    }
+}
+
+/// Reads every row of a result.
+extension PostgresRowSequence {
+    func all() async throws -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        for try await row in self { rows.append(row) }
+        return rows
+    }
+}
