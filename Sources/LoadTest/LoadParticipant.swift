@@ -25,6 +25,9 @@ final class LoadParticipant: @unchecked Sendable {
     private var _renegotiations = 0
     private var _speakers: Set<String> = []
     private var _closedReason: String?
+    private var _redirects = 0
+    private var _node: String?
+    private var _joinedAt: String?
 
     init(index: Int, user: String, speaks: Bool, presents: Bool = false) {
         self.index = index
@@ -46,6 +49,10 @@ final class LoadParticipant: @unchecked Sendable {
     /// Participants the speaker map ever named in this participant's slots.
     var speakersSeen: Set<String> { lock.withLock { _speakers } }
     var closedReason: String? { lock.withLock { _closedReason } }
+    /// Redirects followed to reach the call's node (cluster), that node's id, and the host:port joined at.
+    var redirects: Int { lock.withLock { _redirects } }
+    var node: String? { lock.withLock { _node } }
+    var joinedAt: String? { lock.withLock { _joinedAt } }
 
     func setError(_ message: String) { fail(message) }
 
@@ -62,13 +69,42 @@ final class LoadParticipant: @unchecked Sendable {
         let start = ContinuousClock.now
         let deadline = start + timeout
         do {
-            let signaling = try await SignalingClient(
-                host: host, port: port, path: "/ws", group: configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton,
-                timeout: timeout)
-            lock.withLock { _signaling = signaling }
-            var messages = signaling.messages.makeAsyncIterator()
-            try await signaling.send(Signaling.encode(Signaling.Join(token: token, channel: channel, muted: !speaks)))
-            let joined = try Signaling.decode(Signaling.Joined.self, from: try await next(.joined, from: &messages, deadline: deadline))
+            // In a cluster the first node asked may send the client to the node of the channel's call (`redirect`):
+            // join again there with the same token, at most a few hops.
+            var target = (host: host, port: port)
+            var signaling: SignalingClient
+            var messages: AsyncStream<String>.AsyncIterator
+            var joinedText: String
+            var hops = 0
+            while true {
+                signaling = try await SignalingClient(
+                    host: target.host, port: target.port, path: "/ws",
+                    group: configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton, timeout: timeout)
+                lock.withLock { _signaling = signaling }
+                messages = signaling.messages.makeAsyncIterator()
+                try await signaling.send(Signaling.encode(Signaling.Join(token: token, channel: channel, muted: !speaks)))
+                let reply = try await next(.joined, or: .redirect, from: &messages, deadline: deadline)
+                guard let redirect = try? Signaling.decode(Signaling.Redirect.self, from: reply), redirect.type == Signaling.ServerType.redirect.rawValue
+                else {
+                    joinedText = reply
+                    break
+                }
+                await signaling.close()
+                hops += 1
+                guard hops <= Self.maxRedirects else {
+                    throw SignalingClient.Failure(description: "redirected more than \(Self.maxRedirects) times (last to \(redirect.ws)); check each node's cluster.public_url")
+                }
+                guard let next = Self.hostPort(ofWebSocketURL: redirect.ws) else {
+                    throw SignalingClient.Failure(description: "the redirect to \(redirect.ws) is not a ws:// URL this client can follow")
+                }
+                target = next
+                lock.withLock {
+                    _redirects += 1
+                    _node = redirect.node
+                }
+            }
+            lock.withLock { _joinedAt = "\(target.host):\(target.port)" }
+            let joined = try Signaling.decode(Signaling.Joined.self, from: joinedText)
             let audioSlots = joined.call?.audioSlots ?? 3
             let videoSlots = joined.call?.videoSlots ?? 0
             let client = try MediaClient(configuration: configuration, logger: logger)
@@ -79,8 +115,9 @@ final class LoadParticipant: @unchecked Sendable {
             try await client.connect(answer: sdp)
             lock.withLock { _joinSeconds = Self.seconds(ContinuousClock.now - start) }
             let iterator = messages
-            Task { await self.follow(iterator, signaling: signaling, client: client) }
-            if presents { try await signaling.send(Signaling.encode(Signaling.Bare(type: Signaling.ClientType.screenStart.rawValue))) }
+            let joinedSignaling = signaling
+            Task { await self.follow(iterator, signaling: joinedSignaling, client: client) }
+            if presents { try await joinedSignaling.send(Signaling.encode(Signaling.Bare(type: Signaling.ClientType.screenStart.rawValue))) }
         } catch {
             fail("\(error)")
         }
@@ -149,7 +186,8 @@ final class LoadParticipant: @unchecked Sendable {
 
     /// The text of the next message of `type`; an `error` throws with the server's message.
     private func next(
-        _ type: Signaling.ServerType, from messages: inout AsyncStream<String>.AsyncIterator, deadline: ContinuousClock.Instant
+        _ type: Signaling.ServerType, or other: Signaling.ServerType? = nil, from messages: inout AsyncStream<String>.AsyncIterator,
+        deadline: ContinuousClock.Instant
     ) async throws -> String {
         while ContinuousClock.now < deadline {
             guard let text = await messages.next() else {
@@ -158,6 +196,7 @@ final class LoadParticipant: @unchecked Sendable {
             guard let m = try? Signaling.decode(Signaling.Bare.self, from: text) else { continue }
             switch Signaling.ServerType(rawValue: m.type) {
             case type?: return text
+            case let t? where t == other: return text
             case .error?:
                 let e = try? Signaling.decode(Signaling.ErrorReply.self, from: text)
                 throw SignalingClient.Failure(description: "\(e?.code ?? "error"): \(e?.message ?? text)")
@@ -165,6 +204,18 @@ final class LoadParticipant: @unchecked Sendable {
             }
         }
         throw SignalingClient.Failure(description: "no \(type) within the join timeout")
+    }
+
+    static let maxRedirects = 3
+
+    /// `ws://127.0.0.1:8045/ws` → ("127.0.0.1", 8045); nil for wss:// (this client speaks plain WebSocket) or a path
+    /// other than /ws.
+    static func hostPort(ofWebSocketURL text: String) -> (host: String, port: Int)? {
+        guard let url = URLComponents(string: text), url.scheme?.lowercased() == "ws", let host = url.host, !host.isEmpty,
+            url.path == "/ws"
+        else { return nil }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return (bare, url.port ?? 80)
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -30,6 +30,8 @@ public struct LoadTestPlan: Sendable {
     /// The local server process to sample CPU and RSS from (`/proc`).
     public var serverPID: Int32?
     public var joinTimeout: Duration = .seconds(20)
+    /// Where participants join, in turn (a cluster's nodes); empty: `host:port`. Redirects are followed from there.
+    public var joinTargets: [(host: String, port: Int)] = []
 
     public init(host: String, port: Int, apiURL: ProbeURL) {
         self.host = host
@@ -46,6 +48,9 @@ public struct LoadTestReport: Sendable {
     public var joinWallSeconds = 0.0
     public var joinSeconds: [Double] = []
     public var renegotiations = 0
+    /// Redirects followed to reach a call's node (a cluster), and how many participants joined at each address.
+    public var redirects = 0
+    public var joinedAt: [String: Int] = [:]
     /// Presenters whose screen the server took, and the screen's packets: sent by the presenters during the media
     /// time, expected (sent × viewers) and received by the viewers; loss per viewer.
     public var presenting = 0
@@ -145,8 +150,9 @@ public enum LoadTestRunner {
                         entry.p.failWithoutToken()
                         return
                     }
+                    let target = plan.joinTargets.isEmpty ? (host: plan.host, port: plan.port) : plan.joinTargets[n % plan.joinTargets.count]
                     await entry.p.join(
-                        host: plan.host, port: plan.port, token: token, channel: channel, configuration: clientConfiguration,
+                        host: target.host, port: target.port, token: token, channel: channel, configuration: clientConfiguration,
                         logger: logger, timeout: plan.joinTimeout)
                 }
                 if n % 50 == 49 { progress?("joining: \(n + 1) of \(participants.count) started") }
@@ -156,6 +162,8 @@ public enum LoadTestRunner {
         for (_, p) in participants {
             if let e = p.error { report.failedJoins.append("\(p.user): \(e)") }
             if let s = p.joinSeconds { report.joinSeconds.append(s) }
+            report.redirects += p.redirects
+            if p.joinSeconds != nil, let at = p.joinedAt { report.joinedAt[at, default: 0] += 1 }
         }
         report.joined = report.joinSeconds.count
         progress?("joined: \(report.joined) of \(participants.count), \(report.failedJoins.count) failed")

@@ -40,6 +40,12 @@ struct Loadtest: AsyncParsableCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Option(help: ArgumentHelp("The media server's API URL (signaling at /ws).", valueName: "url"))
     var url: String = "http://127.0.0.1:8045"
+    @Option(
+        name: .customLong("join-url"),
+        help: ArgumentHelp(
+            "Join through these API URLs in turn (repeatable): the nodes of a cluster, which redirect each join to its call's node. Default: --url.",
+            valueName: "url"))
+    var joinURLs: [String] = []
     @Option(help: ArgumentHelp("The server's token secret, to sign join tokens here.", valueName: "file"), completion: .file())
     var tokenSecretFile: String?
     @Option(help: ArgumentHelp("The server's admin key, to mint join tokens with POST /api/v1/tokens.", valueName: "file"), completion: .file())
@@ -109,6 +115,14 @@ struct Loadtest: AsyncParsableCommand {
             throw CLIError("--url \(url): the load generator speaks ws:// only for now; point it at the API port directly (http://HOST:8045)", exitCode: .usage)
         }
         var plan = LoadTestPlan(host: api.host, port: Int(api.port), apiURL: api)
+        for text in joinURLs {
+            let u: ProbeURL
+            do { u = try ProbeURL(parsing: text) } catch { throw CLIError("--join-url \(text): \(error)", exitCode: .usage) }
+            guard !u.secure else {
+                throw CLIError("--join-url \(text): the load generator speaks ws:// only for now; give http://HOST:8045", exitCode: .usage)
+            }
+            plan.joinTargets.append((u.host, Int(u.port)))
+        }
         if let tokenSecretFile {
             do { plan.tokenSecret = try TokenSecret.load(path: tokenSecretFile, create: false).bytes } catch {
                 throw CLIError("--token-secret-file \(tokenSecretFile): \(error)", exitCode: .usage)
@@ -186,6 +200,9 @@ struct Loadtest: AsyncParsableCommand {
         for f in r.failedJoins.prefix(5) { out.line("  failed: \(f)") }
         if r.failedJoins.count > 5 { out.line("  ... and \(r.failedJoins.count - 5) more") }
         out.line("Renegotiations asked of participants: \(r.renegotiations)")
+        if r.redirects > 0 || r.joinedAt.count > 1 {
+            out.line("Cluster: \(r.redirects) redirect(s) followed; joined at " + r.joinedAt.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+        }
         out.line("Media: \(r.receivedPackets) of \(r.expectedPackets) packets received in \(String(format: "%.1f", r.mediaSeconds)) s; loss per listener mean \(pct(r.meanLoss)), worst \(pct(r.worstLoss)); \(r.undecryptable) undecryptable")
         if r.videoExpectedPackets > 0 || r.presenting > 0 {
             out.line("Screen: \(r.presenting) presenting; \(r.videoReceivedPackets) of \(r.videoExpectedPackets) packets received by the viewers; loss per viewer mean \(pct(r.meanVideoLoss)), worst \(pct(r.viewerLoss.max() ?? 0))")
@@ -217,6 +234,8 @@ struct Loadtest: AsyncParsableCommand {
                 ("p99Seconds", .double(r.percentile(0.99))),
             ])),
             ("renegotiations", .int(Int64(r.renegotiations))),
+            ("redirects", .int(Int64(r.redirects))),
+            ("joinedAt", .object(r.joinedAt.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
             ("media", .object([
                 ("seconds", .double(r.mediaSeconds)), ("expectedPackets", .int(Int64(r.expectedPackets))),
                 ("receivedPackets", .int(Int64(r.receivedPackets))), ("meanLoss", .double(r.meanLoss)),
