@@ -156,6 +156,7 @@ enum BundleGenerator {
             public URLs and addresses, one database URL everywhere, no password in a config file).
 
             """
-        return text
+        // A blank line before the paragraph that follows.
+        return text + "\n"
     }
 }
