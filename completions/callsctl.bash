@@ -562,8 +562,8 @@ _callsctl_config() {
 _callsctl_config_generate() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --nginx-stream --force --version -h --help)
-    repeating_options=(--chat-server-cidr)
-    non_repeating_options=(--data-dir --domain --public-ip --ice-host-override --turn-domain --mattermost-url --rtc-port --api-port --turn-port --turns-port --relay-ports --turn-secret --turn-secret-file --admin-key-file --token-secret-file --upstream-host --kubernetes-kind --image --callsctl-path --tls-cert --tls-key --max-participants --test-mode --turn-credential-minutes --rtcd-admin-key-file --offloader-admin-key-file --media-nodes --internal-host --coturn-version --out)
+    repeating_options=(--chat-server-cidr --cluster-node)
+    non_repeating_options=(--data-dir --domain --public-ip --ice-host-override --turn-domain --mattermost-url --rtc-port --api-port --turn-port --turns-port --relay-ports --turn-secret --turn-secret-file --admin-key-file --token-secret-file --upstream-host --kubernetes-kind --image --callsctl-path --tls-cert --tls-key --max-participants --test-mode --turn-credential-minutes --rtcd-admin-key-file --offloader-admin-key-file --media-nodes --internal-host --coturn-version --cluster-db-url-file --out)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -662,6 +662,13 @@ _callsctl_config_generate() {
         return
         ;;
     '--coturn-version')
+        return
+        ;;
+    '--cluster-db-url-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--cluster-node')
         return
         ;;
     '--out')

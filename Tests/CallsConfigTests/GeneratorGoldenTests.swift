@@ -42,7 +42,24 @@ enum GoldenInputs {
         nodes.internalHost = "rtcd.internal.example.com"
         nodes.coturnVersion = "4.7"
         cases.append(("bundle-three-nodes", .bundle, nodes))
+        // The cluster form: three callsctl serve nodes sharing PostgreSQL, names derived from the domain.
+        cases.append(("bundle-cluster", .bundle, cluster()))
+        // Named nodes, each advertising its own IP.
+        var named = cluster()
+        named.mediaNodes = 1
+        named.clusterNodes = ["calls-a.example.com=203.0.113.11", "calls-b.example.com=203.0.113.12"]
+        cases.append(("kubernetes-cluster", .kubernetes, named))
         return cases
+    }
+
+    /// The database password of the cluster cases; it must only be in secret files.
+    static let databasePassword = "db-pa55word-7f3e"
+
+    static func cluster() -> DeploymentInputs.Raw {
+        var raw = raw()
+        raw.mediaNodes = 3
+        raw.clusterDatabaseURL = "postgres://callsctl:\(databasePassword)@db.internal.example.com:5432/calls?sslmode=require"
+        return raw
     }
 }
 

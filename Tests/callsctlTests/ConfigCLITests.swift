@@ -152,8 +152,25 @@ import FoundationNetworking
         let slots = try #require(settings.first { $0["key"] as? String == "limits.audio_slots" })
         #expect(slots["value"] as? Int == 3)
         #expect((slots["source"] as? [String: Any])?["kind"] as? String == "default")
-        // Every key of docs/configuration.md once (22 since the log format).
-        #expect(settings.count == 22)
+        // Every key of docs/configuration.md once (27 since the [cluster] keys).
+        #expect(settings.count == 27)
+    }
+
+    /// The cluster's database URL is a secret only in its password: show prints the rest, in text and JSON.
+    @Test func showRedactsTheDatabasePassword() throws {
+        let dir = TempDir()
+        let file = Self.write(dir, "c.toml", "[cluster]\npublic_url = \"https://calls-1.example.com\"\nnode_id = \"calls-1\"\n")
+        let env = ["CALLSCTL_CLUSTER_DB": "postgres://callsctl:db-Pa55-secret@db.example.com:5432/calls?sslmode=require"]
+        let shown = "postgres://callsctl:<redacted>@db.example.com:5432/calls?sslmode=require"
+        let text = try CLI.run(["config", "show", "--config", file], dataDir: dir.path, env: env)
+        #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
+        #expect(text.stdout.contains(shown), "\(text.stdout)")
+        let json = try CLI.run(["config", "show", "--config", file, "--json"], dataDir: dir.path, env: env)
+        #expect(json.status == 0, "\(json.stdout)\(json.stderr)")
+        let settings = try #require((json.json as? [String: Any])?["settings"] as? [[String: Any]])
+        let db = try #require(settings.first { $0["key"] as? String == "cluster.database_url" })
+        #expect(db["value"] as? String == shown)
+        for r in [text, json] { #expect(!r.stdout.contains("db-Pa55-secret") && !r.stderr.contains("db-Pa55-secret")) }
     }
 
     @Test func showNeverPrintsSecretsAndExits2OnErrors() throws {

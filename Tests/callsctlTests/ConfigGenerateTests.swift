@@ -151,6 +151,103 @@ import Glibc
         #expect(check.status == 0 && check.stdout.contains("ok"), "\(check.stdout)\(check.stderr)")
     }
 
+    /// The cluster form end to end: the database URL only in secret files, each node's toml accepted by
+    /// `config validate`, the bundle check clean, and the Kubernetes YAML (parsed by python's yaml) giving every
+    /// node its own Deployment, node id, public URL and address, with the URL from the Secret by secretKeyRef.
+    @Test func clusterBundleKeepsTheDatabaseURLSecretAndGivesEachNodeItsOwnAddress() throws {
+        let tmp = TempDir()
+        let password = "db-Pa55-in-url"
+        let urlFile = "\(tmp.path)/db-url"
+        try "postgres://callsctl:\(password)@db.internal.example.com/calls?sslmode=require\n".write(toFile: urlFile, atomically: true, encoding: .utf8)
+        let dir = "\(tmp.path)/cluster"
+        let r = try generate(
+            "bundle", ["--cluster-db-url-file", urlFile, "--cluster-node", "calls-a.example.com=203.0.113.11", "--cluster-node", "calls-b.example.com=203.0.113.12"],
+            out: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.contains(password) && !r.stderr.contains(password))
+        #expect(mode("\(dir)/secrets/cluster-db.env") == 0o600)
+        #expect(mode("\(dir)/kubernetes/callsctl.yaml") == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/callsctl/callsctl.toml"))
+        let holders = (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).filter {
+            (try? String(contentsOfFile: "\(dir)/\($0)", encoding: .utf8))?.contains(password) == true
+        }
+        #expect(Set(holders) == ["secrets/cluster-db.env", "kubernetes/callsctl.yaml"])
+
+        let check = try CLI.run(["config", "validate", "--bundle", dir], dataDir: nil)
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        // Each node's file with the secrets in place: accepted (the database URL comes from the environment, so
+        // the file alone warns that the node would run alone).
+        let etc = "\(tmp.path)/etc"
+        try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
+        for name in ["turn-secret", "admin-key", "token-secret"] {
+            try FileManager.default.copyItem(atPath: "\(dir)/secrets/\(name)", toPath: "\(etc)/\(name)")
+        }
+        for node in ["calls-a", "calls-b"] {
+            let config = "\(etc)/\(node).toml"
+            try String(contentsOfFile: "\(dir)/callsctl/\(node)/callsctl.toml", encoding: .utf8).replacingOccurrences(of: "/etc/callsctl/", with: "\(etc)/")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let valid = try CLI.run(["config", "validate", config], dataDir: nil)
+            #expect(valid.status == 0, "\(valid.stdout)\(valid.stderr)")
+            #expect(!valid.stdout.contains("error:"), "\(valid.stdout)")
+        }
+
+        let yaml = try python(
+            """
+            import sys, yaml
+            docs = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]
+            kinds = [(x["kind"], x["metadata"]["name"]) for x in docs]
+            assert kinds == [("Secret", "callsctl-secrets"), ("Deployment", "callsctl-calls-a"), ("Deployment", "callsctl-calls-b"),
+                             ("Service", "callsctl-api"), ("Service", "callsctl-calls-a"), ("Service", "callsctl-calls-b"),
+                             ("Ingress", "callsctl")], kinds
+            secret = docs[0]["stringData"]
+            assert secret["cluster-db-url"].startswith("postgres://callsctl:") and sys.argv[2] in secret["cluster-db-url"]
+            seen = {}
+            for dep, node, ip in [(docs[1], "calls-a", "203.0.113.11"), (docs[2], "calls-b", "203.0.113.12")]:
+                pod = dep["spec"]["template"]["spec"]
+                assert dep["spec"]["replicas"] == 1 and pod["hostNetwork"] is True
+                assert pod["nodeSelector"] == {"callsctl/node": node}, pod["nodeSelector"]
+                c = pod["containers"][0]
+                env = {e["name"]: e for e in c["env"]}
+                assert env["CALLSCTL_CLUSTER_DB"]["valueFrom"]["secretKeyRef"] == {"name": "callsctl-secrets", "key": "cluster-db-url"}, env
+                assert "value" not in env["CALLSCTL_CLUSTER_DB"]
+                a = c["args"]
+                flag = lambda f: a[a.index(f) + 1]
+                assert flag("--cluster-node-id") == node and flag("--cluster-public-url") == f"https://{node}.example.com"
+                assert flag("--ice-host-override") == ip and "--stun-server" not in a
+                assert sys.argv[2] not in str(dep)
+                assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+            for svc, node in [(docs[4], "calls-a"), (docs[5], "calls-b")]:
+                assert svc["spec"]["selector"]["callsctl/node"] == node
+            assert "callsctl/node" not in docs[3]["spec"]["selector"]
+            rules = {r["host"]: r["http"]["paths"] for r in docs[6]["spec"]["rules"]}
+            assert set(rules) == {"calls.example.com", "calls-a.example.com", "calls-b.example.com"}, rules
+            for host, paths in rules.items():
+                assert [p["path"] for p in paths] == ["/ws", "/"], paths
+            assert rules["calls-b.example.com"][0]["backend"]["service"]["name"] == "callsctl-calls-b"
+            assert rules["calls.example.com"][0]["backend"]["service"]["name"] == "callsctl-api"
+            print("ok")
+            """, ["\(dir)/kubernetes/callsctl.yaml", password])
+        #expect(yaml.status == 0 && yaml.stdout.contains("ok"), "\(yaml.stdout)\(yaml.stderr)")
+        // systemd reads the URL from the environment file.
+        let unit = try String(contentsOfFile: "\(dir)/systemd/callsctl.service", encoding: .utf8)
+        #expect(unit.contains("\nEnvironmentFile=/etc/callsctl/cluster-db.env\n"))
+        let env = try String(contentsOfFile: "\(dir)/secrets/cluster-db.env", encoding: .utf8)
+        #expect(env.contains("\nCALLSCTL_CLUSTER_DB=\"postgres://callsctl:\(password)@db.internal.example.com/calls?sslmode=require\"\n"))
+    }
+
+    @Test func clusterInputErrorsNeverShowTheDatabasePassword() throws {
+        let tmp = TempDir()
+        let urlFile = "\(tmp.path)/db-url"
+        try "postgres://callsctl:db-Pa55-in-url@db.internal.example.com:0/calls\n".write(toFile: urlFile, atomically: true, encoding: .utf8)
+        let r = try generate("kubernetes", ["--cluster-db-url-file", urlFile, "--media-nodes", "2"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("error: --cluster-db-url-file: the URL in the file has the port \"0\"; use 1-65535 (PostgreSQL's is 5432)."), "\(r.stderr)")
+        #expect(!r.stderr.contains("db-Pa55-in-url") && !r.stdout.contains("db-Pa55-in-url"))
+        let missing = try generate("kubernetes", ["--cluster-db-url-file", "\(tmp.path)/none", "--media-nodes", "2"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("--cluster-db-url-file: the file \(tmp.path)/none does not exist."), "\(missing.stderr)")
+    }
+
     /// The mattermost-rtcd chart writes each environment variable as `value: {{ $val }}`, unquoted (its
     /// templates/deployment.yaml and daemonset.yaml), and Kubernetes refuses an env value that is not a string.
     /// helm is not installable here, so the env block is rendered the way Go's text/template does it (map keys

@@ -18,6 +18,20 @@ struct Observation {
     let value: String
 }
 
+/// One cluster node as one file describes it: its id, public URL and ICE host override, each with its line.
+struct ClusterNodeObservation {
+    let file: String
+    let line: Int
+    var nodeID: (String, Int)?
+    var publicURL: (String, Int)?
+    var override: (String, Int)?
+
+    init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+}
+
 struct BundleCheck {
     let directory: String
     var diagnostics: [ConfigDiagnostic] = []
@@ -38,6 +52,9 @@ struct BundleCheck {
     /// Files that several media nodes run with (why), and the node count of the bundle's README.
     var multiNode: [String: String] = [:]
     var readmeNodes: Int?
+    /// The cluster form: what each node's config says about it, and every copy of the database URL (a secret).
+    var clusterNodes: [ClusterNodeObservation] = []
+    var databaseURL: [Observation] = []
 
     init(directory: String) { self.directory = directory }
 
@@ -59,6 +76,8 @@ struct BundleCheck {
         readFirewall()
         readNginx()
         readReadme()
+        readClusterTomls()
+        checkNoInlineDatabasePassword()
 
         compare(secret, what: "TURN secret", showValues: false)
         compare(mediaUDP, what: "media UDP port")
@@ -68,6 +87,8 @@ struct BundleCheck {
         compare(turnsPort, what: "TURN TLS port")
         compare(relay, what: "TURN relay range")
         compare(override, what: "ICE host override")
+        compare(databaseURL, what: "cluster database URL", showValues: false)
+        checkClusterNodes()
         checkSharedOverride()
         checkPorts()
         if let ip = externalIP, let realm = coturnRealm, realm == mediaDomain, let reference = majority(override),
@@ -517,15 +538,181 @@ struct BundleCheck {
         let file = "kubernetes/callsctl.yaml"
         guard let text = text(file) else { return }
         var words: [(String, Int)] = []
+        // The cluster form has one Deployment per node, each with its own node id, public URL and ICE host override:
+        // those are read per document, not compared across the file.
+        func endDocument() {
+            if words.contains(where: { $0.0 == "--cluster-node-id" || $0.0 == "--cluster-public-url" }) {
+                var node = ClusterNodeObservation(file: file, line: words.first?.1 ?? 1)
+                var rest: [(String, Int)] = []
+                var index = 0
+                while index < words.count {
+                    let (word, line) = words[index]
+                    let value = index + 1 < words.count ? words[index + 1] : nil
+                    switch word {
+                    case "--cluster-node-id": node.nodeID = value.map { ($0.0, $0.1) }
+                    case "--cluster-public-url": node.publicURL = value.map { ($0.0, $0.1) }
+                    case "--ice-host-override": node.override = value.map { ($0.0, $0.1) }
+                    default:
+                        rest.append((word, line))
+                        index += 1
+                        continue
+                    }
+                    index += 2
+                }
+                clusterNodes.append(node)
+                readServeFlags(rest, file: file)
+            } else {
+                readServeFlags(words, file: file)
+            }
+            words = []
+        }
         for (n, raw) in lines(text) {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("turn-secret:") {
+            if line == "---" {
+                endDocument()
+            } else if line.hasPrefix("turn-secret:") {
                 secret.append(Observation(file: file, line: n, key: "turn-secret", value: Self.unquoteJSON(String(line.dropFirst(12)).trimmingCharacters(in: .whitespaces))))
+            } else if line.hasPrefix("\(KubernetesGenerator.databaseURLKey):") {
+                let value = String(line.dropFirst(KubernetesGenerator.databaseURLKey.count + 1)).trimmingCharacters(in: .whitespaces)
+                databaseURL.append(Observation(file: file, line: n, key: KubernetesGenerator.databaseURLKey, value: Self.unquoteJSON(value)))
             } else if line.hasPrefix("- \"") {
                 words.append((Self.unquoteJSON(String(line.dropFirst(2))), n))
             }
         }
-        readServeFlags(words, file: file)
+        endDocument()
+    }
+
+    // MARK: Cluster form
+
+    /// `callsctl/NODE/callsctl.toml`: one file per cluster node.
+    mutating func readClusterTomls() {
+        let folder = (directory as NSString).appendingPathComponent("callsctl")
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        for name in names {
+            let file = "callsctl/\(name)/callsctl.toml"
+            guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(file)), let doc = parseTOML(file) else { continue }
+            var node = ClusterNodeObservation(file: file, line: 1)
+            for e in doc.entries {
+                guard let value = Self.scalar(e.value) ?? (Self.strings(e.value).isEmpty ? nil : "") else { continue }
+                switch e.key {
+                case CallsctlGenerator.Keys.mediaUDPPort: mediaUDP.append(Observation(file: file, line: e.line, key: e.key, value: value))
+                case CallsctlGenerator.Keys.mediaTCPPort: mediaTCP.append(Observation(file: file, line: e.line, key: e.key, value: value))
+                case CallsctlGenerator.Keys.iceHostOverride where !value.isEmpty: node.override = (value, e.line)
+                case CallsctlGenerator.Keys.apiListen: api.append(Observation(file: file, line: e.line, key: e.key, value: Self.port(ofListen: value)))
+                case CallsctlGenerator.Keys.iceServers: readICEURLs(Self.strings(e.value), file: file, line: e.line, key: e.key)
+                case CallsctlGenerator.Keys.nodeID: node.nodeID = (value, e.line)
+                case CallsctlGenerator.Keys.publicURL: node.publicURL = (value, e.line)
+                default: break
+                }
+            }
+            clusterNodes.append(node)
+        }
+        if let text = text("secrets/cluster-db.env") {
+            let prefix = CallsctlGenerator.clusterEnvironmentVariable + "="
+            for (n, line) in lines(text) where line.hasPrefix(prefix) {
+                let value = String(line.dropFirst(prefix.count))
+                let url = value.hasPrefix("\"") ? (Self.decodeJSONString(value) ?? value) : value
+                databaseURL.append(Observation(file: "secrets/cluster-db.env", line: n, key: CallsctlGenerator.clusterEnvironmentVariable, value: url))
+            }
+        }
+    }
+
+    /// Every node has its own id, public URL and advertised address; a node in several files is the same node in each.
+    mutating func checkClusterNodes() {
+        let byFile = Dictionary(grouping: clusterNodes) { $0.file.hasPrefix("kubernetes/") ? $0.file : "callsctl/" }
+        for group in byFile.keys.sorted() {
+            let nodes = byFile[group]!
+            for node in nodes {
+                if node.nodeID == nil {
+                    diagnostics.append(
+                        .error(
+                            "a cluster node without cluster.node_id: it would take the host name, which the bundle cannot check for uniqueness.",
+                            file: node.file, line: node.line, key: CallsctlGenerator.Keys.nodeID,
+                            fix: "set cluster.node_id (--cluster-node-id) to a name of its own, or regenerate the bundle"))
+                }
+                if let (url, line) = node.publicURL {
+                    if let problem = HTTPURLCheck.problem(url) {
+                        diagnostics.append(
+                            .error(
+                                "cluster.public_url \(url) \(problem).", file: node.file, line: line, key: CallsctlGenerator.Keys.publicURL,
+                                fix: "give the node's own https URL, e.g. https://calls-1.example.com"))
+                    }
+                } else {
+                    diagnostics.append(
+                        .error(
+                            "cluster node \(node.nodeID?.0 ?? "?") has no cluster.public_url: joins for its calls are redirected there.",
+                            file: node.file, line: node.nodeID?.1 ?? node.line, key: CallsctlGenerator.Keys.publicURL,
+                            fix: "set cluster.public_url (--cluster-public-url) to the node's own URL, reachable directly, or regenerate the bundle"))
+                }
+            }
+            let checks: [(String, String, KeyPath<ClusterNodeObservation, (String, Int)?>, String)] = [
+                ("node id", CallsctlGenerator.Keys.nodeID, \.nodeID, "give every node its own cluster.node_id"),
+                ("public URL", CallsctlGenerator.Keys.publicURL, \.publicURL,
+                 "give every node its own cluster.public_url: a redirect to a shared URL may land on another node again"),
+                ("ICE host override", CallsctlGenerator.Keys.iceHostOverride, \.override,
+                 "give every node its own rtc.ice_host_override: one shared address sends every client to one node"),
+            ]
+            for (what, key, path, fix) in checks {
+                var first: [String: (ClusterNodeObservation, Int)] = [:]
+                for node in nodes {
+                    guard let (value, line) = node[keyPath: path] else { continue }
+                    if let (other, otherLine) = first[value] {
+                        diagnostics.append(
+                            .error(
+                                "two cluster nodes have the \(what) \(value): \(node.file):\(line) and \(other.file):\(otherLine).",
+                                file: node.file, line: line, key: key, fix: fix))
+                    } else {
+                        first[value] = (node, line)
+                    }
+                }
+            }
+        }
+        // The same node (by id) in the per-node files and on Kubernetes: the same URL and address.
+        let tomlNodes = clusterNodes.filter { $0.file.hasPrefix("callsctl/") }
+        for k8s in clusterNodes where k8s.file.hasPrefix("kubernetes/") {
+            guard let id = k8s.nodeID?.0, let node = tomlNodes.first(where: { $0.nodeID?.0 == id }) else { continue }
+            for (what, key, path) in [("public URL", CallsctlGenerator.Keys.publicURL, \ClusterNodeObservation.publicURL), ("ICE host override", CallsctlGenerator.Keys.iceHostOverride, \.override)] {
+                guard let (a, aLine) = k8s[keyPath: path], let (b, bLine) = node[keyPath: path], a != b else { continue }
+                diagnostics.append(
+                    .error(
+                        "\(what) of cluster node \(id) differs: \(k8s.file):\(aLine) has \(a), \(node.file):\(bLine) has \(b).",
+                        file: k8s.file, line: aLine, key: key, fix: "make them agree, or regenerate the bundle with --force"))
+            }
+        }
+    }
+
+    /// The database URL may hold the password: only the secret files may hold one (secrets/, the Kubernetes Secret).
+    mutating func checkNoInlineDatabasePassword() {
+        var files = ["kubernetes/rtcd-values.yaml", "kubernetes/callsctl.yaml", "systemd/callsctl.service", "callsctl/callsctl.toml"]
+        files += clusterNodes.map(\.file).filter { $0.hasPrefix("callsctl/") }
+        for file in files {
+            guard let text = text(file) else { continue }
+            var inSecret = false
+            for (n, raw) in lines(text) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line == "---" { inSecret = false }
+                if line == "kind: Secret" { inSecret = true }
+                guard !inSecret, Self.holdsDatabasePassword(line) else { continue }
+                diagnostics.append(
+                    .error(
+                        "holds a PostgreSQL URL with its password; this file is not a secret.",
+                        file: file, line: n, key: CallsctlGenerator.Keys.databaseURL,
+                        fix: file.hasPrefix("kubernetes/")
+                            ? "keep the URL in the Secret callsctl-secrets (key \(KubernetesGenerator.databaseURLKey)) and read it with valueFrom.secretKeyRef"
+                            : "remove it: serve reads \(CallsctlGenerator.clusterEnvironmentVariable) from \(CallsctlGenerator.clusterEnvironmentFile) (mode 0600), or keep the password in cluster.database_password_file"))
+            }
+        }
+    }
+
+    /// Whether a line holds a postgres:// URL with a password (never says which).
+    static func holdsDatabasePassword(_ line: String) -> Bool {
+        var rest = Substring(line)
+        while let start = rest.range(of: "postgres", options: .caseInsensitive) {
+            let url = rest[start.lowerBound...].prefix { !$0.isWhitespace && $0 != "\"" && $0 != "'" }
+            if let parsed = try? PostgresURL(parsing: String(url)), parsed.password?.isEmpty == false { return true }
+            rest = rest[start.upperBound...]
+        }
+        return false
     }
 
     mutating func readFirewall() {

@@ -87,6 +87,29 @@ public struct DeploymentInputs: Sendable, Equatable {
     public var internalHost: String?
     /// coturn's version: 4.7 removed `no-tlsv1` and `no-tlsv1_1`.
     public var coturnVersion: CoturnVersion
+    /// The cluster form: the PostgreSQL URL the callsctl serve nodes share (it may hold the database password, so
+    /// it only goes into secret files); nil for a single node on SQLite.
+    public var clusterDatabaseURL: String?
+    /// The callsctl serve nodes of the cluster form, one per media node; empty without a cluster.
+    public var clusterNodes: [ClusterNode]
+
+    /// One callsctl serve node of a cluster: its own name, URL and advertised address.
+    public struct ClusterNode: Sendable, Equatable {
+        /// `cluster.node_id`: the first label of the public name (`calls-1` for calls-1.example.com).
+        public var id: String
+        /// The node's own public DNS name; its public URL is https://NAME.
+        public var host: String
+        /// What the node advertises in ICE candidates (`rtc.ice_host_override`): an address or name of this node only.
+        public var address: String
+        /// `cluster.public_url`: where clients reconnect when a join is redirected to this node.
+        public var publicURL: String { "https://\(Render.hostForURL(host))" }
+
+        public init(id: String, host: String, address: String) {
+            self.id = id
+            self.host = host
+            self.address = address
+        }
+    }
 
     /// coturn's release, major.minor.
     public struct CoturnVersion: Sendable, Equatable, Comparable, CustomStringConvertible {
@@ -139,6 +162,10 @@ public struct DeploymentInputs: Sendable, Equatable {
         public var rtcdAdminKey: String?
         public var offloaderAdminKey: String?
         public var coturnVersion: String = "4.6"
+        /// The cluster's PostgreSQL URL as read from --cluster-db-url-file; nil: no cluster.
+        public var clusterDatabaseURL: String?
+        /// `NAME` or `NAME=ADDRESS` per node (--cluster-node); empty: derived from the domain.
+        public var clusterNodes: [String] = []
 
         public init() {}
     }
@@ -330,6 +357,7 @@ public struct DeploymentInputs: Sendable, Equatable {
                 "--ice-host-override",
                 "one advertised address for \(mediaNodes) media nodes (--media-nodes) would send every client to one node; leave it out: each node then learns its own public address by STUN at start.")
         }
+        (clusterDatabaseURL, clusterNodes) = try Self.cluster(raw, domain: domain, mediaNodes: &mediaNodes)
         if let host = raw.internalHost?.trimmingCharacters(in: .whitespaces) {
             guard Self.isIPAddress(host) || Self.isHostName(host) else {
                 throw InputError("--internal-host", "\"\(host)\" is neither an IP address nor a DNS name; give the media server's private address, e.g. 10.0.0.20.")
@@ -370,6 +398,88 @@ public struct DeploymentInputs: Sendable, Equatable {
         }
     }
 
+    /// The cluster form's inputs: the database URL (checked, never echoed) and one node per media node.
+    static func cluster(_ raw: Raw, domain: String, mediaNodes: inout Int) throws(InputError) -> (String?, [ClusterNode]) {
+        guard let text = raw.clusterDatabaseURL?.trimmingCharacters(in: .whitespacesAndNewlines) else {
+            if !raw.clusterNodes.isEmpty {
+                throw InputError(
+                    "--cluster-node",
+                    "is for the cluster form; give the PostgreSQL the nodes share with --cluster-db-url-file FILE (a file holding postgres://USER:PASSWORD@HOST/DB).")
+            }
+            return (nil, [])
+        }
+        do {
+            _ = try PostgresURL(parsing: text)
+        } catch {
+            // The message says what is wrong with the URL, never its text: it may hold the password.
+            throw InputError("--cluster-db-url-file", "the URL in the file \(error.description).")
+        }
+        if !raw.clusterNodes.isEmpty {
+            if mediaNodes == 1 {
+                mediaNodes = raw.clusterNodes.count
+            } else if mediaNodes != raw.clusterNodes.count {
+                throw InputError(
+                    "--cluster-node",
+                    "\(raw.clusterNodes.count) node(s) given for \(mediaNodes) media nodes (--media-nodes); give one --cluster-node per node, or leave --media-nodes out.")
+            }
+        }
+        guard mediaNodes >= 2 else {
+            throw InputError(
+                "--media-nodes",
+                "the cluster form (--cluster-db-url-file) is for 2 or more callsctl serve nodes; give --media-nodes N or one --cluster-node per node (leave --cluster-db-url-file out for a single node on SQLite).")
+        }
+        if raw.iceHostOverride != nil {
+            throw InputError(
+                "--ice-host-override",
+                "one advertised address for \(mediaNodes) cluster nodes would send every client to one node; leave it out: each node advertises its own (--cluster-node NAME=ADDRESS).")
+        }
+        var nodes: [ClusterNode] = []
+        if raw.clusterNodes.isEmpty {
+            // calls.example.com → calls-1.example.com, calls-2.example.com, ...
+            let labels = domain.split(separator: ".", maxSplits: 1)
+            let rest = labels.count > 1 ? "." + labels[1] : ""
+            for n in 1...mediaNodes {
+                let host = "\(labels[0])-\(n)\(rest)"
+                guard isHostName(host), labels[0].count + 1 + String(n).count <= 63 else {
+                    throw InputError("--cluster-node", "cannot derive node names from --domain \(domain); name each node with --cluster-node NAME.")
+                }
+                nodes.append(ClusterNode(id: "\(labels[0])-\(n)", host: host, address: host))
+            }
+        } else {
+            for given in raw.clusterNodes {
+                let parts = given.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }
+                let host = parts[0].lowercased()
+                guard isHostName(host) else {
+                    throw InputError(
+                        "--cluster-node",
+                        "\"\(parts[0])\" is not a DNS name; give NAME or NAME=ADDRESS, e.g. calls-1.example.com=203.0.113.11 (the node's own public name and the address it advertises).")
+                }
+                let address = parts.count > 1 ? parts[1] : host
+                guard isIPAddress(address) || isHostName(address) else {
+                    throw InputError("--cluster-node", "\"\(address)\" (the address of \(host)) is neither an IP address nor a DNS name.")
+                }
+                let id = String(host.split(separator: ".").first ?? "")
+                nodes.append(ClusterNode(id: id, host: host, address: address))
+            }
+        }
+        for (what, values) in [("node id (the first label of the name)", nodes.map(\.id)), ("name", nodes.map(\.host)), ("address", nodes.map(\.address))] {
+            var seen = Set<String>()
+            for value in values where !seen.insert(value).inserted {
+                throw InputError(
+                    "--cluster-node",
+                    "two nodes have the \(what) \(value); every node needs its own node id, public URL and advertised address.")
+            }
+        }
+        if nodes.contains(where: { $0.host == domain }) {
+            throw InputError(
+                "--cluster-node",
+                "\(domain) is the shared name (--domain) of the load balancer; each node needs a name of its own, reachable directly, e.g. calls-1.\(domain).")
+        }
+        return (text, nodes)
+    }
+
     // MARK: Derived values shared by the generators
 
     /// True when coturn runs on the media host (same name), so it shares the public IP.
@@ -403,6 +513,9 @@ public struct DeploymentInputs: Sendable, Equatable {
     /// The address every copy of a host-level config advertises; nil when several media nodes share the files
     /// (each learns its own by STUN at start).
     public var sharedOverride: String? { mediaNodes == 1 ? iceHostOverride : nil }
+
+    /// True for the cluster form of callsctl's own serve nodes (--cluster-db-url-file).
+    public var isCluster: Bool { clusterDatabaseURL != nil }
 
     /// `host:port` of the STUN server the media nodes ask for their public address.
     public var discoveryStunServer: String { "\(turnDomain):\(turnPort)" }

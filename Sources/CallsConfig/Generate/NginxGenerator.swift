@@ -5,6 +5,9 @@ import Foundation
 enum NginxGenerator {
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
         let upstream = Render.hostPort(i.upstreamHost, i.apiPort)
+        // A cluster node answers under the shared name (behind the load balancer) and under its own, where joins
+        // for its calls are redirected; one file serves every node (the certificate must hold all the names).
+        let serverNames = ([i.domain] + i.clusterNodes.map(\.host)).joined(separator: " ")
         // What browsers need (the signaling WebSocket and the test page) is published; the rest of the API port
         // stays on the private network.
         let headers = """
@@ -37,14 +40,14 @@ enum NginxGenerator {
             server {
                 listen 80;
                 listen [::]:80;
-                server_name \(i.domain);
+                server_name \(serverNames);
                 return 301 https://$host$request_uri;
             }
 
             server {
                 listen 443 ssl;
                 listen [::]:443 ssl;
-                server_name \(i.domain);
+                server_name \(serverNames);
 
                 ssl_certificate \(i.tlsCert);
                 ssl_certificate_key \(i.tlsKey);

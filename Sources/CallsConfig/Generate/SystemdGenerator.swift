@@ -22,7 +22,24 @@ enum SystemdGenerator {
     }
 
     static func files(_ i: DeploymentInputs) -> [GeneratedFile] {
-        let exec = "ExecStart=\(i.callsctlPath) serve --config \(Paths.config) --data-dir \(Paths.dataDir)"
+        var exec = "ExecStart=\(i.callsctlPath) serve --config \(Paths.config) --data-dir \(Paths.dataDir)"
+        var install = """
+            #   install -m 0600 -o callsctl -g callsctl secrets/turn-secret secrets/admin-key secrets/token-secret \(Paths.etc)/
+            #   install -m 0644 callsctl/callsctl.toml \(Paths.config)
+            """
+        if i.isCluster {
+            // The URL may hold the database password: it comes from a file only root and the service read, not the
+            // command line (visible to every user) nor callsctl.toml.
+            exec += """
+
+                # Cluster node: \(CallsctlGenerator.clusterEnvironmentVariable) (the PostgreSQL URL the nodes share) from a file of mode 0600.
+                EnvironmentFile=\(CallsctlGenerator.clusterEnvironmentFile)
+                """
+            install = """
+                #   install -m 0600 -o callsctl -g callsctl secrets/turn-secret secrets/admin-key secrets/token-secret secrets/cluster-db.env \(Paths.etc)/
+                #   install -m 0644 callsctl/NODE/callsctl.toml \(Paths.config)   (NODE: this host's node, e.g. \(i.clusterNodes.first?.id ?? ""))
+                """
+        }
         // Only ports below 1024 need a capability; otherwise the service keeps none.
         let capabilities = min(i.rtcPort, i.apiPort) < 1024
             ? "# Ports below 1024 need this capability.\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE"
@@ -32,8 +49,7 @@ enum SystemdGenerator {
             # Install as /etc/systemd/system/callsctl.service. Before the first start:
             #   useradd --system --home-dir \(Paths.dataDir) --shell /usr/sbin/nologin callsctl
             #   install -d -m 0750 -g callsctl \(Paths.etc)
-            #   install -m 0600 -o callsctl -g callsctl secrets/turn-secret secrets/admin-key secrets/token-secret \(Paths.etc)/
-            #   install -m 0644 callsctl/callsctl.toml \(Paths.config)
+            \(install)
             # then: systemctl daemon-reload && systemctl enable --now callsctl
             [Unit]
             Description=callsctl media server (WebRTC SFU) for \(i.domain)

@@ -258,8 +258,8 @@ extension CallsConfig {
             case .success(let value):
                 set(key.name, value, source: .file(path: path, line: entry.line))
             case .failure(let problem):
-                // A list of ICE servers may hold rtcd's fixed credentials: never echo it.
-                let shown = key.kind == .iceURLList ? "the list" : entry.value.tomlText
+                // A list of ICE servers may hold rtcd's fixed credentials, a secret key's value a password: never echo them.
+                let shown = key.kind == .iceURLList ? "the list" : key.isSecret ? "the value" : entry.value.tomlText
                 diagnostics.append(
                     .error(
                         "\(shown) \(problem.message); allowed: \(key.kind.allowed)", file: path,

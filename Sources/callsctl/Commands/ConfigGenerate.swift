@@ -33,6 +33,13 @@ struct ConfigGenerate: AsyncParsableCommand {
             existing files are kept unless --force. Secrets not given are generated (32 random \
             bytes); files holding a secret get mode 0600. --json lists the files.
 
+            Cluster form (several callsctl serve nodes sharing one PostgreSQL): --cluster-db-url-file \
+            FILE with --media-nodes N or one --cluster-node NAME[=ADDRESS] per node. Each node gets its \
+            own node id, public URL (https://NAME) and advertised address: callsctl writes \
+            callsctl/NODE/callsctl.toml per node, kubernetes one Deployment and Service per node, an \
+            Ingress and the URL in the Secret; the URL itself only goes into secret files \
+            (secrets/cluster-db.env, read as CALLSCTL_CLUSTER_DB).
+
             Exit codes: 0 written, 2 bad input (the flag is named) or files already there, 64 usage.
 
             Examples (IN stands for --domain calls.example.com --public-ip 203.0.113.7):
@@ -54,6 +61,9 @@ struct ConfigGenerate: AsyncParsableCommand {
               callsctl config generate calls-offloader IN \\
                 --mattermost-url https://chat.example.com
               callsctl config generate grafana IN --out .
+              callsctl config generate bundle IN --out ./cluster --media-nodes 3 \\
+                --cluster-db-url-file db-url --mattermost-url https://chat.example.com \\
+                --chat-server-cidr 10.0.0.5/32
             """)
 
     @OptionGroup(title: "Global options") var global: GlobalOptions
@@ -118,6 +128,19 @@ struct ConfigGenerate: AsyncParsableCommand {
     var internalHost: String?
     @Option(help: ArgumentHelp("coturn release the config is for (4.7 dropped no-tlsv1/no-tlsv1_1).", valueName: "major.minor"))
     var coturnVersion: String = "4.6"
+    @Option(
+        name: .customLong("cluster-db-url-file"),
+        help: ArgumentHelp(
+            "Cluster form of callsctl serve: file with the PostgreSQL URL the nodes share (postgres://USER:PASSWORD@HOST/DB); it goes into secret files only.",
+            valueName: "file"),
+        completion: .file())
+    var clusterDBURLFile: String?
+    @Option(
+        name: .customLong("cluster-node"),
+        help: ArgumentHelp(
+            "Cluster form: a node's own public DNS name, and the address it advertises if not that name (repeatable, one per node). Default: the domain's first label with -1, -2, ... (calls-1.example.com).",
+            valueName: "name[=address]"))
+    var clusterNodes: [String] = []
     @Option(help: ArgumentHelp("Write the files into this folder (required for bundle).", valueName: "dir"), completion: .directory)
     var out: String?
     @Flag(help: "Overwrite existing files in --out.") var force = false
@@ -171,6 +194,10 @@ struct ConfigGenerate: AsyncParsableCommand {
         raw.mediaNodes = mediaNodes
         raw.internalHost = internalHost
         raw.coturnVersion = coturnVersion
+        raw.clusterDatabaseURL = try clusterDBURLFile.map {
+            try Self.readSecret($0, flag: "--cluster-db-url-file", hint: "Write the URL into a file: printf '%s\\n' 'postgres://USER:PASSWORD@HOST/DB' > FILE; chmod 600 FILE")
+        }
+        raw.clusterNodes = clusterNodes
         let inputs: DeploymentInputs
         do {
             inputs = try DeploymentInputs(raw)
@@ -232,15 +259,15 @@ struct ConfigGenerate: AsyncParsableCommand {
     }
 
     /// A secret file's first line, trimmed; errors name the flag and the file.
-    static func readSecret(_ path: String, flag: String) throws -> String {
+    static func readSecret(_ path: String, flag: String, hint: String = "Create one with: openssl rand -hex 32 > FILE; chmod 600 FILE") throws -> String {
         let expanded = (path as NSString).expandingTildeInPath
         guard let data = FileManager.default.contents(atPath: expanded) else {
             let reason = FileManager.default.fileExists(atPath: expanded) ? "cannot be read (permissions?)" : "does not exist"
-            throw CLIError("\(flag): the file \(path) \(reason).", exitCode: .negative, hint: "Create one with: openssl rand -hex 32 > FILE; chmod 600 FILE")
+            throw CLIError("\(flag): the file \(path) \(reason).", exitCode: .negative, hint: hint)
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else {
-            throw CLIError("\(flag): the file \(path) is empty.", exitCode: .negative, hint: "Create one with: openssl rand -hex 32 > FILE; chmod 600 FILE")
+            throw CLIError("\(flag): the file \(path) is empty.", exitCode: .negative, hint: hint)
         }
         return text
     }
