@@ -523,7 +523,7 @@ public final class ClusterNode: CallPlacement, Sendable {
                                 ClusterStartError(
                                     kind: .conflict,
                                     description:
-                                        "this node's \(differ.joined(separator: " and ")) differ\(differ.count == 1 ? "s" : "") from the cluster's (set by node \(stored["secrets.set_by"] ?? "?"); \(liveOthers) live node\(liveOthers == 1 ? "" : "s")); every node must use the same secrets, or tokens and TURN credentials made by one node fail on another. Copy the secret files from a running node; the fingerprints compared are keyed HMACs, never the secrets"
+                                        "\(differ.joined(separator: " and ")) of this node differ\(differ.count == 1 ? "s" : "") from the cluster's (set by node \(stored["secrets.set_by"] ?? "?"); \(liveOthers) live node\(liveOthers == 1 ? "" : "s")); every node must use the same secrets, or tokens and TURN credentials made by one node fail on another. Copy the secret files from a running node; the fingerprints compared are keyed HMACs, never the secrets"
                                 ))
                         }
                     } else {

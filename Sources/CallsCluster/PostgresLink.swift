@@ -151,6 +151,11 @@ actor PostgresLink {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
+    deinit {
+        // PostgresNIO requires every connection to be closed before it goes; closing keeps it alive until then.
+        for c in idle { Self.discard(c) }
+    }
+
     /// Closes the idle connections.
     func close() async {
         let all = idle

@@ -173,13 +173,23 @@ struct AdminAPIClient {
 struct ListedCall {
     let channel: String
     let participants: [[String: Any]]
+    /// In a cluster: the node the call runs on, its URL when it is another node's, and its size.
+    var node: String? = nil
+    var nodeURL: String? = nil
+    var participantCount: Int? = nil
+
+    /// A call on another node of the cluster: this node knows its size, not its participants.
+    var isRemote: Bool { nodeURL != nil }
 
     static func parse(_ object: [String: Any]) throws -> [ListedCall] {
         guard let calls = object["calls"] as? [[String: Any]] else {
             throw CLIError("the admin API answered without a \"calls\" list; is --url a callsctl serve API?", exitCode: .undecided)
         }
         return calls.map { call in
-            ListedCall(channel: call["channel"] as? String ?? "?", participants: call["participants"] as? [[String: Any]] ?? [])
+            ListedCall(
+                channel: call["channel"] as? String ?? "?", participants: call["participants"] as? [[String: Any]] ?? [],
+                node: call["node"] as? String, nodeURL: call["nodeUrl"] as? String,
+                participantCount: (call["participantCount"] as? NSNumber)?.intValue)
         }
     }
 }
@@ -192,6 +202,9 @@ struct CallsList: AsyncParsableCommand {
             user, role, state (joined: no offer yet; connecting; connected), media transport, when it \
             joined, and flags (muted, hand, presenting, echo). Echo tests are listed under their \
             token's channel but are not part of the call. Exit 0 also when no call runs.
+
+            In a cluster any node lists every node's calls: its own with their participants, the others' \
+            with their node, its URL and their size (ask that node for their participants).
 
             Examples:
               callsctl calls list
@@ -212,7 +225,9 @@ struct CallsList: AsyncParsableCommand {
                     ("url", .string(client.base.description)),
                     ("calls", .array(calls.map { call in
                         .object([
-                            ("channel", .string(call.channel)),
+                            ("channel", .string(call.channel)), ("node", call.node.map { .string($0) } ?? .null),
+                            ("nodeUrl", call.nodeURL.map { .string($0) } ?? .null),
+                            ("participantCount", .int(Int64(call.participantCount ?? call.participants.filter { $0["echo"] as? Bool != true }.count))),
                             ("participants", .array(call.participants.map(Self.json))),
                         ])
                     })),
@@ -220,10 +235,19 @@ struct CallsList: AsyncParsableCommand {
             return
         }
         let rows = calls.flatMap { call in call.participants.map { (call.channel, $0) } }
-        if rows.isEmpty {
+        let remote = calls.filter(\.isRemote)
+        if rows.isEmpty && remote.isEmpty {
             out.line("no calls running")
             return
         }
+        defer {
+            // A cluster's other nodes: their calls by node (their participants are on that node's admin API).
+            for call in remote {
+                out.line(
+                    "\(call.channel)  on node \(call.node ?? "?") (\(call.nodeURL ?? "?")): \(call.participantCount ?? 0) participant\((call.participantCount ?? 0) == 1 ? "" : "s")")
+            }
+        }
+        if rows.isEmpty { return }
         let header = ["CHANNEL", "SESSION", "USER", "ROLE", "STATE", "TRANSPORT", "JOINED", "FLAGS"]
         let table = rows.map { channel, p -> [String] in
             let flags = [("muted", "muted"), ("handRaised", "hand"), ("presenting", "presenting"), ("echo", "echo")]

@@ -1,6 +1,9 @@
 import ArgumentParser
+import CallsCluster
+import CallsConfig
 import CallsStore
 import Foundation
+import Logging
 
 /// `callsctl channel ...`: per-channel call settings.
 struct Channel: AsyncParsableCommand {
@@ -13,7 +16,9 @@ struct Channel: AsyncParsableCommand {
             `callsctl serve` applies changes to the next call start, with no restart. Every change \
             is kept in an audit log (`callsctl channel history`).
 
-            Settings live in calls.db in the data directory.
+            Settings live in calls.db in the data directory; in a cluster (several `serve` nodes on one \
+            PostgreSQL) they live in the cluster's database, given by --cluster-db, CALLSCTL_CLUSTER_DB, or \
+            [cluster] database_url in the config file, and every node applies a change to its next call start.
 
             Examples:
               callsctl channel enable 4xp9fdt3pbdp7nrw7xjmrd8kkc
@@ -22,6 +27,7 @@ struct Channel: AsyncParsableCommand {
               callsctl channel list --enabled
               callsctl channel testmode on
               callsctl channel history
+              callsctl channel disable 4xp9fdt3pbdp7nrw7xjmrd8kkc --cluster-db postgres://callsctl@db.internal/mattermost
             """,
         subcommands: [
             ChannelEnable.self, ChannelDisable.self, ChannelReset.self, ChannelStatusCommand.self,
@@ -68,7 +74,96 @@ enum OSUser {
 }
 
 /// Opens the store in the data dir, turning its errors into exit 3 with the path and a fix.
+/// Where `callsctl channel` keeps the settings: a cluster's PostgreSQL (`--cluster-db`, `CALLSCTL_CLUSTER_DB`, or
+/// `[cluster] database_url` in the config file), else calls.db in the data directory.
+struct ClusterDBOption: ParsableArguments {
+    @Option(
+        name: .customLong("cluster-db"),
+        help: ArgumentHelp(
+            "The cluster's PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.",
+            valueName: "postgres://user@host/db"))
+    var url: String?
+
+    @Option(
+        name: .customLong("cluster-db-password-file"),
+        help: ArgumentHelp("File with the cluster database's password.", valueName: "file"), completion: .file())
+    var passwordFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.",
+            valueName: "file"),
+        completion: .file(extensions: ["toml"]))
+    var config: String?
+
+    func validate() throws {
+        if let url {
+            do { _ = try PostgresURL(parsing: url) } catch { throw ValidationError("--cluster-db \(error.description)") }
+        }
+    }
+
+    /// The cluster database this command was pointed at, with its password, or nil for the local store.
+    func resolve(global: GlobalOptions) throws -> (url: PostgresURL, password: String?)? {
+        let env = ProcessInfo.processInfo.environment
+        var text = url
+        var how = "--cluster-db"
+        var passwordFile = passwordFile
+        if text == nil, let v = env["CALLSCTL_CLUSTER_DB"] ?? env["CALLSCTL_CLUSTER_DATABASE_URL"], !v.isEmpty {
+            text = v
+            how = "CALLSCTL_CLUSTER_DB"
+        }
+        if text == nil || passwordFile == nil {
+            let location = ConfigFileLocation.find(flag: config, environment: env, dataDir: global.resolvedDataDir)
+            if let path = location.path {
+                let file = CallsConfig.resolve(filePath: path).config
+                if text == nil, let v = file.clusterDatabaseURL {
+                    text = v
+                    how = "\(path) cluster.database_url"
+                }
+                if passwordFile == nil { passwordFile = file.clusterDatabasePasswordFile }
+            }
+        }
+        if passwordFile == nil, let v = env["CALLSCTL_CLUSTER_DATABASE_PASSWORD_FILE"], !v.isEmpty { passwordFile = v }
+        guard let text else { return nil }
+        let parsed: PostgresURL
+        do { parsed = try PostgresURL(parsing: text) } catch {
+            throw CLIError("\(how) \(error.description)", exitCode: .usage)
+        }
+        var password: String?
+        if let passwordFile {
+            let path = (passwordFile as NSString).expandingTildeInPath
+            guard let p = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CLIError("cannot read the cluster database password file \(path)", exitCode: .undecided)
+            }
+            password = p.trimmingCharacters(in: .newlines)
+        }
+        return (parsed, password)
+    }
+}
+
 enum StoreAccess {
+    /// The cluster's store when one is configured, else the local SQLite file (created if needed).
+    static func open(_ global: GlobalOptions, cluster: ClusterDBOption) async throws -> any ChannelSettingsStoring {
+        if let store = try await openCluster(global, cluster: cluster) { return store }
+        return try open(global)
+    }
+
+    /// As ``open(_:cluster:)``, for commands that only read.
+    static func openForReading(_ global: GlobalOptions, cluster: ClusterDBOption) async throws -> any ChannelSettingsStoring {
+        if let store = try await openCluster(global, cluster: cluster) { return store }
+        return try openForReading(global)
+    }
+
+    private static func openCluster(_ global: GlobalOptions, cluster: ClusterDBOption) async throws -> (any ChannelSettingsStoring)? {
+        guard let (url, password) = try cluster.resolve(global: global) else { return nil }
+        do {
+            return try await ClusterSettingsStore.open(
+                url: url, password: password, logger: Logger(label: "callsctl.channel", factory: { _ in SwiftLogNoOpLogHandler() }))
+        } catch {
+            throw CLIError(error.description, exitCode: .undecided)
+        }
+    }
+
     static func open(_ global: GlobalOptions) throws -> SettingsStore {
         let path = (global.resolvedDataDir as NSString).appendingPathComponent(SettingsStore.fileName)
         do {
@@ -100,8 +195,13 @@ enum StoreAccess {
         }
     }
 
-    static func run<T>(_ body: () throws(StoreError) -> T) throws -> T {
-        do { return try body() } catch { throw CLIError(error.description, exitCode: .undecided) }
+    static func run<T>(_ body: () async throws(StoreError) -> T) async throws -> T {
+        do { return try await body() } catch { throw CLIError(error.description, exitCode: .undecided) }
+    }
+
+    /// Closes a cluster store's connections (nothing for SQLite).
+    static func close(_ store: any ChannelSettingsStoring) async {
+        if let cluster = store as? ClusterSettingsStore { await cluster.close() }
     }
 }
 
@@ -111,17 +211,20 @@ protocol ChannelSettingCommand: AsyncParsableCommand {
     var global: GlobalOptions { get }
     var channels: ChannelIDArguments { get }
     var actor: ActorOption { get }
+    var cluster: ClusterDBOption { get }
 }
 
 extension ChannelSettingCommand {
     func run() async throws {
-        let store = try StoreAccess.open(global)
-        let changes = try StoreAccess.run { () throws(StoreError) in
-            try store.set(Self.target, for: channels.channelIDs, actor: actor.resolved)
+        let store = try await StoreAccess.open(global, cluster: cluster)
+        let changes = try await StoreAccess.run { () async throws(StoreError) in
+            try await store.set(Self.target, for: channels.channelIDs, actor: actor.resolved, at: Date())
         }
-        let statuses = try StoreAccess.run { () throws(StoreError) in
-            try changes.map { change throws(StoreError) in try store.status(of: change.channel) }
+        var statuses: [ChannelStatus] = []
+        for change in changes {
+            statuses.append(try await StoreAccess.run { () async throws(StoreError) in try await store.status(of: change.channel) })
         }
+        await StoreAccess.close(store)
         let out = global.output
         if global.json {
             out.emit(
@@ -148,6 +251,7 @@ struct ChannelEnable: ChannelSettingCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @OptionGroup var channels: ChannelIDArguments
     @OptionGroup var actor: ActorOption
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 }
 
 struct ChannelDisable: ChannelSettingCommand {
@@ -158,6 +262,7 @@ struct ChannelDisable: ChannelSettingCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @OptionGroup var channels: ChannelIDArguments
     @OptionGroup var actor: ActorOption
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 }
 
 struct ChannelReset: ChannelSettingCommand {
@@ -168,6 +273,7 @@ struct ChannelReset: ChannelSettingCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @OptionGroup var channels: ChannelIDArguments
     @OptionGroup var actor: ActorOption
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 }
 
 struct ChannelStatusCommand: AsyncParsableCommand {
@@ -180,6 +286,7 @@ struct ChannelStatusCommand: AsyncParsableCommand {
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Argument(help: ArgumentHelp("The channel id.", valueName: "channel-id")) var id: String
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 
     func validate() throws {
         do { _ = try ChannelID(validating: id) } catch { throw ValidationError(error.description) }
@@ -187,9 +294,10 @@ struct ChannelStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let channel = try ChannelID(validating: id)
-        let store = try StoreAccess.openForReading(global)
-        let status = try StoreAccess.run { () throws(StoreError) in try store.status(of: channel) }
-        let testMode = try StoreAccess.run { () throws(StoreError) in try store.testMode() }
+        let store = try await StoreAccess.openForReading(global, cluster: cluster)
+        let status = try await StoreAccess.run { () async throws(StoreError) in try await store.status(of: channel) }
+        let testMode = try await StoreAccess.run { () async throws(StoreError) in try await store.testMode() }
+        await StoreAccess.close(store)
         let out = global.output
         if global.json {
             out.emit(ChannelRender.json(status, extra: [("testMode", .bool(testMode))]))
@@ -226,6 +334,7 @@ struct ChannelList: AsyncParsableCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Flag(help: "Only channels where calls are enabled.") var enabled = false
     @Flag(help: "Only channels where calls are disabled.") var disabled = false
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 
     func validate() throws {
         if enabled && disabled {
@@ -234,10 +343,11 @@ struct ChannelList: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.openForReading(global)
+        let store = try await StoreAccess.openForReading(global, cluster: cluster)
         let filter: ChannelSetting? = enabled ? .enabled : (disabled ? .disabled : nil)
-        let rows = try StoreAccess.run { () throws(StoreError) in try store.list(setting: filter) }
-        let testMode = try StoreAccess.run { () throws(StoreError) in try store.testMode() }
+        let rows = try await StoreAccess.run { () async throws(StoreError) in try await store.list(setting: filter) }
+        let testMode = try await StoreAccess.run { () async throws(StoreError) in try await store.testMode() }
+        await StoreAccess.close(store)
         let out = global.output
         if global.json {
             out.emit(.array(rows.map { ChannelRender.json($0) }))
@@ -272,6 +382,7 @@ struct ChannelHistory: AsyncParsableCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Argument(help: ArgumentHelp("Only this channel's changes.", valueName: "channel-id")) var id: String?
     @Option(help: "At most this many entries.") var limit: Int = 100
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 
     func validate() throws {
         if let id {
@@ -282,8 +393,9 @@ struct ChannelHistory: AsyncParsableCommand {
 
     func run() async throws {
         let channel = try id.map { try ChannelID(validating: $0) }
-        let store = try StoreAccess.openForReading(global)
-        let entries = try StoreAccess.run { () throws(StoreError) in try store.history(channel: channel, limit: limit) }
+        let store = try await StoreAccess.openForReading(global, cluster: cluster)
+        let entries = try await StoreAccess.run { () async throws(StoreError) in try await store.history(channel: channel, limit: limit) }
+        await StoreAccess.close(store)
         let out = global.output
         if global.json {
             out.emit(
@@ -322,21 +434,23 @@ struct TestMode: AsyncParsableCommand {
     @OptionGroup(title: "Global options") var global: GlobalOptions
     @Argument(help: ArgumentHelp("on, off or status.", valueName: "on|off|status")) var action: Action
     @OptionGroup var actor: ActorOption
+    @OptionGroup(title: "Cluster") var cluster: ClusterDBOption
 
     enum Action: String, ExpressibleByArgument, CaseIterable {
         case on, off, status
     }
 
     func run() async throws {
-        let store = try (action == .status ? StoreAccess.openForReading(global) : StoreAccess.open(global))
+        let store = try await (action == .status ? StoreAccess.openForReading(global, cluster: cluster) : StoreAccess.open(global, cluster: cluster))
+        defer { Task { await StoreAccess.close(store) } }
         let out = global.output
         switch action {
         case .status:
-            let on = try StoreAccess.run { () throws(StoreError) in try store.testMode() }
+            let on = try await StoreAccess.run { () async throws(StoreError) in try await store.testMode() }
             if global.json { out.emit(.object([("testMode", .bool(on))])) } else { out.line("test mode is \(on ? "on" : "off")") }
         case .on, .off:
             let on = action == .on
-            let old = try StoreAccess.run { () throws(StoreError) in try store.setTestMode(on, actor: actor.resolved) }
+            let old = try await StoreAccess.run { () async throws(StoreError) in try await store.setTestMode(on, actor: actor.resolved, at: Date()) }
             if global.json {
                 out.emit(.object([("testMode", .bool(on)), ("previous", .bool(old)), ("changed", .bool(old != on))]))
             } else {
