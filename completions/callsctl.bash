@@ -188,7 +188,7 @@ _callsctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --no-udp-candidates --version -h --help)
     repeating_options=(--stun-server --stun-url --turn-url)
-    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --audio-slots --max-connections --max-connections-per-address --fanout-threads --realtime-priority --log-format --log-level --turn-secret-file --turn-ttl --config)
+    non_repeating_options=(--data-dir --rtc-listen --api-listen --ice-host-override --token-secret-file --admin-key-file --drain-timeout --max-participants --audio-slots --max-connections --max-connections-per-address --fanout-threads --realtime-priority --log-format --log-level --turn-secret-file --turn-ttl --cluster-db --cluster-db-password-file --cluster-node-id --cluster-public-url --cluster-heartbeat-timeout --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -255,6 +255,22 @@ _callsctl_serve() {
         return
         ;;
     '--turn-ttl')
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--cluster-node-id')
+        return
+        ;;
+    '--cluster-public-url')
+        return
+        ;;
+    '--cluster-heartbeat-timeout')
         return
         ;;
     '--config')
@@ -789,7 +805,7 @@ _callsctl_channel_enable() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --actor)
+    non_repeating_options=(--data-dir --actor --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options -1
 
     # Offer option value completions
@@ -799,6 +815,17 @@ _callsctl_channel_enable() {
         return
         ;;
     '--actor')
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -808,7 +835,7 @@ _callsctl_channel_disable() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --actor)
+    non_repeating_options=(--data-dir --actor --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options -1
 
     # Offer option value completions
@@ -818,6 +845,17 @@ _callsctl_channel_disable() {
         return
         ;;
     '--actor')
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -827,7 +865,7 @@ _callsctl_channel_reset() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --actor)
+    non_repeating_options=(--data-dir --actor --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options -1
 
     # Offer option value completions
@@ -839,6 +877,17 @@ _callsctl_channel_reset() {
     '--actor')
         return
         ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
+        return
+        ;;
     esac
 }
 
@@ -846,13 +895,24 @@ _callsctl_channel_status() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir)
+    non_repeating_options=(--data-dir --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
         __callsctl_add_completions -d
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -862,13 +922,24 @@ _callsctl_channel_list() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --enabled --disabled --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir)
+    non_repeating_options=(--data-dir --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
         __callsctl_add_completions -d
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -878,7 +949,7 @@ _callsctl_channel_history() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --limit)
+    non_repeating_options=(--data-dir --limit --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -890,6 +961,17 @@ _callsctl_channel_history() {
     '--limit')
         return
         ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
+        return
+        ;;
     esac
 }
 
@@ -897,7 +979,7 @@ _callsctl_channel_testmode() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --actor)
+    non_repeating_options=(--data-dir --actor --cluster-db --cluster-db-password-file --config)
     __callsctl_offer_flags_options 1
 
     # Offer option value completions
@@ -907,6 +989,17 @@ _callsctl_channel_testmode() {
         return
         ;;
     '--actor')
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-db-password-file')
+        __callsctl_add_completions -f
+        return
+        ;;
+    '--config')
+        __callsctl_add_completions -o plusdirs -fX '!*.@(toml)'
         return
         ;;
     esac
@@ -1079,7 +1172,7 @@ _callsctl_token_create() {
 _callsctl_loadtest() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --version -h --help)
-    repeating_options=(--channel)
+    repeating_options=(--join-url --channel)
     non_repeating_options=(--data-dir --url --token-secret-file --admin-key-file --calls --participants --speakers --presenters --duration --ramp --transport --role --server-pid --max-loss --max-join-failures --join-timeout --report)
     __callsctl_offer_flags_options 0
 
@@ -1090,6 +1183,9 @@ _callsctl_loadtest() {
         return
         ;;
     '--url')
+        return
+        ;;
+    '--join-url')
         return
         ;;
     '--token-secret-file')

@@ -23,7 +23,7 @@ function __callsctl_parse_tokens -S
         __callsctl_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'serve'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'audio-slots=' 'max-connections=' 'max-connections-per-address=' 'fanout-threads=' 'realtime-priority=' 'log-format=' 'log-level=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'config=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'audio-slots=' 'max-connections=' 'max-connections-per-address=' 'fanout-threads=' 'realtime-priority=' 'log-format=' 'log-level=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'cluster-db=' 'cluster-db-password-file=' 'cluster-node-id=' 'cluster-public-url=' 'cluster-heartbeat-timeout=' 'config=' 'version' 'h/help'
         case 'doctor'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'config=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'admin-key-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
         case 'probe'
@@ -58,19 +58,19 @@ function __callsctl_parse_tokens -S
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'enable'
-                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'disable'
-                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'reset'
-                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+                __callsctl_parse_subcommand -r 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'status'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'list'
-                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'enabled' 'disabled' 'version' 'h/help'
+                __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'enabled' 'disabled' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'history'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'limit=' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'limit=' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             case 'testmode'
-                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'version' 'h/help'
+                __callsctl_parse_subcommand 1 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'actor=' 'cluster-db=' 'cluster-db-password-file=' 'config=' 'version' 'h/help'
             end
         case 'calls'
             __callsctl_parse_subcommand 0 'version' 'h/help'
@@ -89,7 +89,7 @@ function __callsctl_parse_tokens -S
                 __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'channel=' 'user=' 'role=' 'ttl=' 'token-secret-file=' 'version' 'h/help'
             end
         case 'loadtest'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'presenters=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'report=' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'join-url=+' 'token-secret-file=' 'admin-key-file=' 'channel=+' 'calls=' 'participants=' 'speakers=' 'presenters=' 'duration=' 'ramp=' 'transport=' 'role=' 'server-pid=' 'max-loss=' 'max-join-failures=' 'join-timeout=' 'report=' 'version' 'h/help'
         case 'version'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'version' 'h/help'
         case 'help'
@@ -185,6 +185,11 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve"' -l 'turn-url' -d 'TURN URL handed to clients with fresh credentials (repeatable; needs --turn-secret-file).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" turn-secret-file' -l 'turn-secret-file' -d 'File with the TURN server\'s shared secret (coturn static-auth-secret).' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" turn-ttl' -l 'turn-ttl' -d 'Lifetime of TURN credentials in seconds. Default: 86400.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" cluster-db' -l 'cluster-db' -d 'Join a cluster: the PostgreSQL the nodes share (channel settings, node registry, call placement). Default: one node on SQLite.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password (when the URL holds none).' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" cluster-node-id' -l 'cluster-node-id' -d 'This node\'s id in the cluster, unique per node. Default: the host name.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" cluster-public-url' -l 'cluster-public-url' -d 'The URL clients reach this node\'s API at directly; joins for a call on this node are redirected there.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" cluster-heartbeat-timeout' -l 'cluster-heartbeat-timeout' -d 'Seconds without a heartbeat after which a node counts as gone and its calls may start elsewhere. 2-60, default 5.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" config' -l 'config' -d 'Config file (TOML). Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory if present.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl serve" h help' -s 'h' -l 'help' -d 'Show help information.'
@@ -372,6 +377,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel enable" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -380,6 +388,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel disable" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -388,6 +399,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel reset" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -395,6 +409,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" no-color' -l 'no-color' -d 'Never use colour (also when NO_COLOR is set).'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel status" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -404,6 +421,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" enabled' -l 'enabled' -d 'Only channels where calls are enabled.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" disabled' -l 'disabled' -d 'Only channels where calls are disabled.'
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel list" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -412,6 +432,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" limit' -l 'limit' -d 'At most this many entries.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel history" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" data-dir' -l 'data-dir' -d 'Where callsctl keeps its data (calls.db, secrets).' -rfa '(__callsctl_complete_directories)'
@@ -421,6 +444,9 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_positional "callsctl channel testmode" -eq 1' -fka 'on off status'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" actor' -l 'actor' -d 'Who is making the change, for the audit log. Default: the OS user.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" cluster-db' -l 'cluster-db' -d 'The cluster\'s PostgreSQL (as serve --cluster-db). Default: $CALLSCTL_CLUSTER_DB, else [cluster] database_url of the config file, else calls.db in the data directory.' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" cluster-db-password-file' -l 'cluster-db-password-file' -d 'File with the cluster database\'s password.' -rF
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" config' -l 'config' -d 'Config file to read [cluster] from. Default: $CALLSCTL_CONFIG, else callsctl.toml in the data directory.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'toml\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" version' -l 'version' -d 'Show the version.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl channel testmode" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl calls" version' -l 'version' -d 'Show the version.'
@@ -479,6 +505,7 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" q quiet' -s 'q' -l 'quiet' -d 'Print only errors and the essential result.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" v verbose' -s 'v' -l 'verbose' -d 'Print more detail about what is being done.'
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" url' -l 'url' -d 'The media server\'s API URL (signaling at /ws).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest"' -l 'join-url' -d 'Join through these API URLs in turn (repeatable): the nodes of a cluster, which redirect each join to its call\'s node. Default: --url.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" token-secret-file' -l 'token-secret-file' -d 'The server\'s token secret, to sign join tokens here.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest" admin-key-file' -l 'admin-key-file' -d 'The server\'s admin key, to mint join tokens with POST /api/v1/tokens.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl loadtest"' -l 'channel' -d 'Channel id for a call (repeatable; one per call). Default: random ids.' -rfka ''

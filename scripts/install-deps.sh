@@ -11,7 +11,9 @@ TEST_PKGS=(coturn nftables iproute2 procps psmisc man-db groff-base python3 open
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gst-1.0
   gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
   # promtool parses the generated Grafana dashboard's queries as Prometheus does.
-  prometheus)
+  prometheus
+  # The cluster tests start their own PostgreSQL on loopback (the shared database of several serve nodes).
+  postgresql)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${TEST_PKGS[@]}"); fi
@@ -44,6 +46,15 @@ if [[ "${1:-}" == "--test" ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
   # prometheus's package starts a system Prometheus on 9090; the tests use only promtool.
   systemctl disable --now prometheus >/dev/null 2>&1 || true
+  # postgresql's package starts a system cluster on 5432; the tests start their own servers.
+  systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
+# Without systemd the package's postinst may have started its cluster through pg_ctlcluster.
+if [[ "${1:-}" == "--test" ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" {print $1, $2}' | while read -r version name; do
+    SUDO=""; if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    $SUDO pg_ctlcluster "$version" "$name" stop >/dev/null 2>&1 || true
+  done
 fi
 # Without systemd as PID 1 (containers) the package's postinst may have started nginx through its init script.
 if [[ "${1:-}" == "--test" ]] && [[ -s /run/nginx.pid ]] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then

@@ -350,13 +350,9 @@ extension CallsConfig {
                     .error, "cluster.database_password_file", "is set, but cluster.database_url holds a password too",
                     fix: "Keep the password in one place: remove it from the URL (postgres://USER@HOST/DB) and keep the file.")
             }
-        } else {
-            for key in ["cluster.database_password_file", "cluster.node_id", "cluster.public_url"] where values[key] != nil {
-                report(
-                    .warning, key, "is set but cluster.database_url is not, so this node runs alone and ignores it",
-                    fix: "Set cluster.database_url (or --cluster-db) to the PostgreSQL the cluster shares, or remove \(key).")
-            }
         }
+        // Cluster keys without a database URL are not judged here: a generated node's file leaves the URL to
+        // CALLSCTL_CLUSTER_DB (it holds a password). `serve` warns when its effective config has them alone.
         return out
     }
 }

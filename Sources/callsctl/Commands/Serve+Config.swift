@@ -112,6 +112,12 @@ extension ServeSettings {
         clusterNodeID = config.clusterNodeID
         clusterPublicURL = config.clusterPublicURL
         clusterHeartbeatTimeout = config.clusterHeartbeatTimeout
+        if clusterDatabaseURL == nil {
+            for key in ["cluster.node_id", "cluster.public_url", "cluster.database_password_file"] where config[key] != nil {
+                out.warning(
+                    "\(Self.name(of: config.source(of: key), key: key)) is set, but no cluster database is (--cluster-db, CALLSCTL_CLUSTER_DB or cluster.database_url), so this node runs alone on SQLite and ignores it")
+            }
+        }
         switch config.logLevel {
         case "debug": logLevel = .debug
         case "warn", "warning": logLevel = .warning

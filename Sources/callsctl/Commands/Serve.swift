@@ -47,6 +47,14 @@ struct Serve: AsyncParsableCommand {
             admin-key in the data directory (generated on first start, mode 0600). Its path is printed at \
             start, never the key.
 
+            Clusters: with --cluster-db postgres://USER@HOST/DB (env CALLSCTL_CLUSTER_DB, or [cluster] in the config \
+            file) serve is one node of several sharing that PostgreSQL: channel settings live there (changes reach \
+            every node at once), nodes heartbeat into a registry, and each channel's call runs on one node: the first \
+            join claims it, joins reaching other nodes get a redirect to --cluster-public-url of its node. Nodes must \
+            share the token and TURN secrets (compared by keyed fingerprint; a node whose secrets differ exits 2). An \
+            unreachable database at start is exit 3; lost later, running calls go on and new calls are refused until \
+            it is back. Without --cluster-db: one node on SQLite, as always.
+
             ICE servers for clients: --stun-url and --turn-url are handed to clients in the join answer; TURN \
             URLs get fresh TURN REST credentials made with the shared secret in --turn-secret-file (never \
             printed or logged), valid for --turn-ttl seconds.
@@ -74,6 +82,9 @@ struct Serve: AsyncParsableCommand {
                 --turn-url 'turn:turn.example.com:3478?transport=udp' --turn-url turns:turn.example.com:5349 \\
                 --turn-secret-file /etc/callsctl/turn-secret --turn-ttl 3600
               curl -H "Authorization: Bearer $(cat ~/.local/share/callsctl/admin-key)" http://127.0.0.1:8045/api/v1/calls
+              callsctl serve --cluster-db postgres://callsctl@db.internal:5432/mattermost?sslmode=require \
+                --cluster-db-password-file /etc/callsctl/db-password --cluster-node-id calls-1 \
+                --cluster-public-url https://calls-1.example.com --token-secret-file /etc/callsctl/token-secret
             """)
     @OptionGroup(title: "Global options") var global: GlobalOptions
 
