@@ -284,7 +284,7 @@ _callsctl_doctor() {
     repeating_flags=()
     non_repeating_flags=(--json --no-color -q --quiet -v --verbose --strict --self-test --version -h --help)
     repeating_options=(--stun-url --turn-url)
-    non_repeating_options=(--data-dir --url --rtcd-url --site-url --site-token-file --ice-host-override --config --rtc-port --turn-secret-file --token-file --token-secret-file --admin-key-file --channel --role --ca-file --only --skip --timeout --junit)
+    non_repeating_options=(--data-dir --url --rtcd-url --site-url --site-token-file --ice-host-override --config --rtc-port --turn-secret-file --token-file --token-secret-file --admin-key-file --channel --role --cluster-db --cluster-node-id --ca-file --only --skip --timeout --junit)
     __callsctl_offer_flags_options 0
 
     # Offer option value completions
@@ -339,6 +339,12 @@ _callsctl_doctor() {
         return
         ;;
     '--role')
+        return
+        ;;
+    '--cluster-db')
+        return
+        ;;
+    '--cluster-node-id')
         return
         ;;
     '--ca-file')

@@ -25,7 +25,7 @@ function __callsctl_parse_tokens -S
         case 'serve'
             __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'rtc-listen=' 'api-listen=' 'ice-host-override=' 'stun-server=+' 'token-secret-file=' 'no-udp-candidates' 'admin-key-file=' 'drain-timeout=' 'max-participants=' 'audio-slots=' 'max-connections=' 'max-connections-per-address=' 'fanout-threads=' 'realtime-priority=' 'log-format=' 'log-level=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'turn-ttl=' 'cluster-db=' 'cluster-db-password-file=' 'cluster-node-id=' 'cluster-public-url=' 'cluster-heartbeat-timeout=' 'config=' 'version' 'h/help'
         case 'doctor'
-            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'config=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'admin-key-file=' 'channel=' 'role=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
+            __callsctl_parse_subcommand 0 'data-dir=' 'json' 'no-color' 'q/quiet' 'v/verbose' 'url=' 'site-url=' 'site-token-file=' 'ice-host-override=' 'config=' 'rtc-port=' 'stun-url=+' 'turn-url=+' 'turn-secret-file=' 'token-file=' 'token-secret-file=' 'admin-key-file=' 'channel=' 'role=' 'cluster-db=' 'cluster-node-id=' 'ca-file=' 'only=' 'skip=' 'timeout=' 'junit=' 'strict' 'self-test' 'version' 'h/help'
         case 'probe'
             __callsctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -212,6 +212,8 @@ complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_opti
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" admin-key-file' -l 'admin-key-file' -d 'File holding the media server\'s admin key, to mint a join token through its admin API.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" channel' -l 'channel' -d 'Channel in which a call must be allowed to start.' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" role' -l 'role' -d 'Where this runs: client (where users are) or server (the media host).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" cluster-db' -l 'cluster-db' -d 'With --role server on a cluster node: the cluster\'s PostgreSQL (default: $CALLSCTL_CLUSTER_DB, else [cluster] of --config). Adds CLU001 (it answers) and CLU002 (this node heartbeats).' -rfka ''
+complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" cluster-node-id' -l 'cluster-node-id' -d 'This node\'s cluster id (default: [cluster] node_id of --config, else the host name).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" ca-file' -l 'ca-file' -d 'CA certificates for https/wss and TURN over TLS.' -rF
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" only' -l 'only' -d 'Only these checks (comma-separated ids).' -rfka ''
 complete -c 'callsctl' -n '__callsctl_should_offer_completions_for_flags_or_options "callsctl doctor" skip' -l 'skip' -d 'Skip these checks (comma-separated ids).' -rfka ''

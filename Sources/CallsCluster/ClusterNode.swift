@@ -599,3 +599,42 @@ extension Duration {
         return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
 }
+
+/// What the cluster database says about the cluster, read only (the doctor's view; nothing is written or migrated).
+public struct ClusterView: Sendable {
+    /// The schema version of the callsctl tables; nil when no node has created them yet.
+    public var schemaVersion: Int?
+    public var nodes: [ClusterNodeInfo]
+    public var calls: Int
+
+    /// Connects and reads the registry.
+    public static func read(url: PostgresURL, password: String?, timeout: Duration, logger: Logger) async throws(ClusterDatabaseError)
+        -> ClusterView
+    {
+        let link = PostgresLink(url: url, password: password, timeout: timeout, logger: logger)
+        do {
+            let view = try await link.run { c in
+                let exists = try await c.query("SELECT to_regclass('callsctl_nodes') IS NOT NULL", logger: logger).all().first?.decode(Bool.self)
+                guard exists == true else { return ClusterView(schemaVersion: nil, nodes: [], calls: 0) }
+                let version = try await c.query("SELECT max(version) FROM callsctl_schema", logger: logger).all().first?.decode(Int?.self)
+                var nodes: [ClusterNodeInfo] = []
+                for try await (id, url, v, participants, calls, draining, age) in try await c.query(
+                    """
+                    SELECT node_id, public_url, version, participants, calls, draining, extract(epoch from now() - heartbeat_at)::float8
+                    FROM callsctl_nodes ORDER BY node_id
+                    """, logger: logger
+                ).decode((String, String, String, Int64, Int64, Bool, Double).self) {
+                    nodes.append(
+                        ClusterNodeInfo(id: id, publicURL: url, version: v, participants: Int(participants), calls: Int(calls), draining: draining, age: age))
+                }
+                let calls = try await c.query("SELECT count(*) FROM callsctl_calls", logger: logger).all().first?.decode(Int64.self) ?? 0
+                return ClusterView(schemaVersion: version, nodes: nodes, calls: Int(calls))
+            }
+            await link.close()
+            return view
+        } catch {
+            await link.close()
+            throw error
+        }
+    }
+}

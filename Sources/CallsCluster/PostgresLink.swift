@@ -25,6 +25,9 @@ public struct ClusterDatabaseError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { detail }
 
+    /// The detail of any error, as operators read it.
+    public static func describe(_ error: any Error) -> String { from(error).detail }
+
     /// PostgresNIO's errors print a generic text on purpose; this says what happened from their parts.
     static func from(_ error: any Error) -> ClusterDatabaseError {
         if let e = error as? ClusterDatabaseError { return e }
@@ -38,7 +41,7 @@ public struct ClusterDatabaseError: Error, Sendable, CustomStringConvertible {
             let unreachable = state.hasPrefix("28") || state == "3D000" || state.hasPrefix("57P") || state.hasPrefix("08")
             return ClusterDatabaseError(unreachable ? .unreachable : .failed, "the server said: \(message) (SQLSTATE \(state))")
         }
-        if let underlying = e.underlying { return ClusterDatabaseError(.unreachable, describe(underlying)) }
+        if let underlying = e.underlying { return ClusterDatabaseError(.unreachable, describeUnderlying(underlying)) }
         switch e.code {
         case .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
             return ClusterDatabaseError(.unreachable, "the connection was closed")
@@ -50,7 +53,7 @@ public struct ClusterDatabaseError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func describe(_ error: any Error) -> String {
+    private static func describeUnderlying(_ error: any Error) -> String {
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         if text.contains("connectTimeout") { return "connecting timed out" }

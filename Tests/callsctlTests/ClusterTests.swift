@@ -295,6 +295,43 @@ import Glibc
         #expect(taken.status == 2 && taken.stderr.contains("node id n1 is in use"), "\(taken.stderr)")
     }
 
+    /// `doctor --role server` on a node: the database answers (CLU001) and this node heartbeats (CLU002); a killed
+    /// node's heartbeat goes stale and CLU002 fails with the age; an unreachable database fails CLU001.
+    @Test func theDoctorChecksTheDatabaseAndThisNodesHeartbeat() throws {
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        try cluster.start("n1")
+        func doctor(_ node: String, db: String? = nil) throws -> CLI.Result {
+            try CLI.run(
+                ["doctor", "--role", "server", "--url", "http://127.0.0.1:\(cluster.port("n1"))", "--cluster-db", db ?? cluster.url,
+                 "--cluster-node-id", node, "--only", "CLU001,CLU002", "--json"],
+                dataDir: cluster.dir.path, timeout: 60)
+        }
+        func status(_ r: CLI.Result, _ id: String) -> String? {
+            ((r.json as? [String: Any])?["checks"] as? [[String: Any]])?.first { $0["id"] as? String == id }?["status"] as? String
+        }
+        let healthy = try doctor("n1")
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        #expect(status(healthy, "CLU001") == "pass" && status(healthy, "CLU002") == "pass", "\(healthy.stdout)")
+        #expect(!healthy.stdout.contains(cluster.server.password))
+        let stranger = try doctor("n9")
+        #expect(stranger.status == 2 && status(stranger, "CLU002") == "fail", "\(stranger.stdout)")
+
+        _ = cluster.nodes["n1"]!.serve.stop(signal: SIGKILL)
+        var stale = healthy
+        #expect(
+            try Self.eventually {
+                stale = try doctor("n1")
+                return status(stale, "CLU002") == "fail"
+            }, "\(stale.stdout)")
+        #expect(stale.stdout.contains("last heartbeat was"), "\(stale.stdout)")
+
+        let closed = try freePort(tcpAndUDP: false)
+        let down = try doctor("n1", db: "postgres://callsctl:hunter2-doc@127.0.0.1:\(closed)/x?sslmode=disable")
+        #expect(down.status == 2 && status(down, "CLU001") == "fail" && status(down, "CLU002") == "skip", "\(down.stdout)")
+        #expect(!down.stdout.contains("hunter2") && down.stdout.contains("postgres://callsctl@127.0.0.1:\(closed)/x"), "\(down.stdout)")
+    }
+
     /// The database lost while calls run: running calls go on (and take joins), new calls are refused with the reason,
     /// and new calls start again once it is back.
     @Test func aLostDatabaseRefusesNewCallsUntilItReturns() async throws {

@@ -84,6 +84,14 @@ struct Doctor: AsyncParsableCommand {
     var channel: String?
     @Option(help: ArgumentHelp("Where this runs: client (where users are) or server (the media host).", valueName: "role"))
     var role: String = "client"
+    @Option(
+        name: .customLong("cluster-db"),
+        help: ArgumentHelp(
+            "With --role server on a cluster node: the cluster's PostgreSQL (default: $CALLSCTL_CLUSTER_DB, else [cluster] of --config). Adds CLU001 (it answers) and CLU002 (this node heartbeats).",
+            valueName: "postgres://user@host/db"))
+    var clusterDB: String?
+    @Option(help: ArgumentHelp("This node's cluster id (default: [cluster] node_id of --config, else the host name).", valueName: "id"))
+    var clusterNodeID: String?
     @Option(help: ArgumentHelp("CA certificates for https/wss and TURN over TLS.", valueName: "file"), completion: .file())
     var caFile: String?
     @Option(help: ArgumentHelp("Only these checks (comma-separated ids).", valueName: "ids")) var only: String?
@@ -179,10 +187,17 @@ struct Doctor: AsyncParsableCommand {
             }
         }
 
+        var configInput: DoctorConfigInput?
         if let config {
-            try DoctorConfigInput(path: config).apply(to: &target, urlGiven: url != nil, rtcPortGiven: rtcPort != nil)
+            configInput = try DoctorConfigInput(path: config)
+            configInput?.apply(to: &target, urlGiven: url != nil, rtcPortGiven: rtcPort != nil)
         }
         var checks = DoctorChecks.all(for: target)
+        if target.role == .server,
+            let cluster = try DoctorClusterChecks.target(flag: clusterDB, nodeFlag: clusterNodeID, config: configInput?.config)
+        {
+            checks += DoctorClusterChecks.checks(cluster)
+        }
         let onlyIDs = Set((only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
         let skipIDs = Set((skip ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
         let known = Set(checks.map(\.id))
