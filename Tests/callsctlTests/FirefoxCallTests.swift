@@ -28,6 +28,21 @@ struct FirefoxCallTests {
         #expect(r.exit == 0, "\(r.output)")
     }
 
+    /// A cluster (scripts/peers/browser_cluster.py): two serve nodes on one PostgreSQL; Chromium starts the call on
+    /// n1, then Firefox and a second Chromium open the page on n2, follow the `redirect` to n1 and all three hear each
+    /// other there.
+    @Test func chromiumAndFirefoxFollowARedirectToTheCallsNode() throws {
+        if !Self.firefoxInstalled {
+            try #require(
+                ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_FIREFOX"] != "1",
+                "firefox-esr and pulseaudio are required but missing")
+            return
+        }
+        try #require(BrowserHarness.available, "needs chromium (scripts/install-deps.sh --test installs it) and root for unshare -n")
+        let r = try PeerScript.run(repoRoot.appendingPathComponent("scripts/peers/browser_cluster.py").path, ["--seconds", "4"], limit: 240)
+        #expect(r.exit == 0, "\(r.output)")
+    }
+
     static func run(_ args: [String]) throws -> (exit: Int32, output: String) {
         try PeerScript.run(script, args, limit: 240)
     }
