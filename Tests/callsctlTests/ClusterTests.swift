@@ -295,6 +295,32 @@ import Glibc
         #expect(taken.status == 2 && taken.stderr.contains("node id n1 is in use"), "\(taken.stderr)")
     }
 
+    /// A scripted third-party stack (aiortc, scripts/peers/aiortc_calls.py) follows the redirect too: alice starts the
+    /// call on n1 with a 440 Hz tone, dave asks n2, is sent to n1 and hears her.
+    @Test func aiortcFollowsARedirectAndHearsTheCall() throws {
+        if !CallScenarioTests.available {
+            try #require(ProcessInfo.processInfo.environment["CALLSCTL_REQUIRE_AIORTC"] != "1", "aiortc is required but missing")
+            return
+        }
+        let cluster = try Cluster()
+        defer { cluster.stopAll() }
+        for name in ["n1", "n2"] { try cluster.start(name) }
+        let alice = try AiortcParticipant(port: cluster.port("n1"), token: try cluster.token(channel: Self.channelA, user: "alice"), hz: 440)
+        defer { alice.stop() }
+        let aliceID = try #require(alice.waitFor { $0["type"] as? String == "joined" }?["sessionId"] as? String, "\(alice.lines)")
+        let dave = try AiortcParticipant(port: cluster.port("n2"), token: try cluster.token(channel: Self.channelA, user: "dave"), hz: 880)
+        defer { dave.stop() }
+        let redirect = dave.waitFor { $0["type"] as? String == "redirect" }
+        #expect(redirect?["node"] as? String == "n1", "\(dave.lines)")
+        #expect(dave.waitFor { $0["type"] as? String == "joined" } != nil, "\(dave.lines)")
+        let heard = dave.waitFor(seconds: 30) { line in
+            guard line["type"] as? String == "status", let hz = (line["hz"] as? [String: Any])?[aliceID] as? Double else { return false }
+            return abs(hz - 440) <= 25
+        }
+        #expect(heard != nil, "dave did not hear alice's 440 Hz: \(dave.lines.suffix(5))")
+        #expect(try cluster.calls("n1").first { $0["channel"] as? String == Self.channelA }?["participantCount"] as? Int == 2)
+    }
+
     /// `doctor --role server` on a node: the database answers (CLU001) and this node heartbeats (CLU002); a killed
     /// node's heartbeat goes stale and CLU002 fails with the age; an unreachable database fails CLU001.
     @Test func theDoctorChecksTheDatabaseAndThisNodesHeartbeat() throws {
@@ -376,5 +402,60 @@ import Glibc
             }, "no new call after the database returned: \(back)")
         await alice.leave()
         await bob.leave()
+    }
+}
+
+/// One `aiortc_calls.py participant`: its JSON lines as they come.
+final class AiortcParticipant: @unchecked Sendable {
+    // @unchecked: `received` is accessed only with `lock` held.
+    private let process = Process()
+    private let lock = NSLock()
+    private var received: [[String: Any]] = []
+
+    init(port: Int, token: String, hz: Int) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", repoRoot.appendingPathComponent("scripts/peers/aiortc_calls.py").path, "participant", "--api", "\(port)",
+            "--token", token, "--hz", "\(hz)", "--timeout", "90",
+        ]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = Pipe()
+        try process.run()
+        let handle = out.fileHandleForReading
+        Thread.detachNewThread { [weak self] in
+            var buffer = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { return }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 0x0A) {
+                    let line = buffer[buffer.startIndex..<nl]
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                    if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] {
+                        guard let self else { return }
+                        self.lock.withLock { self.received.append(object) }
+                    }
+                }
+            }
+        }
+    }
+
+    var lines: [[String: Any]] { lock.withLock { received } }
+
+    /// The first line that satisfies `predicate`, waiting up to `seconds`.
+    func waitFor(seconds: Double = 20, _ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if let hit = lines.first(where: predicate) { return hit }
+            usleep(100_000)
+        } while Date() < deadline && process.isRunning
+        return lines.first(where: predicate)
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }

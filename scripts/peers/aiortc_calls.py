@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,8 +234,10 @@ async def participant(args):
             if cmd in ("mute", "unmute"):
                 await ws.send({"type": cmd})
 
+    hops = [0]
+
     async def messages():
-        nonlocal pc
+        nonlocal pc, ws
         while True:
             m = await ws.recv()
             if m is None:
@@ -242,6 +245,17 @@ async def participant(args):
                 return
             emit(m)
             t = m.get("type")
+            if t == "redirect":
+                # A cluster: the channel's call runs on another node; join there with the same token (3 hops at most).
+                hops[0] += 1
+                target = urllib.parse.urlsplit(m.get("ws", ""))
+                if hops[0] > 3 or target.scheme != "ws" or target.path != "/ws" or not target.port:
+                    emit({"type": "redirect_refused", "ws": m.get("ws"), "hops": hops[0]})
+                    return
+                ws.close()
+                ws = await WebSocket.connect(target.hostname, target.port)
+                await ws.send(join)
+                continue
             if t == "joined":
                 pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
                 pc.addTransceiver(sine_track(args.hz), direction="sendonly")
