@@ -51,8 +51,8 @@ def as_postgres(cmd):
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] + cmd
 
 
-def start_postgres(work):
-    """initdb and postgres on 127.0.0.1:PG_PORT as the postgres user; returns (process, url) or (process, None)."""
+def start_postgres(work, port=PG_PORT):
+    """initdb and postgres on 127.0.0.1:`port` as the postgres user; returns (process, url) or (process, None)."""
     bindir = postgres_bin()
     pg = os.path.join(work, "pg")
     os.makedirs(pg, exist_ok=True)
@@ -64,16 +64,16 @@ def start_postgres(work):
                                 "--pwfile=" + os.path.join(pg, "pw"), "--auth-host=scram-sha-256", "--auth-local=trust",
                                 "--no-sync", "--locale=C"]), stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
     proc = subprocess.Popen(as_postgres([os.path.join(bindir, "postgres"), "-D", os.path.join(pg, "data"), "-h", "127.0.0.1",
-                                         "-p", str(PG_PORT), "-k", pg, "-c", "fsync=off"]),
+                                         "-p", str(port), "-k", pg, "-c", "fsync=off"]),
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     env = dict(os.environ, PGPASSWORD="cluster-pw", PGCONNECT_TIMEOUT="3")
     psql = os.path.join(bindir, "psql")
     deadline = time.time() + 30
     while time.time() < deadline and proc.poll() is None:
-        r = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "callsctl", "-d", "postgres", "-Atqc",
+        r = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "callsctl", "-d", "postgres", "-Atqc",
                             "CREATE DATABASE calls"], env=env, capture_output=True, text=True, timeout=30)
         if r.returncode == 0:
-            return proc, "postgres://callsctl:cluster-pw@127.0.0.1:%d/calls?sslmode=disable" % PG_PORT
+            return proc, "postgres://callsctl:cluster-pw@127.0.0.1:%d/calls?sslmode=disable" % port
         time.sleep(0.3)
     return proc, None
 
