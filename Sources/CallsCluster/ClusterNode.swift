@@ -284,6 +284,11 @@ public final class ClusterNode: CallPlacement, Sendable {
         return state.withLockedValue { $0.nodes.filter { $0.age < timeout } }
     }
 
+    /// The cached setting of `channel` (nil: no cache now, the database is asked), for tests of LISTEN/NOTIFY.
+    func cachedSetting(_ channel: ChannelID) -> (testMode: Bool, setting: ChannelSetting)? {
+        state.withLockedValue { s in s.cache.map { ($0.testMode, $0.settings[channel.rawValue] ?? .unset) } }
+    }
+
     public var health: ClusterHealth {
         state.withLockedValue {
             ClusterHealth(databaseReachable: $0.healthy, lastError: $0.lastError, lastHeartbeat: $0.lastHeartbeat, nodes: $0.nodes)

@@ -1,4 +1,4 @@
-import CallsCluster
+@testable import CallsCluster
 import CallsConfig
 import CallsStore
 import CallsTestSupport
@@ -228,3 +228,37 @@ final class StoreUnderTest: @unchecked Sendable {
 
 /// A TCP port on 127.0.0.1 nothing listens on.
 func closedPort() throws -> UInt16 { try freePort(tcpAndUDP: false) }
+
+/// A node's view of the channel settings: a cache loaded when LISTEN is active and changed by NOTIFY, so a change
+/// made by the CLI (another process, another connection) reaches the node without it asking the database.
+@Suite struct ClusterSettingsCacheTests {
+    @Test func aChangeReachesTheNodesCacheThroughNotify() async throws {
+        let server = try PostgresServer.shared.get()
+        let url = try PostgresURL(parsing: server.url(database: try server.createDatabase(prefix: "notify")))
+        let logger = Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        let settings = ClusterNodeSettings(
+            url: url, password: nil, nodeID: "n1", publicURL: "http://127.0.0.1:1", version: "test", heartbeatTimeout: .seconds(5),
+            tokenSecret: Array("token-secret-0123456789".utf8), turnSecret: nil)
+        let node = try await ClusterNode.connect(settings: settings, logger: logger)
+        try await node.start(localCalls: { [:] }, draining: { false })
+        defer { Task { await node.stop() } }
+        func cached(_ want: (Bool, ChannelSetting)) async throws -> Bool {
+            for _ in 0..<100 {
+                if let c = node.cachedSetting(chanA), c.testMode == want.0, c.setting == want.1 { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+        #expect(try await cached((false, .unset)), "the cache was never loaded")
+        let cli = try await ClusterSettingsStore.open(url: url, password: nil, logger: logger)
+        defer { Task { await cli.close() } }
+        try await cli.set(.disabled, for: [chanA], actor: "ops", at: Date())
+        #expect(try await cached((false, .disabled)), "NOTIFY did not reach the cache: \(String(describing: node.cachedSetting(chanA)))")
+        #expect(await node.admission(channel: chanA, isAdmin: true)?.contains("disabled") == true)
+        try await cli.setTestMode(true, actor: "ops", at: Date())
+        try await cli.set(.unset, for: [chanA], actor: "ops", at: Date())
+        #expect(try await cached((true, .unset)))
+        #expect(await node.admission(channel: chanA, isAdmin: false) != nil, "test mode on: an unset channel is refused to users")
+        #expect(await node.admission(channel: chanA, isAdmin: true) == nil, "and allowed to admins")
+    }
+}

@@ -22,7 +22,7 @@ import Glibc
         let server: PostgresServer
         let database: String
         var nodes: [String: (serve: RunningServe, port: Int)] = [:]
-        static let heartbeatTimeout = 3
+        static let heartbeatTimeout = 5
 
         init(server: PostgresServer? = nil) throws {
             self.server = try server ?? PostgresServer.shared.get()
@@ -201,6 +201,11 @@ import Glibc
         let listed = try CLI.run(
             ["calls", "list", "--url", "http://127.0.0.1:\(cluster.port("n3"))", "--admin-key-file", cluster.keyFile], dataDir: cluster.dir.path)
         #expect(listed.stdout.contains("\(Self.channelA)  on node n1 (http://127.0.0.1:\(cluster.port("n1")))"), "\(listed.stdout)")
+        // Ending it is for its own node: another node says which.
+        let end = try CLI.run(
+            ["calls", "end", Self.channelA, "--url", "http://127.0.0.1:\(cluster.port("n3"))", "--admin-key-file", cluster.keyFile],
+            dataDir: cluster.dir.path)
+        #expect(end.status == 2 && end.stderr.contains("runs on node n1"), "\(end.stderr)")
 
         _ = cluster.nodes["n1"]!.serve.stop(signal: SIGKILL)
         var second: LoadParticipant?

@@ -157,6 +157,11 @@ struct AdminAPIClient {
             throw CLIError(
                 serverMessage ?? "not found (HTTP 404)", exitCode: .negative,
                 hint: "See the running calls and their sessions with `callsctl calls list`.")
+        case 409:
+            // A cluster: the call runs on another node, whose admin API ends it.
+            throw CLIError(
+                serverMessage ?? "conflict (HTTP 409)", exitCode: .negative,
+                hint: "Run the command again with --url set to that node's admin API (its API port, 8045).")
         default:
             throw CLIError(
                 "\(url) answered HTTP \(response.status)" + (serverMessage.map { ": \($0)" } ?? ""), exitCode: .undecided)

@@ -532,6 +532,11 @@ extension Serve {
         check(new.maxConnections != old.maxConnections, "api.max_connections")
         check(new.maxConnectionsPerAddress != old.maxConnectionsPerAddress, "api.max_connections_per_address")
         check(new.logFormat != old.logFormat, "logger.log_format")
+        check(new.clusterDatabaseURL != old.clusterDatabaseURL, "cluster.database_url")
+        check(new.clusterPasswordFile != old.clusterPasswordFile, "cluster.database_password_file")
+        check(new.clusterNodeID != old.clusterNodeID, "cluster.node_id")
+        check(new.clusterPublicURL != old.clusterPublicURL, "cluster.public_url")
+        check(new.clusterHeartbeatTimeout != old.clusterHeartbeatTimeout, "cluster.heartbeat_timeout")
         server.updateLiveSettings(iceServerSettings: ice, maxParticipants: new.maxParticipants)
         level.withLock { $0 = effectiveLevel(new) }
         // What needs a restart keeps its running value, so that a later reload still reports it.
@@ -550,6 +555,11 @@ extension Serve {
         kept.maxConnections = old.maxConnections
         kept.maxConnectionsPerAddress = old.maxConnectionsPerAddress
         kept.logFormat = old.logFormat
+        kept.clusterDatabaseURL = old.clusterDatabaseURL
+        kept.clusterPasswordFile = old.clusterPasswordFile
+        kept.clusterNodeID = old.clusterNodeID
+        kept.clusterPublicURL = old.clusterPublicURL
+        kept.clusterHeartbeatTimeout = old.clusterHeartbeatTimeout
         current.withLock { $0 = RunningSettings(settings: kept, turnSecret: ice.turnSecret) }
         logger.notice(
             "reloaded the config",
