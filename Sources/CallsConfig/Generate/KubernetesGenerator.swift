@@ -73,46 +73,7 @@ enum KubernetesGenerator {
                       image: \(Render.yaml(i.image))
                       args:
             \(args)
-                      ports:
-                        - name: rtc-udp
-                          containerPort: \(i.rtcPort)
-                          protocol: UDP
-                        - name: rtc-tcp
-                          containerPort: \(i.rtcPort)
-                          protocol: TCP
-                        - name: api
-                          containerPort: \(i.apiPort)
-                          protocol: TCP
-                      readinessProbe:
-                        httpGet:
-                          path: /readyz
-                          port: api
-                        periodSeconds: 5
-                        failureThreshold: 2
-                      livenessProbe:
-                        httpGet:
-                          path: /healthz
-                          port: api
-                        initialDelaySeconds: 5
-                        periodSeconds: 10
-                        failureThreshold: 3
-                      resources:
-                        requests:
-                          cpu: "1"
-                          memory: 256Mi
-                        limits:
-                          memory: 1Gi
-                      securityContext:
-                        allowPrivilegeEscalation: false
-                        readOnlyRootFilesystem: true
-                        capabilities:
-                          drop: ["ALL"]
-                      volumeMounts:
-                        - name: secrets
-                          mountPath: /etc/callsctl
-                          readOnly: true
-                        - name: data
-                          mountPath: /var/lib/callsctl
+            \(containerTail(i))
                   volumes:
                     - name: secrets
                       secret:
@@ -281,46 +242,7 @@ enum KubernetesGenerator {
                                 secretKeyRef:
                                   name: callsctl-secrets
                                   key: \(databaseURLKey)
-                          ports:
-                            - name: rtc-udp
-                              containerPort: \(i.rtcPort)
-                              protocol: UDP
-                            - name: rtc-tcp
-                              containerPort: \(i.rtcPort)
-                              protocol: TCP
-                            - name: api
-                              containerPort: \(i.apiPort)
-                              protocol: TCP
-                          readinessProbe:
-                            httpGet:
-                              path: /readyz
-                              port: api
-                            periodSeconds: 5
-                            failureThreshold: 2
-                          livenessProbe:
-                            httpGet:
-                              path: /healthz
-                              port: api
-                            initialDelaySeconds: 5
-                            periodSeconds: 10
-                            failureThreshold: 3
-                          resources:
-                            requests:
-                              cpu: "1"
-                              memory: 256Mi
-                            limits:
-                              memory: 1Gi
-                          securityContext:
-                            allowPrivilegeEscalation: false
-                            readOnlyRootFilesystem: true
-                            capabilities:
-                              drop: ["ALL"]
-                          volumeMounts:
-                            - name: secrets
-                              mountPath: /etc/callsctl
-                              readOnly: true
-                            - name: data
-                              mountPath: /var/lib/callsctl
+                \(containerTail(i))
                       volumes:
                         - name: secrets
                           secret:
@@ -427,5 +349,53 @@ enum KubernetesGenerator {
     /// replicas run on several nodes, each with its own address (learned by STUN).
     static func podOverride(_ i: DeploymentInputs) -> String? {
         i.kubernetesKind == .deployment && i.mediaNodes == 1 ? i.iceHostOverride : nil
+    }
+
+    /// The container's ports, probes, resources, security context and mounts, 10 spaces in: the same for a single
+    /// node's Deployment and for each node's Deployment in the cluster form.
+    static func containerTail(_ i: DeploymentInputs) -> String {
+        let text = """
+            ports:
+              - name: rtc-udp
+                containerPort: \(i.rtcPort)
+                protocol: UDP
+              - name: rtc-tcp
+                containerPort: \(i.rtcPort)
+                protocol: TCP
+              - name: api
+                containerPort: \(i.apiPort)
+                protocol: TCP
+            readinessProbe:
+              httpGet:
+                path: /readyz
+                port: api
+              periodSeconds: 5
+              failureThreshold: 2
+            livenessProbe:
+              httpGet:
+                path: /healthz
+                port: api
+              initialDelaySeconds: 5
+              periodSeconds: 10
+              failureThreshold: 3
+            resources:
+              requests:
+                cpu: "1"
+                memory: 256Mi
+              limits:
+                memory: 1Gi
+            securityContext:
+              allowPrivilegeEscalation: false
+              readOnlyRootFilesystem: true
+              capabilities:
+                drop: ["ALL"]
+            volumeMounts:
+              - name: secrets
+                mountPath: /etc/callsctl
+                readOnly: true
+              - name: data
+                mountPath: /var/lib/callsctl
+            """
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { "          " + $0 }.joined(separator: "\n")
     }
 }
