@@ -36,7 +36,7 @@ cpu='STUNPropertyTests|RTCPFuzzTests|garbageNeverTraps|StarvationReportTests'
 cpu+='|consentExpiry|consentKeptAlive|plainBindingAndRateLimit|aSilentClientIsDisconnectedAndTheCallIsTold'
 heavy='BrowserCallTests|FirefoxCallTests|GStreamerCallTests|CallScenarioTests|MediaServerAiortcTests|LoadtestCLITests|AbuseDuringCallTests'
 # Cluster nodes judge each other by heartbeats: a node starved beside a busy parallel run would look gone.
-heavy+='|ClusterTests|ClusterSettingsCacheTests'
+heavy+='|ClusterTests|ClusterSettingsCacheTests|ChannelSettingsConformanceTests|ClusterSettingsStoreTests|PostgresLinkTimeoutTests'
 log=$(mktemp)
 set +e
 swift test --skip-build --no-parallel --filter "$cpu" 2>&1 | tee "$log"

@@ -18,7 +18,7 @@ public struct ClusterNodeSettings: Sendable {
     /// A node silent for this long counts as gone; its calls may start elsewhere.
     public var heartbeatTimeout: Duration
     /// Bounds every database round trip.
-    public var queryTimeout: Duration = .seconds(3)
+    public var queryTimeout: Duration = .seconds(5)
     /// The secrets every node must share, compared by keyed fingerprint only.
     public var tokenSecret: [UInt8]
     public var turnSecret: [UInt8]?
@@ -496,7 +496,7 @@ public final class ClusterNode: CallPlacement, Sendable {
         let timeout = s.timeoutSeconds
         let outcome: Result<String?, ClusterStartError>
         do {
-            outcome = try await link.run { [logger] c in
+            outcome = try await link.run(timeout: .seconds(60)) { [logger] c in
                 try await c.query("BEGIN", logger: logger)
                 do {
                     try await c.query("SELECT pg_advisory_xact_lock(\(ClusterSchema.secretsLock))", logger: logger)
@@ -546,7 +546,7 @@ public final class ClusterNode: CallPlacement, Sendable {
                     try await c.query("COMMIT", logger: logger)
                     return problem
                 } catch {
-                    _ = try? await c.query("ROLLBACK", logger: logger)
+                    if !c.isClosed { _ = try? await c.query("ROLLBACK", logger: logger) }
                     throw error
                 }
             }

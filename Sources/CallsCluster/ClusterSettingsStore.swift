@@ -22,7 +22,7 @@ public final class ClusterSettingsStore: ChannelSettingsStoring, Sendable {
 
     /// Connects, migrates the schema, and returns the store.
     /// - Throws: ``StoreError`` (`unreachable` when the database cannot be reached) naming the URL without its password.
-    public static func open(url: PostgresURL, password: String?, timeout: Duration = .seconds(5), logger: Logger) async throws(StoreError)
+    public static func open(url: PostgresURL, password: String?, timeout: Duration = .seconds(10), logger: Logger) async throws(StoreError)
         -> ClusterSettingsStore
     {
         let link = PostgresLink(url: url, password: password, timeout: timeout, logger: logger)
@@ -33,7 +33,8 @@ public final class ClusterSettingsStore: ChannelSettingsStoring, Sendable {
 
     func migrate() async throws(StoreError) {
         let logger = self.logger
-        try await call { try await $0.run { c in try await ClusterSchema.migrate(c, logger: logger) } }
+        // Migrating (once per database) may wait for another node's migration: a longer bound than a query's.
+        try await call { try await $0.run(timeout: .seconds(60)) { c in try await ClusterSchema.migrate(c, logger: logger) } }
     }
 
     /// Closes the store's connections.
@@ -221,7 +222,7 @@ public final class ClusterSettingsStore: ChannelSettingsStoring, Sendable {
             try await c.query("COMMIT", logger: logger)
             return value
         } catch {
-            _ = try? await c.query("ROLLBACK", logger: logger)
+            if !c.isClosed { _ = try? await c.query("ROLLBACK", logger: logger) }
             throw error
         }
     }

@@ -1,6 +1,8 @@
+import Foundation
 import CallsConfig
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 
@@ -72,6 +74,9 @@ actor PostgresLink {
     private var idle: [PostgresConnection] = []
     private var nextID = 0
     private static let maxIdle = 4
+    /// The database connections' own event loop: not NIO's shared singleton, which other parts of the process (the
+    /// load generator's clients, tests' servers) may keep busy; a stalled loop held every query past its bound.
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     init(url: PostgresURL, password: String?, timeout: Duration, logger: Logger) {
         self.url = url
@@ -109,41 +114,48 @@ actor PostgresLink {
         let logger = self.logger
         do {
             let config = try configuration()
-            return try await PostgresConnection.connect(configuration: config, id: id, logger: logger)
+            return try await PostgresConnection.connect(on: Self.group.next(), configuration: config, id: id, logger: logger)
         } catch {
             throw ClusterDatabaseError.from(error)
         }
     }
 
     /// Runs `body` on a pooled connection within the timeout. After an error or a timeout the connection is closed.
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(ClusterDatabaseError) -> T {
+    func run<T: Sendable>(
+        timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(ClusterDatabaseError) -> T {
         var connection: PostgresConnection?
         while let c = idle.popLast() {
             if !c.isClosed { connection = c; break }
         }
         let conn: PostgresConnection
         if let connection { conn = connection } else { conn = try await connect() }
-        let timeout = self.timeout
-        do {
-            let value: T = try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body(conn) }
-                group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                if let value = first {
-                    group.cancelAll()
-                    return value
-                }
-                // Timed out: closing the connection ends the query that hangs on it.
-                Self.discard(conn)
-                group.cancelAll()
-                throw ClusterDatabaseError(.unreachable, "no answer within \(timeout)")
+        let limit = timeout ?? self.timeout
+        // The work and a timer race; the caller is answered by the first. The work is not awaited after a timeout:
+        // a query written to a connection that closed meanwhile is never answered by PostgresNIO, and awaiting it
+        // (as a task group would) hung the caller for good.
+        let race = Race<T>()
+        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
+            race.start(continuation)
+            let work = Task {
+                do { race.finish(.success(try await body(conn))) } catch { race.finish(.failure(error)) }
             }
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if Task.isCancelled { return }
+                if race.finish(.failure(ClusterDatabaseError(.unreachable, "no answer within \(limit)"))) {
+                    // Closing the connection ends the query that hangs on it.
+                    Self.discard(conn)
+                    work.cancel()
+                }
+            }
+            race.onFinish { timer.cancel() }
+        }
+        switch outcome {
+        case .success(let value):
             if idle.count < Self.maxIdle && !conn.isClosed { idle.append(conn) } else { Self.discard(conn) }
             return value
-        } catch {
+        case .failure(let error):
             Self.discard(conn)
             throw ClusterDatabaseError.from(error)
         }
@@ -173,5 +185,52 @@ extension PostgresRowSequence {
         var rows: [PostgresRow] = []
         for try await row in self { rows.append(row) }
         return rows
+    }
+}
+
+/// The first of several outcomes resumes a continuation; the later ones are dropped.
+final class Race<T: Sendable>: @unchecked Sendable {
+    // @unchecked: every stored property is accessed only with `lock` held.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Result<T, any Error>, Never>?
+    private var early: Result<T, any Error>?
+    private var done = false
+    private var finished: [@Sendable () -> Void] = []
+
+    func start(_ continuation: CheckedContinuation<Result<T, any Error>, Never>) {
+        let ready: Result<T, any Error>? = lock.withLock {
+            if let early { return early }
+            self.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+    }
+
+    /// Runs `action` once the race is decided (at once if it is).
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let now = lock.withLock {
+            if done { return true }
+            finished.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    /// True when this outcome won.
+    @discardableResult
+    func finish(_ outcome: Result<T, any Error>) -> Bool {
+        let (won, c, actions): (Bool, CheckedContinuation<Result<T, any Error>, Never>?, [@Sendable () -> Void]) = lock.withLock {
+            guard !done else { return (false, nil, []) }
+            done = true
+            if continuation == nil { early = outcome }
+            defer {
+                continuation = nil
+                finished = []
+            }
+            return (true, continuation, finished)
+        }
+        c?.resume(returning: outcome)
+        for a in actions { a() }
+        return won
     }
 }

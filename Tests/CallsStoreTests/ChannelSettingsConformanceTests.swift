@@ -262,3 +262,44 @@ func closedPort() throws -> UInt16 { try freePort(tcpAndUDP: false) }
         #expect(await node.admission(channel: chanA, isAdmin: true) == nil, "and allowed to admins")
     }
 }
+
+/// A query that overruns its bound answers the caller at the bound, whatever the work does next.
+@Suite struct PostgresLinkTimeoutTests {
+    /// The work's error handling queries the connection that the timeout closed (as a ROLLBACK after a failed
+    /// migration step does). PostgresNIO never answers a query written to a closed connection, and the caller used to
+    /// wait for the work: the suite hung (a CI run stopped for good in the store tests on a busy machine).
+    @Test func aTimedOutQueryAnswersTheCallerEvenIfTheWorkHangs() async throws {
+        let server = try PostgresServer.shared.get()
+        let url = try PostgresURL(parsing: server.url(database: try server.createDatabase(prefix: "slow")))
+        let link = PostgresLink(url: url, password: nil, timeout: .milliseconds(500), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let answered = ManagedAnswer()
+        let caller = Task {
+            do {
+                _ = try await link.run { c in
+                    do {
+                        try await c.query("SELECT pg_sleep(30)", logger: Logger(label: "t"))
+                    } catch {
+                        // What a careless error path does: another query on the (now closed) connection.
+                        try await c.query("SELECT 1", logger: Logger(label: "t"))
+                    }
+                    return 0
+                }
+                answered.set("no error")
+            } catch {
+                answered.set("\(error)")
+            }
+        }
+        for _ in 0..<200 where answered.get() == nil { try await Task.sleep(for: .milliseconds(50)) }
+        caller.cancel()
+        #expect(answered.get()?.contains("no answer within") == true, "\(answered.get() ?? "the caller was not answered within 10 s")")
+        await link.close()
+    }
+}
+
+final class ManagedAnswer: @unchecked Sendable {
+    // @unchecked: `value` is accessed only with `lock` held.
+    private let lock = NSLock()
+    private var value: String?
+    func set(_ v: String) { lock.withLock { value = v } }
+    func get() -> String? { lock.withLock { value } }
+}

@@ -258,6 +258,16 @@ import Testing
         let r = try CLI.run(["doctor", "--config", dir.path], dataDir: dir.path)
         #expect(r.status == 64)
         #expect(r.stderr.contains("not a bundle from `callsctl config generate bundle`"), "\(r.stderr)")
+        // A cluster bundle (one callsctl.toml per node) is named as such, with the file to give.
+        let cluster = TempDir()
+        for node in ["calls-1", "calls-2"] {
+            try FileManager.default.createDirectory(atPath: "\(cluster.path)/callsctl/\(node)", withIntermediateDirectories: true)
+            try "[cluster]\nnode_id = \"\(node)\"\n".write(toFile: "\(cluster.path)/callsctl/\(node)/callsctl.toml", atomically: true, encoding: .utf8)
+        }
+        let clustered = try CLI.run(["doctor", "--config", cluster.path], dataDir: dir.path)
+        #expect(clustered.status == 64)
+        #expect(clustered.stderr.contains("a cluster bundle, with one callsctl.toml per node (calls-1, calls-2)"), "\(clustered.stderr)")
+        #expect(clustered.stderr.contains("--config \(cluster.path)/callsctl/calls-1/callsctl.toml"), "\(clustered.stderr)")
         let missing = try CLI.run(["doctor", "--config", "\(dir.path)/nope.toml"], dataDir: dir.path)
         #expect(missing.status == 64)
         #expect(missing.stderr.contains("no such file or folder"))

@@ -21,6 +21,16 @@ struct DoctorConfigInput {
         if isDirectory.boolValue {
             let toml = (path as NSString).appendingPathComponent("callsctl/callsctl.toml")
             guard FileManager.default.fileExists(atPath: toml) else {
+                // A cluster bundle has one callsctl.toml per node: the doctor checks one node at a time.
+                let folder = (path as NSString).appendingPathComponent("callsctl")
+                let nodes = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().filter {
+                    FileManager.default.fileExists(atPath: "\(folder)/\($0)/callsctl.toml")
+                }
+                if !nodes.isEmpty {
+                    throw CLIError(
+                        "--config \(path): a cluster bundle, with one callsctl.toml per node (\(nodes.joined(separator: ", "))); the doctor checks one node: give that node's file, e.g. --config \(folder)/\(nodes[0])/callsctl.toml --role server",
+                        exitCode: .usage)
+                }
                 throw CLIError(
                     "--config \(path): a folder, but not a bundle from `callsctl config generate bundle` (it has no callsctl/callsctl.toml). Give the bundle folder or a callsctl.toml.",
                     exitCode: .usage)
