@@ -71,6 +71,25 @@ public struct ClusterNodeInfo: Sendable, Equatable {
     public var age: Double
 }
 
+extension ClusterNodeInfo {
+    /// The registry, every node with the age of its last heartbeat by the database's clock.
+    static func readAll(_ c: PostgresConnection, logger: Logger) async throws -> [ClusterNodeInfo] {
+        var nodes: [ClusterNodeInfo] = []
+        for try await (id, url, version, participants, calls, draining, age) in try await c.query(
+            """
+            SELECT node_id, public_url, version, participants, calls, draining, extract(epoch from now() - heartbeat_at)::float8
+            FROM callsctl_nodes ORDER BY node_id
+            """, logger: logger
+        ).decode((String, String, String, Int64, Int64, Bool, Double).self) {
+            nodes.append(
+                ClusterNodeInfo(
+                    id: id, publicURL: url, version: version, participants: Int(participants), calls: Int(calls), draining: draining,
+                    age: age))
+        }
+        return nodes
+    }
+}
+
 /// The state of this node's link to the cluster, for /readyz, logs and the doctor.
 public struct ClusterHealth: Sendable, Equatable {
     public var databaseReachable: Bool
@@ -395,19 +414,7 @@ public final class ClusterNode: CallPlacement, Sendable {
                 DELETE FROM callsctl_calls WHERE node_id = \(s.nodeID) AND NOT (channel_id = ANY(\(channels)::text[]))
                     AND claimed_at < now() - interval '10 seconds'
                 """, logger: logger)
-            var nodes: [ClusterNodeInfo] = []
-            for try await (id, url, version, participants, calls, draining, age) in try await c.query(
-                """
-                SELECT node_id, public_url, version, participants, calls, draining,
-                    extract(epoch from now() - heartbeat_at)::float8
-                FROM callsctl_nodes ORDER BY node_id
-                """, logger: logger
-            ).decode((String, String, String, Int64, Int64, Bool, Double).self) {
-                nodes.append(
-                    ClusterNodeInfo(
-                        id: id, publicURL: url, version: version, participants: Int(participants), calls: Int(calls), draining: draining,
-                        age: age))
-            }
+            let nodes = try await ClusterNodeInfo.readAll(c, logger: logger)
             var remote: [ClusterCall] = []
             for try await (channel, node, url, participants, since) in try await c.query(
                 """
@@ -622,16 +629,7 @@ public struct ClusterView: Sendable {
                 let exists = try await c.query("SELECT to_regclass('callsctl_nodes') IS NOT NULL", logger: logger).all().first?.decode(Bool.self)
                 guard exists == true else { return ClusterView(schemaVersion: nil, nodes: [], calls: 0) }
                 let version = try await c.query("SELECT max(version) FROM callsctl_schema", logger: logger).all().first?.decode(Int?.self)
-                var nodes: [ClusterNodeInfo] = []
-                for try await (id, url, v, participants, calls, draining, age) in try await c.query(
-                    """
-                    SELECT node_id, public_url, version, participants, calls, draining, extract(epoch from now() - heartbeat_at)::float8
-                    FROM callsctl_nodes ORDER BY node_id
-                    """, logger: logger
-                ).decode((String, String, String, Int64, Int64, Bool, Double).self) {
-                    nodes.append(
-                        ClusterNodeInfo(id: id, publicURL: url, version: v, participants: Int(participants), calls: Int(calls), draining: draining, age: age))
-                }
+                let nodes = try await ClusterNodeInfo.readAll(c, logger: logger)
                 let calls = try await c.query("SELECT count(*) FROM callsctl_calls", logger: logger).all().first?.decode(Int64.self) ?? 0
                 return ClusterView(schemaVersion: version, nodes: nodes, calls: Int(calls))
             }

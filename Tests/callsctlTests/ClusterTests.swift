@@ -427,10 +427,9 @@ import Glibc
 
 /// One `aiortc_calls.py participant`: its JSON lines as they come.
 final class AiortcParticipant: @unchecked Sendable {
-    // @unchecked: `received` is accessed only with `lock` held.
+    // @unchecked: `process` is set up in init and then only read; the lines are JSON objects, read-only once parsed.
     private let process = Process()
-    private let lock = NSLock()
-    private var received: [[String: Any]] = []
+    private let received = Locked<[[String: Any]]>([])
 
     init(port: Int, token: String, hz: Int) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -455,14 +454,14 @@ final class AiortcParticipant: @unchecked Sendable {
                     buffer.removeSubrange(buffer.startIndex...nl)
                     if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] {
                         guard let self else { return }
-                        self.lock.withLock { self.received.append(object) }
+                        self.received.withLock { $0.append(object) }
                     }
                 }
             }
         }
     }
 
-    var lines: [[String: Any]] { lock.withLock { received } }
+    var lines: [[String: Any]] { received.current }
 
     /// The first line that satisfies `predicate`, waiting up to `seconds`.
     func waitFor(seconds: Double = 20, _ predicate: ([String: Any]) -> Bool) -> [String: Any]? {

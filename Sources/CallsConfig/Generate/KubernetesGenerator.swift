@@ -85,21 +85,7 @@ enum KubernetesGenerator {
                     - name: data
                       emptyDir: {}
             ---
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: callsctl-api
-              labels:
-                \(labels(4))
-            spec:
-              type: ClusterIP
-              selector:
-                app.kubernetes.io/name: callsctl
-              ports:
-                - name: api
-                  port: \(i.apiPort)
-                  targetPort: api
-                  protocol: TCP
+            \(apiService(i, labels: labels(4)))
 
             """
         let rtcdAddressing = override != nil
@@ -258,21 +244,7 @@ enum KubernetesGenerator {
         text += """
             ---
             # Every node: the first WebSocket may land on any of them (no sticky sessions needed).
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: callsctl-api
-              labels:
-                \(labels(4))
-            spec:
-              type: ClusterIP
-              selector:
-                app.kubernetes.io/name: callsctl
-              ports:
-                - name: api
-                  port: \(i.apiPort)
-                  targetPort: api
-                  protocol: TCP
+            \(apiService(i, labels: labels(4)))
 
             """
         for node in i.clusterNodes {
@@ -397,5 +369,25 @@ enum KubernetesGenerator {
                 mountPath: /var/lib/callsctl
             """
         return text.split(separator: "\n", omittingEmptySubsequences: false).map { "          " + $0 }.joined(separator: "\n")
+    }
+    /// The Service in front of every pod's API port (the first WebSocket may land on any node), at the top level.
+    static func apiService(_ i: DeploymentInputs, labels: String) -> String {
+        """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: callsctl-api
+              labels:
+                \(labels)
+            spec:
+              type: ClusterIP
+              selector:
+                app.kubernetes.io/name: callsctl
+              ports:
+                - name: api
+                  port: \(i.apiPort)
+                  targetPort: api
+                  protocol: TCP
+            """
     }
 }

@@ -104,40 +104,9 @@ struct ClusterDBOption: ParsableArguments {
 
     /// The cluster database this command was pointed at, with its password, or nil for the local store.
     func resolve(global: GlobalOptions) throws -> (url: PostgresURL, password: String?)? {
-        let env = ProcessInfo.processInfo.environment
-        var text = url
-        var how = "--cluster-db"
-        var passwordFile = passwordFile
-        if text == nil, let v = env["CALLSCTL_CLUSTER_DB"] ?? env["CALLSCTL_CLUSTER_DATABASE_URL"], !v.isEmpty {
-            text = v
-            how = "CALLSCTL_CLUSTER_DB"
-        }
-        if text == nil || passwordFile == nil {
-            let location = ConfigFileLocation.find(flag: config, environment: env, dataDir: global.resolvedDataDir)
-            if let path = location.path {
-                let file = CallsConfig.resolve(filePath: path).config
-                if text == nil, let v = file.clusterDatabaseURL {
-                    text = v
-                    how = "\(path) cluster.database_url"
-                }
-                if passwordFile == nil { passwordFile = file.clusterDatabasePasswordFile }
-            }
-        }
-        if passwordFile == nil, let v = env["CALLSCTL_CLUSTER_DATABASE_PASSWORD_FILE"], !v.isEmpty { passwordFile = v }
-        guard let text else { return nil }
-        let parsed: PostgresURL
-        do { parsed = try PostgresURL(parsing: text) } catch {
-            throw CLIError("\(how) \(error.description)", exitCode: .usage)
-        }
-        var password: String?
-        if let passwordFile {
-            let path = (passwordFile as NSString).expandingTildeInPath
-            guard let p = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIError("cannot read the cluster database password file \(path)", exitCode: .undecided)
-            }
-            password = p.trimmingCharacters(in: .newlines)
-        }
-        return (parsed, password)
+        let location = ConfigFileLocation.find(flag: config, environment: ProcessInfo.processInfo.environment, dataDir: global.resolvedDataDir)
+        let file = location.path.map { (settings: CallsConfig.resolve(filePath: $0).config, path: $0) }
+        return try ClusterDatabaseSource.resolve(urlFlag: url, passwordFileFlag: passwordFile, config: file)
     }
 }
 

@@ -194,7 +194,8 @@ struct Doctor: AsyncParsableCommand {
         }
         var checks = DoctorChecks.all(for: target)
         if target.role == .server,
-            let cluster = try DoctorClusterChecks.target(flag: clusterDB, nodeFlag: clusterNodeID, config: configInput?.config)
+            let cluster = try DoctorClusterChecks.target(
+                flag: clusterDB, nodeFlag: clusterNodeID, config: configInput?.config, configPath: configInput?.file)
         {
             checks += DoctorClusterChecks.checks(cluster)
         }

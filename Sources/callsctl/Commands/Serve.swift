@@ -306,8 +306,9 @@ struct Serve: AsyncParsableCommand {
             logger.info("raised the open-file limit", metadata: ["from": "\(raised.before)", "to": "\(raised.after)"])
         }
 
-        // Prepare the data directory now, so the first run leaves a usable store behind.
-        let store = try StoreAccess.open(global)
+        // Prepare the data directory now, so the first run leaves a usable store behind. A cluster node keeps its
+        // channel settings in the cluster's database and opens no calls.db.
+        let store = settings.clusterDatabaseURL == nil ? try StoreAccess.open(global) : nil
         let secret = try TokenSecretAccess.load(file: settings.tokenSecretFile, global: global)
         for warning in secret.warnings { out.warning(warning) }
         if secret.created { out.note("created the token secret \(secret.path) (mode 0600)") }
@@ -361,7 +362,7 @@ struct Serve: AsyncParsableCommand {
         if let cluster {
             // The cluster's settings (a cache LISTEN/NOTIFY keeps current), not this host's calls.db.
             admission = { claims in await cluster.admission(channel: claims.channel, isAdmin: claims.role == .admin) }
-        } else {
+        } else if let store {
             admission = { claims in
                 do {
                     let decision = try store.mayStartCall(in: claims.channel, isAdmin: claims.role == .admin)
@@ -371,6 +372,8 @@ struct Serve: AsyncParsableCommand {
                     return "cannot read the channel settings: \(error)"
                 }
             }
+        } else {
+            preconditionFailure("a node has either a cluster or a local store")
         }
         let server = APIServer(
             configuration: api, backend: backend, signer: secret.signer, admission: admission, placement: cluster, logger: logger)
@@ -767,14 +770,7 @@ enum ClusterJoin {
                 message:
                     "--cluster-public-url is missing: a cluster node needs the URL clients reach it at (joins for its calls are redirected there), e.g. --cluster-public-url https://calls-1.example.com")
         }
-        var password: String?
-        if let file = settings.clusterPasswordFile {
-            let path = (file as NSString).expandingTildeInPath
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIError("cannot read the cluster database password file \(path)", exitCode: .undecided, hint: "Check the path and that this user may read it.")
-            }
-            password = text.trimmingCharacters(in: .newlines)
-        }
+        let password = try settings.clusterPasswordFile.map(ClusterDatabaseSource.readPassword)
         let nodeID = settings.clusterNodeID ?? defaultNodeID()
         let node = ClusterNodeSettings(
             url: url, password: password, nodeID: nodeID, publicURL: publicURL, version: BuildInfo.version,

@@ -1,4 +1,5 @@
 import CallsCluster
+import CallsMedia
 import CallsConfig
 import Doctor
 import Foundation
@@ -15,18 +16,10 @@ enum DoctorClusterChecks {
     }
 
     /// The cluster of `--cluster-db`, else `CALLSCTL_CLUSTER_DB`, else the config file's `[cluster]`; nil for one node.
-    static func target(flag: String?, nodeFlag: String?, config: CallsConfig?) throws -> Target? {
-        let env = ProcessInfo.processInfo.environment
-        guard
-            let text = flag ?? (env["CALLSCTL_CLUSTER_DB"] ?? env["CALLSCTL_CLUSTER_DATABASE_URL"]).flatMap({ $0.isEmpty ? nil : $0 })
-                ?? config?.clusterDatabaseURL
-        else { return nil }
-        let url: PostgresURL
-        do { url = try PostgresURL(parsing: text) } catch { throw CLIError("--cluster-db \(error.description)", exitCode: .usage) }
-        var password: String?
-        if let file = config?.clusterDatabasePasswordFile ?? env["CALLSCTL_CLUSTER_DATABASE_PASSWORD_FILE"] {
-            password = (try? String(contentsOfFile: (file as NSString).expandingTildeInPath, encoding: .utf8))?
-                .trimmingCharacters(in: .newlines)
+    static func target(flag: String?, nodeFlag: String?, config: CallsConfig?, configPath: String?) throws -> Target? {
+        let file = config.map { (settings: $0, path: configPath ?? "--config") }
+        guard let (url, password) = try ClusterDatabaseSource.resolve(urlFlag: flag, passwordFileFlag: nil, config: file) else {
+            return nil
         }
         return Target(
             url: url, password: password, nodeID: nodeFlag ?? config?.clusterNodeID ?? ClusterJoin.defaultNodeID(),
@@ -34,13 +27,14 @@ enum DoctorClusterChecks {
     }
 
     static func checks(_ t: Target) -> [DoctorCheck] {
-        let view = SharedView()
+        // The registry read by CLU001, for CLU002.
+        let view = Locked<ClusterView?>(nil)
         let database = DoctorCheck("CLU001", "The cluster database answers", severity: .critical) { deadline in
             let timeout = min(Duration.seconds(5), max(.milliseconds(500), ContinuousClock.now.duration(to: deadline)))
             do {
                 let v = try await ClusterView.read(
                     url: t.url, password: t.password, timeout: timeout, logger: Logger(label: "doctor", factory: { _ in SwiftLogNoOpLogHandler() }))
-                view.set(v)
+                view.withLock { $0 = v }
                 guard let version = v.schemaVersion else {
                     return .warn(
                         "\(t.url.redacted) answers, but has no callsctl tables yet", evidence: [("database", .string(t.url.redacted))],
@@ -63,7 +57,7 @@ enum DoctorClusterChecks {
             }
         }
         let heartbeat = DoctorCheck("CLU002", "This node heartbeats into the cluster", severity: .critical, dependsOn: ["CLU001"]) { _ in
-            guard let v = view.get() else { return CheckOutcome(.skip, "the database was not read") }
+            guard let v = view.current else { return CheckOutcome(.skip, "the database was not read") }
             guard let me = v.nodes.first(where: { $0.id == t.nodeID }) else {
                 let others = v.nodes.map(\.id).joined(separator: ", ")
                 return .fail(
@@ -93,14 +87,5 @@ enum DoctorClusterChecks {
                 "node \(me.id) heartbeats (\(String(format: "%.1f", me.age)) s ago) at \(me.publicURL), \(me.calls) call(s)", evidence: evidence)
         }
         return [database, heartbeat]
-    }
-
-    /// The registry read by CLU001, for CLU002.
-    final class SharedView: @unchecked Sendable {
-        // @unchecked: `value` is accessed only with `lock` held.
-        private let lock = NSLock()
-        private var value: ClusterView?
-        func set(_ v: ClusterView) { lock.withLock { value = v } }
-        func get() -> ClusterView? { lock.withLock { value } }
     }
 }
