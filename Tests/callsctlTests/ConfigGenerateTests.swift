@@ -542,7 +542,15 @@ import Glibc
         #expect(r?.status == 0, "openssl could not make a test certificate")
     }
 
-    @Test func nginxAcceptsTheGeneratedConfig() throws {
+    /// The cluster form of the generators: the database URL from a file, three nodes named from the domain.
+    func clusterArguments(in dir: String) throws -> [String] {
+        try "postgres://callsctl@db.internal.example.com/calls?sslmode=require\n".write(
+            toFile: "\(dir)/db-url", atomically: true, encoding: .utf8)
+        return ["--cluster-db-url-file", "\(dir)/db-url", "--media-nodes", "3"]
+    }
+
+    @Test(arguments: [false, true])
+    func nginxAcceptsTheGeneratedConfig(cluster: Bool) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") else {
             Issue.record("nginx is not installed (scripts/install-deps.sh --test installs it)")
             return
@@ -550,7 +558,10 @@ import Glibc
         let tmp = TempDir()
         let dir = tmp.path
         try makeCertificate(in: dir)
-        let r = try generate("nginx", ["--nginx-stream", "--upstream-host", "10.0.0.20", "--tls-cert", "\(dir)/cert.pem", "--tls-key", "\(dir)/key.pem"], out: "\(dir)/gen")
+        let extra = cluster ? try clusterArguments(in: dir) : []
+        let r = try generate(
+            "nginx", ["--nginx-stream", "--upstream-host", "10.0.0.20", "--tls-cert", "\(dir)/cert.pem", "--tls-key", "\(dir)/key.pem"] + extra,
+            out: "\(dir)/gen")
         #expect(r.status == 0, "\(r.stderr)")
         // A minimal main config around the generated files, as /etc/nginx/nginx.conf includes them; the stream
         // module is dynamic on Debian.
@@ -750,11 +761,17 @@ import Glibc
         #expect(redirect?.stdout == "301")
     }
 
-    @Test func systemdAnalyzeVerifiesTheUnit() throws {
+    @Test(arguments: [false, true])
+    func systemdAnalyzeVerifiesTheUnit(cluster: Bool) throws {
         let tmp = TempDir()
-        let r = try generate("systemd", ["--callsctl-path", CLI.binary.path], out: tmp.path)
+        let extra = cluster ? try clusterArguments(in: tmp.path) : []
+        let r = try generate("systemd", ["--callsctl-path", CLI.binary.path] + extra, out: tmp.path)
         #expect(r.status == 0, "\(r.stderr)")
         let unit = "\(tmp.path)/systemd/callsctl.service"
+        if cluster {
+            let text = try String(contentsOfFile: unit, encoding: .utf8)
+            #expect(text.contains("\nEnvironmentFile=/etc/callsctl/cluster-db.env\n"), "\(text)")
+        }
         guard let v = try run("systemd-analyze", ["verify", "--man=no", unit]) else {
             Issue.record("systemd-analyze is not installed")
             return
